@@ -1,0 +1,120 @@
+//! Naive scalar kernels: the reference every SIMD kernel is tested and benchmarked against.
+
+use super::{Kernels, Naive};
+use crate::Real;
+
+impl<T: Real> Kernels<T> for Naive {
+    fn gemm_nt(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
+        debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = T::ZERO;
+                for p in 0..k {
+                    s += a[i * k + p] * b[j * k + p];
+                }
+                c[i * n + j] += s;
+            }
+        }
+    }
+
+    fn gemm_nn(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
+        debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = T::ZERO;
+                for p in 0..k {
+                    s += a[i * k + p] * b[p * n + j];
+                }
+                c[i * n + j] += s;
+            }
+        }
+    }
+
+    fn gemm_tn(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
+        debug_assert!(a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = T::ZERO;
+                for p in 0..k {
+                    s += a[p * m + i] * b[p * n + j];
+                }
+                c[i * n + j] += s;
+            }
+        }
+    }
+
+    fn lstm_pointwise(
+        pre: &[T],
+        c_prev: &[T],
+        gates: &mut [T],
+        c: &mut [T],
+        tanh_c: &mut [T],
+        h: &mut [T],
+    ) {
+        let hs = h.len();
+        debug_assert!(pre.len() == 4 * hs && gates.len() == 4 * hs);
+        debug_assert!(c_prev.len() == hs && c.len() == hs && tanh_c.len() == hs);
+        for j in 0..hs {
+            let i = pre[j].sigmoid();
+            let f = pre[hs + j].sigmoid();
+            let g = pre[2 * hs + j].tanh();
+            let o = pre[3 * hs + j].sigmoid();
+            let cj = f * c_prev[j] + i * g;
+            let tc = cj.tanh();
+            gates[j] = i;
+            gates[hs + j] = f;
+            gates[2 * hs + j] = g;
+            gates[3 * hs + j] = o;
+            c[j] = cj;
+            tanh_c[j] = tc;
+            h[j] = o * tc;
+        }
+    }
+
+    fn lstm_pointwise_backward(
+        gates: &[T],
+        c_prev: &[T],
+        tanh_c: &[T],
+        dh_ext: &[T],
+        dh_rec: &[T],
+        dc: &mut [T],
+        dpre: &mut [T],
+    ) {
+        let hs = dc.len();
+        debug_assert!(gates.len() == 4 * hs && dpre.len() == 4 * hs);
+        debug_assert!(c_prev.len() == hs && tanh_c.len() == hs);
+        debug_assert!(dh_ext.len() == hs && dh_rec.len() == hs);
+        for j in 0..hs {
+            let (i, f, g, o) = (
+                gates[j],
+                gates[hs + j],
+                gates[2 * hs + j],
+                gates[3 * hs + j],
+            );
+            let tc = tanh_c[j];
+            let dh = dh_ext[j] + dh_rec[j];
+            let dct = dc[j] + dh * o * (T::ONE - tc * tc);
+            dpre[j] = dct * g * i * (T::ONE - i);
+            dpre[hs + j] = dct * c_prev[j] * f * (T::ONE - f);
+            dpre[2 * hs + j] = dct * i * (T::ONE - g * g);
+            dpre[3 * hs + j] = dh * tc * o * (T::ONE - o);
+            dc[j] = dct * f;
+        }
+    }
+
+    fn tanh_pointwise(pre: &[T], h: &mut [T]) {
+        debug_assert!(pre.len() == h.len());
+        for (h, &a) in h.iter_mut().zip(pre) {
+            *h = a.tanh();
+        }
+    }
+
+    fn tanh_pointwise_backward(h: &[T], dh_ext: &[T], dh_rec: &[T], dpre: &mut [T]) {
+        debug_assert!(
+            h.len() == dpre.len() && dh_ext.len() == dpre.len() && dh_rec.len() == dpre.len()
+        );
+        for j in 0..dpre.len() {
+            dpre[j] = (dh_ext[j] + dh_rec[j]) * (T::ONE - h[j] * h[j]);
+        }
+    }
+}
