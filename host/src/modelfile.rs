@@ -1,0 +1,79 @@
+//! Models as safetensors files with PyTorch's tensor names (`lstm.weight_ih_l0`, ..., `head.bias`)
+//! and shapes, so `module.load_state_dict(safetensors.torch.load_file(path))` loads them.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use tinyrnn::Params;
+
+use crate::out::write_atomic;
+
+/// Writes `model` to `path` atomically, with `metadata` (e.g. task, head activation).
+pub fn save<P: Params<f32>>(path: &Path, model: &P, metadata: &[(&str, String)]) -> Result<()> {
+    let flat = model.as_flat();
+    let bytes: Vec<Vec<u8>> = P::TENSORS
+        .iter()
+        .map(|t| {
+            flat[t.offset..t.offset + t.len()]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        })
+        .collect();
+    let views = P::TENSORS
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| {
+            Ok((
+                t.name.to_string(),
+                TensorView::new(Dtype::F32, t.shape.to_vec(), b)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let data = safetensors::serialize(views, Some(meta))?;
+    write_atomic(path, |w| Ok(w.write_all(&data)?))
+}
+
+/// Reads `path` into `model`: every tensor of `P::TENSORS` must be present, F32, with its shape.
+pub fn load_into<P: Params<f32>>(path: &Path, model: &mut P) -> Result<HashMap<String, String>> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let what = || format!("{} is not a valid safetensors file", path.display());
+    let st = SafeTensors::deserialize(&data).with_context(what)?;
+    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
+    let flat = model.as_flat_mut();
+    for t in P::TENSORS {
+        let view = st
+            .tensor(t.name)
+            .map_err(|_| anyhow::anyhow!("{}: tensor `{}` is missing", path.display(), t.name))?;
+        if view.dtype() != Dtype::F32 {
+            bail!(
+                "{}: tensor `{}` has dtype {:?}, expected F32",
+                path.display(),
+                t.name,
+                view.dtype()
+            );
+        }
+        if view.shape() != t.shape {
+            bail!(
+                "{}: tensor `{}` has shape {:?}, expected {:?}",
+                path.display(),
+                t.name,
+                view.shape(),
+                t.shape
+            );
+        }
+        for (dst, src) in flat[t.offset..t.offset + t.len()]
+            .iter_mut()
+            .zip(view.data().chunks_exact(4))
+        {
+            *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+        }
+    }
+    Ok(meta.metadata().clone().unwrap_or_default())
+}

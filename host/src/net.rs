@@ -1,0 +1,262 @@
+//! The models the host trains: the core's [`LstmModel`] and [`RnnModel`] behind one trait, with
+//! the buffers a batch needs ([`Workspace`]) allocated once and reused.
+
+use anyhow::Result;
+use tinyrnn::{LstmCache, LstmModel, Params, RnnCache, RnnModel, SeededRng};
+
+/// Which recurrent cell a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CellKind {
+    /// Long short-term memory.
+    Lstm,
+    /// Elman RNN with tanh.
+    Rnn,
+}
+
+impl CellKind {
+    /// The lowercase name (also the tensor-name prefix).
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "lstm",
+            CellKind::Rnn => "rnn",
+        }
+    }
+}
+
+/// Where the head is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// At every time step: outputs (T, B, O).
+    EveryStep,
+    /// At the last step only: outputs (B, O).
+    LastStep,
+}
+
+/// Buffers for one (steps, batch) shape.
+#[derive(Debug)]
+pub struct Workspace {
+    /// Time steps per chunk.
+    pub steps: usize,
+    /// Sequences per batch.
+    pub batch: usize,
+    /// Where the head is applied.
+    pub outputs: Outputs,
+    cache: Vec<f32>, // the cell's cache (LstmCache / RnnCache)
+    /// Hidden state (B, H): the initial state before `forward`, the final state after.
+    pub h: Vec<f32>,
+    /// Cell state (B, H) (LSTM only; empty for the RNN).
+    pub c: Vec<f32>,
+    dh_carry: Vec<f32>, // (B, H)
+    dc_carry: Vec<f32>, // (B, H)
+    dh: Vec<f32>,       // (T, B, H) dL/dh_t from the head
+}
+
+impl Workspace {
+    /// Number of head output rows: T·B or B.
+    pub fn output_rows(&self) -> usize {
+        match self.outputs {
+            Outputs::EveryStep => self.steps * self.batch,
+            Outputs::LastStep => self.batch,
+        }
+    }
+
+    /// Sets the recurrent state to zero (a fresh batch of sequences).
+    pub fn reset_state(&mut self) {
+        self.h.fill(0.0);
+        self.c.fill(0.0);
+    }
+
+    /// The LSTM cache of the last forward (for reading gate values). Fails for an RNN workspace.
+    pub fn lstm_cache<const H: usize>(&mut self) -> Result<LstmCache<'_, H>> {
+        Ok(LstmCache::new(&mut self.cache, self.steps, self.batch)?)
+    }
+}
+
+/// A recurrent model with a linear head: what the training loop needs of it.
+pub trait Net<const I: usize, const O: usize>: Params<f32> + Clone + Send + Sync + 'static {
+    /// The cell.
+    const CELL: CellKind;
+    /// Hidden size H.
+    const HIDDEN: usize;
+    /// PyTorch's default initialisation (forget-gate bias for the LSTM only).
+    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>);
+    /// Buffers for chunks of `steps` x `batch`.
+    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace;
+    /// Forward over `x` (T, B, I) from the state in `ws`, writing the head's outputs to `y`
+    /// ((T, B, O) or (B, O)) and the final state back into `ws`.
+    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()>;
+    /// Backward from `dy` (same shape as `y`), accumulating into `grad`. Gradients stop at the
+    /// start of the chunk (truncated BPTT).
+    fn backward(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+    ) -> Result<()>;
+}
+
+/// A zeroed `P` allocated directly on the heap (large models would overflow a thread's stack).
+pub fn boxed_zeroed<P: Params<f32>>() -> Box<P> {
+    let layout = std::alloc::Layout::new::<P>();
+    if layout.size() == 0 {
+        return Box::new(P::zeroed());
+    }
+    // SAFETY: `Params` guarantees that all-zero bytes are a valid `P`; the layout is `P`'s own, so
+    // the allocation may be owned by a `Box<P>`.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout).cast::<P>();
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        Box::from_raw(ptr)
+    }
+}
+
+fn rows<const N: usize>(v: &mut [f32]) -> &mut [[f32; N]] {
+    v.as_chunks_mut::<N>().0
+}
+
+fn workspace(
+    steps: usize,
+    batch: usize,
+    outputs: Outputs,
+    hidden: usize,
+    cache: usize,
+    cell_state: bool,
+) -> Workspace {
+    let state = batch * hidden;
+    Workspace {
+        steps,
+        batch,
+        outputs,
+        cache: vec![0.0; cache],
+        h: vec![0.0; state],
+        c: vec![0.0; if cell_state { state } else { 0 }],
+        dh_carry: vec![0.0; state],
+        dc_carry: vec![0.0; if cell_state { state } else { 0 }],
+        dh: vec![0.0; steps * state],
+    }
+}
+
+/// The rows of `h_t` the head reads: all T·B, or the last step's B.
+fn head_rows<const H: usize>(
+    h: &[[f32; H]],
+    ws_steps: usize,
+    batch: usize,
+    outputs: Outputs,
+) -> std::ops::Range<usize> {
+    match outputs {
+        Outputs::EveryStep => 0..h.len(),
+        Outputs::LastStep => ws_steps.saturating_sub(1) * batch..h.len(),
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, H, O> {
+    const CELL: CellKind = CellKind::Lstm;
+    const HIDDEN: usize = H;
+
+    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>) {
+        LstmModel::init(self, rng, forget_bias);
+    }
+
+    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+        workspace(
+            steps,
+            batch,
+            outputs,
+            H,
+            LstmCache::<H>::len(steps, batch),
+            true,
+        )
+    }
+
+    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
+        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        self.lstm
+            .forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head.forward(&cache.h()[r], y)?;
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+    ) -> Result<()> {
+        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        let dh = rows::<H>(&mut ws.dh);
+        dh.fill([0.0; H]);
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head
+            .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
+        ws.dh_carry.fill(0.0);
+        ws.dc_carry.fill(0.0);
+        self.lstm.backward(
+            &mut grad.lstm,
+            x,
+            &mut cache,
+            dh,
+            rows(&mut ws.dh_carry),
+            rows(&mut ws.dc_carry),
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H, O> {
+    const CELL: CellKind = CellKind::Rnn;
+    const HIDDEN: usize = H;
+
+    fn init(&mut self, rng: &mut SeededRng, _forget_bias: Option<f32>) {
+        RnnModel::init(self, rng);
+    }
+
+    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+        workspace(
+            steps,
+            batch,
+            outputs,
+            H,
+            RnnCache::<H>::len(steps, batch),
+            false,
+        )
+    }
+
+    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
+        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        self.rnn.forward(x, rows(&mut ws.h), &mut cache)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head.forward(&cache.h()[r], y)?;
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+    ) -> Result<()> {
+        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        let dh = rows::<H>(&mut ws.dh);
+        dh.fill([0.0; H]);
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head
+            .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
+        ws.dh_carry.fill(0.0);
+        self.rnn.backward(
+            &mut grad.rnn,
+            x,
+            &mut cache,
+            dh,
+            rows(&mut ws.dh_carry),
+            None,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! The tasks, one module each, all on the training loop of [`crate::train`].
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::out::OutDir;
+
+pub mod sine;
+
+/// Hidden sizes compiled into the host (the core's sizes are const generics).
+pub const HIDDEN_SIZES: &str = "1, 2, 4, 8, 16, 32, 64, 128, 256";
+
+/// Flags every task has.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Seed for initialisation and training data (evaluation data uses a different stream).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory [default: runs/<task>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Common {
+    /// Creates the output directory (default `runs/<task>`), failing early if it is not writable.
+    pub fn out_dir(&self, task: &str) -> Result<OutDir> {
+        let dir = self
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs").join(task));
+        OutDir::create(&dir)
+    }
+
+    /// The seed of the evaluation data, a stream unrelated to the training seed.
+    pub fn eval_seed(&self) -> u64 {
+        self.seed ^ 0x9E37_79B9_7F4A_7C15
+    }
+}
+
+/// Number of parameters of an LSTM(I→H) + Linear(H→O) model.
+pub const fn lstm_params(i: usize, h: usize, o: usize) -> usize {
+    4 * h * (i + h + 2) + o * (h + 1)
+}
+
+/// Number of parameters of an RNN(I→H) + Linear(H→O) model.
+pub const fn rnn_params(i: usize, h: usize, o: usize) -> usize {
+    h * (i + h + 2) + o * (h + 1)
+}
+
+/// The compiled-in RNN hidden size whose model has the parameter count nearest to an LSTM of
+/// hidden size `lstm_h` (same inputs and outputs).
+pub fn matched_rnn_hidden(i: usize, lstm_h: usize, o: usize) -> usize {
+    let target = lstm_params(i, lstm_h, o) as i64;
+    HIDDEN_SIZES
+        .split(", ")
+        .filter_map(|s| s.parse::<usize>().ok())
+        .min_by_key(|&h| (rnn_params(i, h, o) as i64 - target).abs())
+        .unwrap_or(lstm_h)
+}
