@@ -1,5 +1,6 @@
 //! The std host of tinyrnn: one training loop, the tasks, model files, plots.
 
+pub mod cli;
 pub mod modelfile;
 pub mod net;
 pub mod out;

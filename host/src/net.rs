@@ -66,6 +66,27 @@ impl Workspace {
         self.c.fill(0.0);
     }
 
+    /// Starts this chunk's state where `prev` ended (consecutive chunks of the same sequences).
+    pub fn continue_from(&mut self, prev: &Workspace) {
+        self.h.copy_from_slice(&prev.h);
+        self.c.copy_from_slice(&prev.c);
+    }
+
+    /// Hands the state gradient this chunk's backward produced (dL/d its initial state) to the
+    /// chunk before it, whose backward runs next; this chunk's carry becomes zero.
+    pub fn pass_carry(&mut self, prev: &mut Workspace) {
+        prev.dh_carry.copy_from_slice(&self.dh_carry);
+        prev.dc_carry.copy_from_slice(&self.dc_carry);
+        self.dh_carry.fill(0.0);
+        self.dc_carry.fill(0.0);
+    }
+
+    /// Sets the carried-in state gradient to zero (the last chunk of a sequence).
+    pub fn clear_carry(&mut self) {
+        self.dh_carry.fill(0.0);
+        self.dc_carry.fill(0.0);
+    }
+
     /// The LSTM cache of the last forward (for reading gate values). Fails for an RNN workspace.
     pub fn lstm_cache<const H: usize>(&mut self) -> Result<LstmCache<'_, H>> {
         Ok(LstmCache::new(&mut self.cache, self.steps, self.batch)?)
@@ -93,6 +114,21 @@ pub trait Net<const I: usize, const O: usize>: Params<f32> + Clone + Send + Sync
         grad: &mut Self,
         x: &[[f32; I]],
         dy: &[[f32; O]],
+    ) -> Result<()> {
+        ws.dh_carry.fill(0.0);
+        ws.dc_carry.fill(0.0);
+        self.backward_carry(ws, grad, x, dy, None)
+    }
+    /// Backward from `dy` with the gradient of the state carried in from the following chunk in
+    /// the workspace (see [`Workspace::pass_carry`]), which it replaces by the gradient at the
+    /// chunk's initial state; accumulates dL/dx into `dx` if given.
+    fn backward_carry(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+        dx: Option<&mut [[f32; I]]>,
     ) -> Result<()>;
 }
 
@@ -180,12 +216,13 @@ impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, 
         Ok(())
     }
 
-    fn backward(
+    fn backward_carry(
         &self,
         ws: &mut Workspace,
         grad: &mut Self,
         x: &[[f32; I]],
         dy: &[[f32; O]],
+        dx: Option<&mut [[f32; I]]>,
     ) -> Result<()> {
         let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
         let dh = rows::<H>(&mut ws.dh);
@@ -193,8 +230,6 @@ impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, 
         let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
         self.head
             .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
-        ws.dh_carry.fill(0.0);
-        ws.dc_carry.fill(0.0);
         self.lstm.backward(
             &mut grad.lstm,
             x,
@@ -202,7 +237,7 @@ impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, 
             dh,
             rows(&mut ws.dh_carry),
             rows(&mut ws.dc_carry),
-            None,
+            dx,
         )?;
         Ok(())
     }
@@ -235,12 +270,13 @@ impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H
         Ok(())
     }
 
-    fn backward(
+    fn backward_carry(
         &self,
         ws: &mut Workspace,
         grad: &mut Self,
         x: &[[f32; I]],
         dy: &[[f32; O]],
+        dx: Option<&mut [[f32; I]]>,
     ) -> Result<()> {
         let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
         let dh = rows::<H>(&mut ws.dh);
@@ -248,15 +284,8 @@ impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H
         let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
         self.head
             .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
-        ws.dh_carry.fill(0.0);
-        self.rnn.backward(
-            &mut grad.rnn,
-            x,
-            &mut cache,
-            dh,
-            rows(&mut ws.dh_carry),
-            None,
-        )?;
+        self.rnn
+            .backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx)?;
         Ok(())
     }
 }

@@ -122,29 +122,69 @@ fn curves(rng: &mut SeededRng, batch: usize, length: usize) -> Vec<[f32; 1]> {
     x
 }
 
-/// Runs the model over `truth` (length x batch, time-major): true inputs for the first `warmup`
-/// steps, then its own predictions. Returns the predictions `p[t]` of sample `t + 1` for
-/// t in 0..length-1, time-major. Uses `chunk` (steps = warmup) and `one` (steps = 1) workspaces.
-fn rollout<N: Net<1, 1>>(
+/// Runs the model step by step over `truth` (length x batch, time-major), feeding it the true
+/// sample for the first `warmup` steps and its own previous prediction after that: `x` receives
+/// the inputs, `y` the predictions of samples 1..length (both (length-1, batch)). `ws` holds one
+/// workspace per step (kept for [`closed_loop_backward`]) or a single one reused at every step.
+fn closed_loop<N: Net<1, 1>>(
     model: &N,
     truth: &[[f32; 1]],
-    batch: usize,
     warmup: usize,
-    chunk: &mut Workspace,
-    one: &mut Workspace,
-) -> Result<Vec<[f32; 1]>> {
-    let length = truth.len() / batch;
-    let mut pred = vec![[0.0f32]; (length - 1) * batch];
-    chunk.reset_state();
-    model.forward(chunk, &truth[..warmup * batch], &mut pred[..warmup * batch])?;
-    one.h.copy_from_slice(&chunk.h);
-    one.c.copy_from_slice(&chunk.c);
-    for t in warmup..length - 1 {
-        let (done, next) = pred.split_at_mut(t * batch);
-        let x = done[(t - 1) * batch..].to_vec();
-        model.forward(one, &x, &mut next[..batch])?;
+    ws: &mut [Workspace],
+    x: &mut [[f32; 1]],
+    y: &mut [[f32; 1]],
+) -> Result<()> {
+    let batch = ws[0].batch;
+    for t in 0..x.len() / batch {
+        let now = t * batch..(t + 1) * batch;
+        if t < warmup {
+            x[now.clone()].copy_from_slice(&truth[now.clone()]);
+        } else {
+            let (prev_y, _) = y.split_at(t * batch);
+            x[now.clone()].copy_from_slice(&prev_y[(t - 1) * batch..]);
+        }
+        let k = t % ws.len();
+        if t == 0 {
+            ws[0].reset_state();
+        } else if k > 0 {
+            let (done, rest) = ws.split_at_mut(k);
+            rest[0].continue_from(&done[k - 1]);
+        }
+        model.forward(&mut ws[k], &x[now.clone()], &mut y[now])?;
     }
-    Ok(pred)
+    Ok(())
+}
+
+/// Backward through a [`closed_loop`] run (one workspace per step), from dL/dy in `dy`: the
+/// gradient flows through the state *and* through every fed-back prediction
+/// (dL/dy_{t-1} += dL/dx_t for t >= warmup). Accumulates into `grad`; `dy` is consumed.
+fn closed_loop_backward<N: Net<1, 1>>(
+    model: &N,
+    grad: &mut N,
+    warmup: usize,
+    ws: &mut [Workspace],
+    x: &[[f32; 1]],
+    dy: &mut [[f32; 1]],
+) -> Result<()> {
+    let batch = ws[0].batch;
+    let steps = ws.len();
+    ws[steps - 1].clear_carry();
+    let mut dx = vec![[0.0f32]; batch];
+    for t in (0..steps).rev() {
+        let now = t * batch..(t + 1) * batch;
+        dx.fill([0.0]);
+        model.backward_carry(&mut ws[t], grad, &x[now.clone()], &dy[now], Some(&mut dx))?;
+        if t >= warmup {
+            for (d, g) in dy[(t - 1) * batch..t * batch].iter_mut().zip(&dx) {
+                d[0] += g[0];
+            }
+        }
+        if t > 0 {
+            let (done, rest) = ws.split_at_mut(t);
+            rest[0].pass_carry(&mut done[t - 1]);
+        }
+    }
+    Ok(())
 }
 
 fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
@@ -160,16 +200,14 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
 
-    let mut ws = N::workspace(steps, batch, Outputs::EveryStep);
-    let mut y = vec![[0.0f32]; steps * batch];
-    let mut dy = vec![[0.0f32]; steps * batch];
-    let mut targets = vec![0.0f32; steps * batch];
-    let mut x = vec![[0.0f32]; steps * batch];
-    // Free-running batches are warmed up on 10..=warmup true samples (so they see short warm-ups too).
-    let mut chunks: Vec<Workspace> = (1..=warmup)
-        .map(|w| N::workspace(w, batch, Outputs::EveryStep))
+    let mut ws = N::workspace(steps, batch, Outputs::EveryStep); // teacher forcing: one chunk
+    let mut per_step: Vec<Workspace> = (0..steps)
+        .map(|_| N::workspace(1, batch, Outputs::EveryStep))
         .collect();
-    let mut one = N::workspace(1, batch, Outputs::EveryStep);
+    let mut y = vec![[0.0f32]; steps * batch]; // (T, B, 1)
+    let mut dy = vec![[0.0f32]; steps * batch]; // (T, B, 1)
+    let mut targets = vec![0.0f32; steps * batch]; // (T, B)
+    let mut x = vec![[0.0f32]; steps * batch]; // (T, B, 1)
 
     let bar = progress(args.steps, "sine");
     if args.common.quiet {
@@ -184,35 +222,36 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
             *v = truth[t + batch][0];
         }
         let free = update >= args.teacher_steps && uniform01(&mut rng) < args.free_run;
-        if free {
-            let w = 10.min(warmup)
-                + (uniform01(&mut rng) * (warmup + 1 - 10.min(warmup)) as f64) as usize;
-            let w = w.clamp(1, warmup);
-            let pred = rollout(
-                &*trainer.model,
-                &truth,
-                batch,
-                w,
-                &mut chunks[w - 1],
-                &mut one,
-            )?;
-            x[..w * batch].copy_from_slice(&truth[..w * batch]);
-            x[w * batch..].copy_from_slice(&pred[(w - 1) * batch..(steps - 1) * batch]);
+        let loss = if free {
+            // Closed loop: warm up on 10..=warmup true samples, then feed back predictions.
+            let lo = 10.min(warmup);
+            let w = (lo + (uniform01(&mut rng) * (warmup + 1 - lo) as f64) as usize).min(warmup);
+            trainer.update(|m, g| {
+                closed_loop(m, &truth, w, &mut per_step, &mut x, &mut y)?;
+                let loss = mse(
+                    y.as_flattened(),
+                    &targets,
+                    dy.as_flattened_mut(),
+                    Reduction::Mean,
+                )?;
+                closed_loop_backward(m, g, w, &mut per_step, &x, &mut dy)?;
+                Ok(loss)
+            })?
         } else {
             x.copy_from_slice(&truth[..steps * batch]);
-        }
-        let loss = trainer.update(|m, g| {
-            ws.reset_state();
-            m.forward(&mut ws, &x, &mut y)?;
-            let loss = mse(
-                y.as_flattened(),
-                &targets,
-                dy.as_flattened_mut(),
-                Reduction::Mean,
-            )?;
-            m.backward(&mut ws, g, &x, &dy)?;
-            Ok(loss)
-        })?;
+            trainer.update(|m, g| {
+                ws.reset_state();
+                m.forward(&mut ws, &x, &mut y)?;
+                let loss = mse(
+                    y.as_flattened(),
+                    &targets,
+                    dy.as_flattened_mut(),
+                    Reduction::Mean,
+                )?;
+                m.backward(&mut ws, g, &x, &dy)?;
+                Ok(loss)
+            })?
+        };
         let avg = ema.add(loss as f64);
         bar.inc(1);
         if update % 10 == 0 {
@@ -239,9 +278,12 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     let mut eval_rng = tinyrnn::rng(args.common.eval_seed());
     let n = args.test_curves as usize;
     let truth = curves(&mut eval_rng, n, length);
-    let mut chunk = N::workspace(warmup, n, Outputs::EveryStep);
-    let mut one = N::workspace(1, n, Outputs::EveryStep);
-    let pred = rollout(model, &truth, n, warmup, &mut chunk, &mut one)?;
+    let mut one = [N::workspace(1, n, Outputs::EveryStep)];
+    let (mut x, mut pred) = (
+        vec![[0.0f32]; (length - 1) * n],
+        vec![[0.0f32]; (length - 1) * n],
+    );
+    closed_loop(model, &truth, warmup, &mut one, &mut x, &mut pred)?;
     let (mut se, mut zero, mut count) = (0.0f64, 0.0f64, 0usize);
     for t in warmup..length {
         for b in 0..n {

@@ -1,0 +1,59 @@
+//! The command line: one subcommand per task. `main` and the tests both go through [`run`].
+
+use clap::{Parser, Subcommand};
+
+use crate::tasks::sine::{self, SineArgs};
+
+/// LSTM and tanh-RNN networks: train the classic tasks, evaluate, export.
+#[derive(Debug, Parser)]
+#[command(name = "tinyrnn", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Learn to continue sine curves; warm up on 30 true samples, then extrapolate (MSE, PNG plot).
+    Sine(SineArgs),
+}
+
+/// Why a command line did not run.
+#[derive(Debug)]
+pub enum Failure {
+    /// `--help` or `--version`: the text to print, a success.
+    Info(String),
+    /// The arguments were refused (exit code 2): one line.
+    Usage(String),
+    /// The task failed (exit code 1).
+    Task(anyhow::Error),
+}
+
+/// Parses `args` (without the program name) and runs the task; returns its summary line.
+pub fn run<I, S>(args: I) -> Result<String, Failure>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let argv = std::iter::once(std::ffi::OsString::from("tinyrnn"))
+        .chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            Failure::Info(e.to_string())
+        } else {
+            // One clear line, not clap's usage block.
+            let text = e.to_string();
+            Failure::Usage(
+                text.lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+                    .to_string(),
+            )
+        }
+    })?;
+    match &cli.task {
+        Task::Sine(a) => sine::run(a),
+    }
+    .map_err(Failure::Task)
+}

@@ -1,0 +1,75 @@
+//! Golden fixtures: every task has a small deterministic configuration (a few seconds) whose CSV
+//! outputs are committed under `fixtures/golden/<name>/`. This test reruns each one through the
+//! real command line and compares every CSV field: numbers within |a - b| <= 1e-6 + 1e-3 |b|
+//! (f32 training is deterministic for a given build; the slack covers summation-order changes in
+//! the kernels, while a wrong gradient moves the losses by far more), text exactly. Columns
+//! named in `VOLATILE` (wall-clock times) are skipped.
+//!
+//! Regenerate all fixtures after an intended change with:
+//!
+//! ```text
+//! TINYRNN_BLESS=1 cargo test -p tinyrnn-tests --test golden
+//! ```
+
+use std::path::{Path, PathBuf};
+
+const VOLATILE: &[&str] = &["seconds", "wall_seconds", "images_per_second"];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden")
+}
+
+fn read(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().expect("header").iter().map(String::from).collect();
+    let rows = r.records().map(|rec| rec.expect("record").iter().map(String::from).collect()).collect();
+    (header, rows)
+}
+
+fn close(a: &str, b: &str) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y || (x - y).abs() <= 1e-6 + 1e-3 * y.abs(),
+        _ => a == b,
+    }
+}
+
+/// Runs `args` (plus `--out DIR --quiet`) and compares the CSVs `files` with the fixtures of `name`.
+pub fn golden(name: &str, args: &[&str], files: &[&str]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    argv.extend(["--out".into(), dir.path().display().to_string(), "--quiet".into()]);
+    if let Err(e) = host::cli::run(&argv) {
+        panic!("`tinyrnn {}` failed: {e:?}", argv.join(" "));
+    }
+    let want_dir = fixtures().join(name);
+    let bless = std::env::var_os("TINYRNN_BLESS").is_some();
+    for file in files {
+        let (got, want) = (dir.path().join(file), want_dir.join(file));
+        if bless {
+            std::fs::create_dir_all(&want_dir).expect("create fixture dir");
+            std::fs::copy(&got, &want).unwrap_or_else(|e| panic!("bless {}: {e}", want.display()));
+            continue;
+        }
+        let (gh, gr) = read(&got);
+        let (wh, wr) = read(&want);
+        assert_eq!(gh, wh, "{name}/{file}: header differs");
+        assert_eq!(gr.len(), wr.len(), "{name}/{file}: row count differs");
+        for (i, (g, w)) in gr.iter().zip(&wr).enumerate() {
+            for ((col, a), b) in gh.iter().zip(g).zip(w) {
+                if VOLATILE.contains(&col.as_str()) {
+                    continue;
+                }
+                assert!(close(a, b), "{name}/{file} row {} column `{col}`: got {a}, fixture {b}", i + 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn sine() {
+    golden(
+        "sine",
+        &["sine", "--steps", "40", "--batch", "8", "--teacher-steps", "20", "--test-curves", "4", "--plot-curves", "1", "--seed", "1"],
+        &["metrics.csv", "sine.csv"],
+    );
+}
