@@ -95,6 +95,16 @@ impl<T: Real> Optimizer<T> {
         }
     }
 
+    /// Sets the learning rate (for schedules).
+    pub fn set_lr(&mut self, new: T) {
+        match self {
+            Self::Sgd { lr, .. }
+            | Self::RmsProp { lr, .. }
+            | Self::Adagrad { lr, .. }
+            | Self::Adam { lr, .. } => *lr = new,
+        }
+    }
+
     /// Scalars of state for `n` parameters.
     pub fn state_len(&self, n: usize) -> usize {
         match *self {
@@ -147,9 +157,11 @@ impl<T: Real> Optimizer<T> {
                 beta2,
                 eps,
             } => {
-                let t = step.max(1) as i32;
-                let c1 = T::ONE - T::from_f64(libm::pow(beta1.to_f64(), t as f64));
-                let c2 = T::ONE - T::from_f64(libm::pow(beta2.to_f64(), t as f64));
+                // In f64 directly: a cast through i32 wrapped at 2^31 steps (c1, c2 = -inf, updates
+                // stopped) and gave t = 0 at 2^32 (c1 = c2 = 0: infinite or NaN parameters).
+                let t = step.max(1) as f64;
+                let c1 = T::ONE - T::from_f64(libm::pow(beta1.to_f64(), t));
+                let c2 = T::ONE - T::from_f64(libm::pow(beta2.to_f64(), t));
                 let (m, v) = state.split_at_mut(n);
                 for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
                     *m = beta1 * *m + (T::ONE - beta1) * g;
