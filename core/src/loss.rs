@@ -6,8 +6,8 @@
 //! BCE w/ logits:  L = s · Σ max(z,0) - z t + log(1 + e^-|z|)   dz = s (σ(z) - t)
 //! sigmoid:        y = σ(z)                           dz += dy · y (1 - y)
 //! ```
-//! `s` is 1 for [`Reduction::Sum`] and 1/N for [`Reduction::Mean`] (N = elements for MSE and
-//! BCE, rows for cross-entropy, as in PyTorch). Loss gradients are *written* (they start the
+//! `s` is 1 for [`Reduction::Sum`], 1/N for [`Reduction::Mean`] (N = elements for MSE and
+//! BCE, rows for cross-entropy, as in PyTorch) and 1/n for [`Reduction::MeanOver`]`(n)`. Loss gradients are *written* (they start the
 //! backward chain); the sigmoid's backward accumulates, like every layer.
 
 use crate::Real;
@@ -20,12 +20,16 @@ pub enum Reduction {
     Mean,
     /// Sum.
     Sum,
+    /// Sum divided by the given count: the mean over a whole batch of which this call sees a
+    /// part (data-parallel shards).
+    MeanOver(usize),
 }
 
 impl Reduction {
     fn scale<T: Real>(self, n: usize) -> T {
         match self {
             Reduction::Mean if n > 0 => T::ONE / T::from_f64(n as f64),
+            Reduction::MeanOver(total) if total > 0 => T::ONE / T::from_f64(total as f64),
             _ => T::ONE,
         }
     }

@@ -38,6 +38,7 @@ pub struct Trainer<N: Params<f32>> {
     /// The model being trained.
     pub model: Box<N>,
     grad: Box<N>,
+    shard_grads: Vec<Box<N>>, // one per extra thread of `update_sharded`
     opt: Optimizer,
     opt_state: Vec<f32>,
     /// Updates taken so far.
@@ -53,6 +54,7 @@ impl<N: Params<f32>> Trainer<N> {
         Self {
             model,
             grad: boxed_zeroed(),
+            shard_grads: Vec::new(),
             opt,
             opt_state: vec![0.0; opt.state_len(n)],
             step: 0,
@@ -60,11 +62,80 @@ impl<N: Params<f32>> Trainer<N> {
         }
     }
 
+    /// The learning rate of the next update.
+    pub fn lr(&self) -> f32 {
+        self.opt.lr()
+    }
+
+    /// Changes the learning rate (schedules).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.opt.set_lr(lr);
+    }
+
     /// One update. `f(model, grad)` runs forward and backward over a batch, accumulating into
     /// `grad` (zeroed before the call), and returns the batch's loss.
     pub fn update(&mut self, f: impl FnOnce(&N, &mut N) -> Result<f32>) -> Result<f32> {
         self.grad.fill_zero();
         let loss = f(&self.model, &mut self.grad)?;
+        self.apply(loss)
+    }
+
+    /// One data-parallel update: `f(model, grad, shard)` runs on every shard at once, one thread
+    /// each (the first on the calling thread), each into its own zeroed gradient buffer; the
+    /// buffers and the losses are then summed. A shard holds its part of the batch and its
+    /// workspace, so `f` must scale its loss to the *whole* batch (e.g. sum / total). The result
+    /// equals [`update`](Self::update) over the whole batch up to float summation order.
+    pub fn update_sharded<S: Send>(
+        &mut self,
+        shards: &mut [S],
+        f: impl Fn(&N, &mut N, &mut S) -> Result<f32> + Sync,
+    ) -> Result<f32>
+    where
+        N: Sync + Send,
+    {
+        let Some((first, rest)) = shards.split_first_mut() else {
+            bail!("no shards to train on");
+        };
+        while self.shard_grads.len() < rest.len() {
+            self.shard_grads.push(boxed_zeroed());
+        }
+        self.grad.fill_zero();
+        let (model, grad, extra) = (
+            &*self.model,
+            &mut *self.grad,
+            &mut self.shard_grads[..rest.len()],
+        );
+        let f = &f;
+        let loss = std::thread::scope(|scope| -> Result<f32> {
+            let handles: Vec<_> = rest
+                .iter_mut()
+                .zip(extra.iter_mut())
+                .map(|(shard, g)| {
+                    scope.spawn(move || {
+                        g.fill_zero();
+                        f(model, g, shard)
+                    })
+                })
+                .collect();
+            let mut loss = f(model, grad, first)?;
+            for h in handles {
+                loss += h
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
+            }
+            Ok(loss)
+        })?;
+        let total = self.grad.as_flat_mut();
+        for g in &self.shard_grads[..rest.len()] {
+            for (t, &v) in total.iter_mut().zip(g.as_flat()) {
+                *t += v;
+            }
+        }
+        self.apply(loss)
+    }
+
+    /// Refuses a non-finite loss or gradient, clips, and takes the optimizer step.
+    fn apply(&mut self, loss: f32) -> Result<f32> {
         if !loss.is_finite() {
             bail!(
                 "loss is {loss} at update {}: training diverged (try a lower --lr)",
@@ -118,5 +189,108 @@ impl Ema {
         };
         self.0 = Some(a);
         a
+    }
+}
+
+/// Cosine decay from `base` at update 0 to `base * floor` at update `total`.
+pub fn cosine_lr(base: f32, floor: f32, update: u64, total: u64) -> f32 {
+    let p = (update as f64 / total.max(1) as f64).min(1.0);
+    let w = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+    (base as f64 * (floor as f64 + (1.0 - floor as f64) * w)) as f32
+}
+
+/// How many threads data-parallel training uses by default: the machine's cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The `range` of sequences of a time-major batch `x` (steps, batch, ·), as its own time-major
+/// batch (steps, range.len(), ·): one shard's input.
+pub fn shard_rows<R: Copy>(x: &[R], batch: usize, range: std::ops::Range<usize>, out: &mut Vec<R>) {
+    out.clear();
+    for row in x.chunks_exact(batch) {
+        out.extend_from_slice(&row[range.clone()]);
+    }
+}
+
+/// Splits `batch` sequences into `threads` contiguous ranges as even as possible.
+pub fn split(batch: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    let threads = threads.clamp(1, batch.max(1));
+    (0..threads)
+        .map(|k| batch * k / threads..batch * (k + 1) / threads)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Net, Outputs, Workspace};
+    use tinyrnn::LstmModel;
+    use tinyrnn::loss::{Reduction, softmax_cross_entropy};
+
+    type M = LstmModel<3, 8, 4>;
+
+    struct Shard {
+        ws: Workspace,
+        x: Vec<[f32; 3]>,
+        labels: Vec<usize>,
+        y: Vec<[f32; 4]>,
+        dy: Vec<[f32; 4]>,
+    }
+
+    /// Data-parallel updates over 2 and 3 shards equal one update over the whole batch.
+    #[test]
+    fn sharded_update_equals_whole_batch() {
+        let (steps, batch) = (5, 7);
+        let mut rng = tinyrnn::rng(5);
+        let mut model: Box<M> = boxed_zeroed();
+        model.init(&mut rng, Some(1.0));
+        let x: Vec<[f32; 3]> = (0..steps * batch)
+            .map(|i| [(i as f32 * 0.37).sin(), (i as f32 * 0.11).cos(), 0.5])
+            .collect();
+        let labels: Vec<usize> = (0..batch).map(|b| b % 4).collect();
+        let run = |threads: usize| -> Vec<f32> {
+            let mut t = Trainer::new(model.clone(), Optimizer::adam(1e-2), Some(5.0));
+            let mut shards: Vec<Shard> = split(batch, threads)
+                .into_iter()
+                .map(|r| {
+                    let mut xs = Vec::new();
+                    shard_rows(&x, batch, r.clone(), &mut xs);
+                    Shard {
+                        ws: M::workspace(steps, r.len(), Outputs::LastStep),
+                        x: xs,
+                        labels: labels[r.clone()].to_vec(),
+                        y: vec![[0.0; 4]; r.len()],
+                        dy: vec![[0.0; 4]; r.len()],
+                    }
+                })
+                .collect();
+            for _ in 0..3 {
+                t.update_sharded(&mut shards, |m, g, s| {
+                    s.ws.reset_state();
+                    m.forward(&mut s.ws, &s.x, &mut s.y)?;
+                    let loss = softmax_cross_entropy(
+                        &s.y,
+                        &s.labels,
+                        &mut s.dy,
+                        Reduction::MeanOver(batch),
+                    )?;
+                    m.backward(&mut s.ws, g, &s.x, &s.dy)?;
+                    Ok(loss)
+                })
+                .expect("update");
+            }
+            t.model.as_flat().to_vec()
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let many = run(threads);
+            let worst = one
+                .iter()
+                .zip(&many)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{threads} shards differ from 1 by {worst}");
+        }
     }
 }

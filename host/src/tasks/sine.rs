@@ -25,7 +25,7 @@ use super::{Common, HIDDEN_SIZES, matched_rnn_hidden};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::train::{Ema, OptimizerKind, Trainer, cosine_lr, progress};
 use crate::with_hidden;
 
 /// `tinyrnn sine` flags.
@@ -55,6 +55,9 @@ pub struct SineArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f32,
+    /// Cosine learning-rate decay to 5% of --lr over the run.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub lr_decay: bool,
     /// SGD momentum (with --optimizer sgd).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
@@ -67,6 +70,12 @@ pub struct SineArgs {
     /// Fraction of the later batches that are free-running.
     #[arg(long, default_value_t = 0.5)]
     pub free_run: f64,
+    /// Standard deviation of Gaussian noise added to the inputs of teacher-forced batches.
+    #[arg(long, default_value_t = 0.0)]
+    pub input_noise: f32,
+    /// Updates over which the free-running horizon grows from 1 step to the whole curve.
+    #[arg(long, default_value_t = 1500)]
+    pub ramp: u64,
     /// Unseen test curves.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_curves: u32,
@@ -107,6 +116,12 @@ pub fn run(args: &SineArgs) -> Result<String> {
 }
 
 const _: () = assert!(HIDDEN_SIZES.len() > 0);
+
+/// A standard normal draw (Box-Muller).
+fn normal(rng: &mut SeededRng) -> f32 {
+    let (u, v) = (1.0 - uniform01(rng), uniform01(rng));
+    ((-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos()) as f32
+}
 
 /// A batch of curves, time-major: `x[t * batch + b]`.
 fn curves(rng: &mut SeededRng, batch: usize, length: usize) -> Vec<[f32; 1]> {
@@ -217,28 +232,47 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     let mut ema = Ema::default();
     let mut log: Vec<[String; 4]> = Vec::new();
     for update in 0..args.steps {
+        if args.lr_decay {
+            trainer.set_lr(cosine_lr(args.lr, 0.05, update, args.steps));
+        }
         let truth = curves(&mut rng, batch, length);
         for (t, v) in targets.iter_mut().enumerate() {
             *v = truth[t + batch][0];
         }
         let free = update >= args.teacher_steps && uniform01(&mut rng) < args.free_run;
         let loss = if free {
-            // Closed loop: warm up on 10..=warmup true samples, then feed back predictions.
+            // Closed loop: warm up on 10..=warmup true samples, then feed back predictions for a
+            // horizon that grows from 1 step to the whole curve over `--ramp` updates.
             let lo = 10.min(warmup);
             let w = (lo + (uniform01(&mut rng) * (warmup + 1 - lo) as f64) as usize).min(warmup);
+            let grown = (update - args.teacher_steps + 1) as f64 / args.ramp.max(1) as f64;
+            let k = ((grown * (steps - w) as f64).ceil() as usize).clamp(1, steps - w);
+            let n = (w + k) * batch;
             trainer.update(|m, g| {
-                closed_loop(m, &truth, w, &mut per_step, &mut x, &mut y)?;
+                closed_loop(
+                    m,
+                    &truth,
+                    w,
+                    &mut per_step[..w + k],
+                    &mut x[..n],
+                    &mut y[..n],
+                )?;
                 let loss = mse(
-                    y.as_flattened(),
-                    &targets,
-                    dy.as_flattened_mut(),
+                    y[..n].as_flattened(),
+                    &targets[..n],
+                    dy[..n].as_flattened_mut(),
                     Reduction::Mean,
                 )?;
-                closed_loop_backward(m, g, w, &mut per_step, &x, &mut dy)?;
+                closed_loop_backward(m, g, w, &mut per_step[..w + k], &x[..n], &mut dy[..n])?;
                 Ok(loss)
             })?
         } else {
             x.copy_from_slice(&truth[..steps * batch]);
+            if args.input_noise > 0.0 {
+                for v in x.iter_mut() {
+                    v[0] += args.input_noise * normal(&mut rng);
+                }
+            }
             trainer.update(|m, g| {
                 ws.reset_state();
                 m.forward(&mut ws, &x, &mut y)?;
@@ -392,4 +426,69 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
         mse_gen / mse_zero,
         out.path("").display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinyrnn::Params;
+
+    /// The closed-loop gradient (through the state and through every fed-back prediction)
+    /// against central finite differences of the same closed-loop loss.
+    #[test]
+    fn closed_loop_gradient_matches_finite_differences() {
+        type M = LstmModel<1, 4, 1>;
+        let (batch, length, warmup) = (2, 12, 2);
+        let steps = length - 1;
+        let mut rng = tinyrnn::rng(3);
+        let mut model: Box<M> = boxed_zeroed();
+        model.init(&mut rng, None);
+        for v in model.as_flat_mut() {
+            *v *= 2.0; // large enough weights that the feedback path matters
+        }
+        let truth = curves(&mut rng, batch, length);
+        let targets: Vec<f32> = (0..steps * batch).map(|i| truth[i + batch][0]).collect();
+        let mut ws: Vec<Workspace> = (0..steps)
+            .map(|_| M::workspace(1, batch, Outputs::EveryStep))
+            .collect();
+        let (mut x, mut y, mut dy) = (
+            vec![[0.0f32]; steps * batch],
+            vec![[0.0f32]; steps * batch],
+            vec![[0.0f32]; steps * batch],
+        );
+        let mut loss = |m: &M,
+                        ws: &mut [Workspace],
+                        x: &mut [[f32; 1]],
+                        y: &mut [[f32; 1]],
+                        dy: &mut [[f32; 1]]| {
+            closed_loop(m, &truth, warmup, ws, x, y).unwrap();
+            mse(
+                y.as_flattened(),
+                &targets,
+                dy.as_flattened_mut(),
+                Reduction::Sum,
+            )
+            .unwrap() as f64
+        };
+        loss(&model, &mut ws, &mut x, &mut y, &mut dy);
+        let mut grad: Box<M> = boxed_zeroed();
+        closed_loop_backward(&*model, &mut grad, warmup, &mut ws, &x, &mut dy).unwrap();
+        // Relative error of the whole gradient vector (single f32 differences are noisy).
+        let (mut diff, mut norm) = (0.0f64, 0.0f64);
+        for i in 0..M::LEN {
+            let eps = 2e-3f32;
+            let mut m = model.clone();
+            m.as_flat_mut()[i] += eps;
+            let up = loss(&m, &mut ws, &mut x, &mut y, &mut dy);
+            m.as_flat_mut()[i] -= 2.0 * eps;
+            let down = loss(&m, &mut ws, &mut x, &mut y, &mut dy);
+            let fd = (up - down) / (2.0 * eps as f64);
+            let an = grad.as_flat()[i] as f64;
+            diff += (fd - an) * (fd - an);
+            norm += fd * fd;
+        }
+        let rel = (diff / norm).sqrt();
+        eprintln!("closed-loop gradient: relative error {rel:.2e}");
+        assert!(rel < 1e-3, "closed-loop gradient off by {rel} (relative)");
+    }
 }
