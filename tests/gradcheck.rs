@@ -504,6 +504,18 @@ fn lstm_model_with_head_and_cross_entropy_matches_finite_differences() {
 // ---------------------------------------------------------------------------------------------
 // Losses and the sigmoid output
 
+/// Every reduction; `MeanOver(4)` divides by a count other than the call's own N (shards).
+const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::MeanOver(4)];
+
+/// The factor a reduction applies to the summed loss over `n` elements (rows for CE).
+fn scale(red: Reduction, n: usize) -> f64 {
+    match red {
+        Reduction::Mean => 1.0 / n as f64,
+        Reduction::Sum => 1.0,
+        Reduction::MeanOver(total) => 1.0 / total as f64,
+    }
+}
+
 /// A vector of inputs for the losses: moderate values plus a few large ones (stability).
 fn loss_inputs(seed: u64, n: usize) -> Vec<f64> {
     let mut v: Vec<f64> = rand_vec(&mut rng(seed), n, -3.0, 3.0);
@@ -519,7 +531,7 @@ struct VecProblem {
 
 #[test]
 fn mse_matches_finite_differences_and_definition() {
-    for red in [Reduction::Mean, Reduction::Sum] {
+    for red in REDUCTIONS {
         let mut p = VecProblem {
             z: loss_inputs(51, 11),
             target: rand_vec(&mut rng(52), 11, -2.0, 2.0),
@@ -531,11 +543,7 @@ fn mse_matches_finite_differences_and_definition() {
                 .zip(&p.target)
                 .map(|(y, t)| (y - t).powi(2))
                 .sum();
-        let want = if red == Reduction::Mean {
-            sum / 11.0
-        } else {
-            sum
-        };
+        let want = sum * scale(red, 11);
         assert!(
             (l - want).abs() <= 1e-12 * want.abs(),
             "mse {red:?}: {l} vs {want}"
@@ -568,7 +576,7 @@ fn ce_problem(seed: u64) -> CeProblem {
 
 #[test]
 fn softmax_cross_entropy_matches_finite_differences_and_definition() {
-    for red in [Reduction::Mean, Reduction::Sum] {
+    for red in REDUCTIONS {
         let mut p = ce_problem(61);
         let mut dz = vec![[0.0; C]; 6];
         let l = loss::softmax_cross_entropy(&p.z, &p.labels, &mut dz, red).unwrap();
@@ -578,11 +586,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_definition() {
                 .zip(&p.labels)
                 .map(|(z, &k)| z.iter().map(|v| v.exp()).sum::<f64>().ln() - z[k])
                 .sum();
-        let want = if red == Reduction::Mean {
-            sum / 6.0
-        } else {
-            sum
-        };
+        let want = sum * scale(red, 6);
         assert!(
             (l - want).abs() <= 1e-12 * want.abs(),
             "ce {red:?}: {l} vs {want}"
@@ -628,7 +632,7 @@ fn softmax_cross_entropy_matches_finite_differences_and_definition() {
 
 #[test]
 fn bce_with_logits_matches_finite_differences_and_definition() {
-    for red in [Reduction::Mean, Reduction::Sum] {
+    for red in REDUCTIONS {
         let mut p = VecProblem {
             z: loss_inputs(71, 9),
             target: rand_vec(&mut rng(72), 9, 0.0, 1.0),
@@ -641,11 +645,7 @@ fn bce_with_logits_matches_finite_differences_and_definition() {
                 .zip(&p.target)
                 .map(|(&z, &t)| t * (1.0 + (-z).exp()).ln() + (1.0 - t) * (1.0 + z.exp()).ln())
                 .sum();
-        let want = if red == Reduction::Mean {
-            sum / 9.0
-        } else {
-            sum
-        };
+        let want = sum * scale(red, 9);
         assert!(
             (l - want).abs() <= 1e-12 * want.abs(),
             "bce {red:?}: {l} vs {want}"
@@ -655,11 +655,7 @@ fn bce_with_logits_matches_finite_differences_and_definition() {
         let num = fd_gradient(&mut p, |p| &mut p.z[..], EPS, f);
         assert_grad(&format!("bce_with_logits {red:?}"), &dz, &num, FD_TOL);
         // ... and with respect to the (soft) targets: dL/dt = -s z.
-        let s = if red == Reduction::Mean {
-            1.0 / 9.0
-        } else {
-            1.0
-        };
+        let s = scale(red, 9);
         let num = fd_gradient(&mut p, |p| &mut p.target[..], EPS, f);
         let want: Vec<f64> = p.z.iter().map(|z| -s * z).collect();
         assert_grad(
@@ -722,7 +718,7 @@ fn losses_f32_match_f64() {
     let z32: Vec<f32> = z64.iter().map(|&v| v as f32).collect();
     let t32: Vec<f32> = rand_vec(&mut rng(92), 12, 0.0, 1.0);
     let t64: Vec<f64> = to_f64(&t32);
-    for red in [Reduction::Mean, Reduction::Sum] {
+    for red in REDUCTIONS {
         let (mut d32, mut d64) = (vec![0.0f32; 12], vec![0.0f64; 12]);
         let l32 = loss::mse(&z32, &t32, &mut d32, red).unwrap();
         let l64 = loss::mse(&z64, &t64, &mut d64, red).unwrap();
