@@ -21,10 +21,10 @@
 use rand_core::Rng;
 
 use crate::Real;
-use crate::buf::{gate_rows, rows};
+use crate::buf::{gate_rows, rows, take};
 use crate::error::{Error, check};
 use crate::init::fill_uniform;
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, lstm_packed_len, pack_lstm};
 use crate::params::{Params, TensorInfo};
 
 /// An LSTM layer: its parameters in PyTorch's layout and names. A gradient buffer is a second
@@ -111,12 +111,13 @@ pub struct LstmCache<'a, const H: usize, T: Real = f32> {
     h0: &'a mut [[T; H]],         // (B, H) state the sequence started from
     c0: &'a mut [[T; H]],         // (B, H)
     dpre: &'a mut [[[T; H]; 4]],  // (T, B, 4H) dL/da, written by backward
+    packed: &'a mut [T],          // W_hh and the biases packed for the fused step (scratch)
 }
 
 impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
     /// Scalars needed for `steps` steps of `batch` sequences.
     pub const fn len(steps: usize, batch: usize) -> usize {
-        steps * batch * (4 * H * 3 + 3 * H) + 2 * batch * H
+        steps * batch * (4 * H * 3 + 3 * H) + 2 * batch * H + lstm_packed_len(H)
     }
 
     /// Carves a cache for `steps` x `batch` out of `buf`, which must hold exactly
@@ -136,6 +137,7 @@ impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
             h0: rows(&mut b, batch),
             c0: rows(&mut b, batch),
             dpre: gate_rows(&mut b, n),
+            packed: take(&mut b, lstm_packed_len(H)),
         })
     }
 
@@ -269,24 +271,15 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
         check("c", batch, c.len())?;
         cache.h0.copy_from_slice(h);
         cache.c0.copy_from_slice(c);
-        // Input projection of all T·B rows at once, on top of both biases.
-        for row in cache.pre.iter_mut() {
-            for ((p, bi), bh) in row.iter_mut().zip(&self.bias_ih).zip(&self.bias_hh) {
-                for ((p, &bi), &bh) in p.iter_mut().zip(bi).zip(bh) {
-                    *p = bi + bh;
-                }
-            }
-        }
-        let g4 = 4 * H;
-        K::gemm_nt(
-            steps * batch,
-            g4,
-            I,
-            x.as_flattened(),
-            self.weight_ih.as_flattened().as_flattened(),
-            cache.pre.as_flattened_mut().as_flattened_mut(),
-        );
         let whh = self.weight_hh.as_flattened().as_flattened();
+        pack_lstm(
+            H,
+            whh,
+            self.bias_ih.as_flattened(),
+            self.bias_hh.as_flattened(),
+            cache.packed,
+        );
+        let wih = self.weight_ih.as_flattened().as_flattened();
         for t in 0..steps {
             let now = t * batch..(t + 1) * batch;
             let (h_done, h_now) = cache.h.split_at_mut(t * batch);
@@ -296,25 +289,23 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
             } else {
                 (&h_done[(t - 1) * batch..], &c_done[(t - 1) * batch..])
             };
-            let pre = &mut cache.pre[now.clone()];
-            K::gemm_nt(
+            K::lstm_forward_step(
                 batch,
-                g4,
                 H,
+                I,
+                x[now.clone()].as_flattened(),
+                wih,
+                cache.packed,
                 h_prev.as_flattened(),
-                whh,
-                pre.as_flattened_mut().as_flattened_mut(),
+                c_prev.as_flattened(),
+                cache.pre[now.clone()].as_flattened_mut().as_flattened_mut(),
+                cache.gates[now.clone()]
+                    .as_flattened_mut()
+                    .as_flattened_mut(),
+                c_now[..batch].as_flattened_mut(),
+                cache.tanh_c[now].as_flattened_mut(),
+                h_now[..batch].as_flattened_mut(),
             );
-            for (b, pre) in pre.iter().enumerate() {
-                K::lstm_pointwise(
-                    pre.as_flattened(),
-                    &c_prev[b],
-                    cache.gates[t * batch + b].as_flattened_mut(),
-                    &mut c_now[b],
-                    &mut cache.tanh_c[t * batch + b],
-                    &mut h_now[b],
-                );
-            }
         }
         if steps > 0 {
             let last = (steps - 1) * batch..steps * batch;

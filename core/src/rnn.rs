@@ -13,10 +13,10 @@
 use rand_core::Rng;
 
 use crate::Real;
-use crate::buf::rows;
+use crate::buf::{rows, take};
 use crate::error::{Error, check};
 use crate::init::fill_uniform;
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, pack_rnn, rnn_packed_len};
 use crate::params::{Params, TensorInfo};
 
 /// A tanh RNN layer: parameters in PyTorch's layout and names. A gradient buffer is a second `Rnn`.
@@ -69,12 +69,13 @@ pub struct RnnCache<'a, const H: usize, T: Real = f32> {
     h: &'a mut [[T; H]],    // (T, B, H) h_t = tanh(a_t)
     h0: &'a mut [[T; H]],   // (B, H)
     dpre: &'a mut [[T; H]], // (T, B, H)
+    packed: &'a mut [T],    // W_hh and the biases packed for the fused step (scratch)
 }
 
 impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
     /// Scalars needed for `steps` steps of `batch` sequences.
     pub const fn len(steps: usize, batch: usize) -> usize {
-        steps * batch * 3 * H + batch * H
+        steps * batch * 3 * H + batch * H + rnn_packed_len(H)
     }
 
     /// Carves a cache out of `buf`, which must hold exactly [`RnnCache::len`] scalars.
@@ -89,6 +90,7 @@ impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
             h: rows(&mut b, n),
             h0: rows(&mut b, batch),
             dpre: rows(&mut b, n),
+            packed: take(&mut b, rnn_packed_len(H)),
         })
     }
 
@@ -165,20 +167,9 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
         check("x", steps * batch, x.len())?;
         check("h", batch, h.len())?;
         cache.h0.copy_from_slice(h);
-        for p in cache.pre.iter_mut() {
-            for ((p, &bi), &bh) in p.iter_mut().zip(&self.bias_ih).zip(&self.bias_hh) {
-                *p = bi + bh;
-            }
-        }
-        K::gemm_nt(
-            steps * batch,
-            H,
-            I,
-            x.as_flattened(),
-            self.weight_ih.as_flattened(),
-            cache.pre.as_flattened_mut(),
-        );
         let whh = self.weight_hh.as_flattened();
+        pack_rnn(H, whh, &self.bias_ih, &self.bias_hh, cache.packed);
+        let wih = self.weight_ih.as_flattened();
         for t in 0..steps {
             let now = t * batch..(t + 1) * batch;
             let (h_done, h_now) = cache.h.split_at_mut(t * batch);
@@ -187,16 +178,17 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
             } else {
                 &h_done[(t - 1) * batch..]
             };
-            let pre = &mut cache.pre[now];
-            K::gemm_nt(
+            K::rnn_forward_step(
                 batch,
                 H,
-                H,
+                I,
+                x[now.clone()].as_flattened(),
+                wih,
+                cache.packed,
                 h_prev.as_flattened(),
-                whh,
-                pre.as_flattened_mut(),
+                cache.pre[now].as_flattened_mut(),
+                h_now[..batch].as_flattened_mut(),
             );
-            K::tanh_pointwise(pre.as_flattened(), h_now[..batch].as_flattened_mut());
         }
         if steps > 0 {
             h.copy_from_slice(&cache.h[(steps - 1) * batch..]);

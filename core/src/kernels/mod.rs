@@ -6,13 +6,85 @@
 //!   `.cargo/config.toml`; plain arrays on targets without SIMD, such as Cortex-M).
 //!
 //! All matrices are row-major and tightly packed. Every kernel *accumulates* into its output
-//! (`+=`) unless its doc says otherwise. Callers check slice lengths; the kernels only
-//! `debug_assert!` them.
+//! (`+=`) unless its doc says otherwise. Callers check slice lengths; the naive kernels only
+//! `debug_assert!` them, the SIMD kernels `assert!` them once per call (they index without bounds
+//! checks inside).
+//!
+//! The fused recurrent steps ([`Kernels::lstm_forward_step`], [`Kernels::rnn_forward_step`]) read
+//! `W_hh` and the biases from a *packed* copy made once per forward call by [`pack_lstm`] /
+//! [`pack_rnn`]: panels of 32 output columns, each panel the summed bias (32) followed by the H
+//! rows of `W_hhᵀ` restricted to its columns (32 each), so the recurrent product streams one
+//! contiguous panel per block of output columns. An LSTM panel holds the four gates `i, f, g, o`
+//! of 8 hidden units (8 columns each), so the pointwise cell update runs on registers; a tanh-RNN
+//! panel holds 32 consecutive units. Columns past H are zero.
 
 mod naive;
 mod simd;
 
 use crate::Real;
+
+/// Output columns per packed panel.
+pub const PANEL: usize = 32;
+
+/// Scalars of the packed LSTM weights for hidden size `h` (see [`pack_lstm`]).
+pub const fn lstm_packed_len(h: usize) -> usize {
+    h.div_ceil(8) * PANEL * (h + 1)
+}
+
+/// Scalars of the packed tanh-RNN weights for hidden size `h` (see [`pack_rnn`]).
+pub const fn rnn_packed_len(h: usize) -> usize {
+    h.div_ceil(PANEL) * PANEL * (h + 1)
+}
+
+/// Packs an LSTM's `W_hh` [4H, H] and `b_ih + b_hh` [4H] into `packed`
+/// ([`lstm_packed_len`]`(h)` scalars): panel `p` (hidden units `8p..8p+8`) is
+/// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, each part 32 scalars laid out as gates
+/// `i, f, g, o` x 8 units; units past `h` are zero.
+pub fn pack_lstm<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: &mut [T]) {
+    assert!(w_hh.len() >= 4 * h * h && b_ih.len() >= 4 * h && b_hh.len() >= 4 * h);
+    assert!(packed.len() >= lstm_packed_len(h));
+    for (p, panel) in packed
+        .chunks_exact_mut(PANEL * (h + 1))
+        .take(h.div_ceil(8))
+        .enumerate()
+    {
+        for (slot, v) in panel.iter_mut().enumerate() {
+            let (k, col) = (slot / PANEL, slot % PANEL);
+            let (g, u) = (col / 8, 8 * p + col % 8);
+            *v = if u >= h {
+                T::ZERO
+            } else if k == 0 {
+                b_ih[g * h + u] + b_hh[g * h + u]
+            } else {
+                w_hh[(g * h + u) * h + k - 1]
+            };
+        }
+    }
+}
+
+/// Packs a tanh RNN's `W_hh` [H, H] and `b_ih + b_hh` [H] into `packed`
+/// ([`rnn_packed_len`]`(h)` scalars): panel `p` (units `32p..32p+32`) is
+/// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, 32 scalars each; units past `h` are zero.
+pub fn pack_rnn<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: &mut [T]) {
+    assert!(w_hh.len() >= h * h && b_ih.len() >= h && b_hh.len() >= h);
+    assert!(packed.len() >= rnn_packed_len(h));
+    for (p, panel) in packed
+        .chunks_exact_mut(PANEL * (h + 1))
+        .take(h.div_ceil(PANEL))
+        .enumerate()
+    {
+        for (slot, v) in panel.iter_mut().enumerate() {
+            let (k, u) = (slot / PANEL, PANEL * p + slot % PANEL);
+            *v = if u >= h {
+                T::ZERO
+            } else if k == 0 {
+                b_ih[u] + b_hh[u]
+            } else {
+                w_hh[u * h + k - 1]
+            };
+        }
+    }
+}
 
 /// The naive scalar twin of every kernel.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,6 +131,45 @@ pub trait Kernels<T: Real> {
         dh_rec: &[T],
         dc: &mut [T],
         dpre: &mut [T],
+    );
+    /// One LSTM time step for `batch` sequences, recurrent product and cell update fused:
+    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), then [`lstm_pointwise`] row by row into
+    /// `gates`, `c`, `tanh_c`, `h`. `W_hh` and the biases come from `packed` ([`pack_lstm`]).
+    ///
+    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `pre`,
+    /// `gates` (B, 4H).
+    ///
+    /// [`lstm_pointwise`]: Kernels::lstm_pointwise
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[T],
+        w_ih: &[T],
+        packed: &[T],
+        h_prev: &[T],
+        c_prev: &[T],
+        pre: &mut [T],
+        gates: &mut [T],
+        c: &mut [T],
+        tanh_c: &mut [T],
+        h: &mut [T],
+    );
+    /// One tanh-RNN time step for `batch` sequences, fused:
+    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), `h = tanh(pre)`, with `W_hh` and the
+    /// biases from `packed` ([`pack_rnn`]). Shapes: `x` (B, I), `w_ih` (H, I), the rest (B, H).
+    #[allow(clippy::too_many_arguments)]
+    fn rnn_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[T],
+        w_ih: &[T],
+        packed: &[T],
+        h_prev: &[T],
+        pre: &mut [T],
+        h: &mut [T],
     );
     /// tanh-RNN pointwise forward: `h = tanh(pre)`.
     fn tanh_pointwise(pre: &[T], h: &mut [T]);

@@ -1,6 +1,6 @@
 //! Naive scalar kernels: the reference every SIMD kernel is tested and benchmarked against.
 
-use super::{Kernels, Naive};
+use super::{Kernels, Naive, PANEL, lstm_packed_len, rnn_packed_len};
 use crate::Real;
 
 impl<T: Real> Kernels<T> for Naive {
@@ -99,6 +99,88 @@ impl<T: Real> Kernels<T> for Naive {
             dpre[2 * hs + j] = dct * i * (T::ONE - g * g);
             dpre[3 * hs + j] = dh * tc * o * (T::ONE - o);
             dc[j] = dct * f;
+        }
+    }
+
+    fn lstm_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[T],
+        w_ih: &[T],
+        packed: &[T],
+        h_prev: &[T],
+        c_prev: &[T],
+        pre: &mut [T],
+        gates: &mut [T],
+        c: &mut [T],
+        tanh_c: &mut [T],
+        h: &mut [T],
+    ) {
+        debug_assert!(x.len() >= batch * is && w_ih.len() >= 4 * hs * is);
+        debug_assert!(packed.len() >= lstm_packed_len(hs));
+        debug_assert!(h_prev.len() >= batch * hs && c_prev.len() >= batch * hs);
+        debug_assert!(pre.len() >= batch * 4 * hs && gates.len() >= batch * 4 * hs);
+        debug_assert!(c.len() >= batch * hs && tanh_c.len() >= batch * hs && h.len() >= batch * hs);
+        let g4 = 4 * hs;
+        for b in 0..batch {
+            for g in 0..4 {
+                for u in 0..hs {
+                    // Panel of unit u, and its column inside the panel.
+                    let base = (u / 8) * PANEL * (hs + 1);
+                    let col = g * 8 + u % 8;
+                    let mut s = packed[base + col];
+                    for q in 0..is {
+                        s += x[b * is + q] * w_ih[(g * hs + u) * is + q];
+                    }
+                    for k in 0..hs {
+                        s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
+                    }
+                    pre[b * g4 + g * hs + u] = s;
+                }
+            }
+            let r = b * hs..(b + 1) * hs;
+            Self::lstm_pointwise(
+                &pre[b * g4..(b + 1) * g4],
+                &c_prev[r.clone()],
+                &mut gates[b * g4..(b + 1) * g4],
+                &mut c[r.clone()],
+                &mut tanh_c[r.clone()],
+                &mut h[r],
+            );
+        }
+    }
+
+    fn rnn_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[T],
+        w_ih: &[T],
+        packed: &[T],
+        h_prev: &[T],
+        pre: &mut [T],
+        h: &mut [T],
+    ) {
+        debug_assert!(x.len() >= batch * is && w_ih.len() >= hs * is);
+        debug_assert!(packed.len() >= rnn_packed_len(hs));
+        debug_assert!(h_prev.len() >= batch * hs && pre.len() >= batch * hs);
+        debug_assert!(h.len() >= batch * hs);
+        for b in 0..batch {
+            for u in 0..hs {
+                let base = (u / PANEL) * PANEL * (hs + 1);
+                let col = u % PANEL;
+                let mut s = packed[base + col];
+                for q in 0..is {
+                    s += x[b * is + q] * w_ih[u * is + q];
+                }
+                for k in 0..hs {
+                    s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
+                }
+                pre[b * hs + u] = s;
+            }
+            let r = b * hs..(b + 1) * hs;
+            Self::tanh_pointwise(&pre[r.clone()], &mut h[r]);
         }
     }
 

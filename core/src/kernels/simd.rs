@@ -1,217 +1,831 @@
 //! SIMD kernels for `f32`, 8 lanes (`wide::f32x8`). Each one has its scalar twin in `naive.rs`
 //! with the same signature; `tests/kernels.rs` checks them against each other.
 //!
-//! Matrix products come in two shapes of register tile:
-//! * `gemm_nt` (both operands contiguous along k): an MR x NR tile of dot products, 8 lanes of k
-//!   at a time, reduced horizontally once per tile;
-//! * `gemm_nn` / `gemm_tn` (B contiguous along n): an MR x (8·NV) tile of C held in registers,
-//!   updated by broadcasting one element of A against NV vectors of a row of B per k.
+//! Three shapes of register tile:
+//! * broadcast tiles (`gemm_nn`, `gemm_tn`): an MR x (8·NV) block of C in registers, updated per
+//!   k by broadcasting one element of A per row against NV vectors of a row of B. No horizontal
+//!   sums; k is blocked so that the column panel of B stays in L1.
+//! * dot-product blocks (`gemm_nt`, i.e. the batch-1 `step` and the linear head): 8 outputs at a
+//!   time, 8 lanes of k per FMA, the 8 partial sums reduced together by one 8x8 transpose.
+//! * packed panels (the fused recurrent steps): 4 vectors = 32 output columns of one panel of the
+//!   packed `W_hhᵀ` (see `mod.rs`) for MR rows of the batch; the input projection goes through the
+//!   same microkernel from a panel of `W_ihᵀ` transposed onto the stack, and the cell's pointwise
+//!   update runs on the accumulators before they leave the registers.
+//!
+//! # Safety
+//! Every kernel `assert!`s, once per call, that its slices are long enough for the shape it is
+//! given (with overflow-checked products); inside, all accesses are through raw pointers at offsets
+//! below those bounds, so the inner loops carry no bounds checks.
 
-use wide::f32x8;
+use core::ptr;
 
-use super::{Kernels, Simd};
+use wide::bytemuck::cast;
+use wide::{f32x8, i32x8};
 
-/// Loads `w <= 8` lanes from the front of `s` (the rest zero).
+use super::{Kernels, PANEL, Simd, lstm_packed_len, rnn_packed_len};
+
+// ---------------------------------------------------------------------------------------------
+// Loads, stores, bounds
+
+/// `a · b <= len`, without overflow.
 #[inline(always)]
-fn ld(s: &[f32], w: usize) -> f32x8 {
-    match s.first_chunk::<8>() {
-        Some(a) if w == 8 => f32x8::new(*a),
-        _ => {
-            let mut a = [0.0f32; 8];
-            let w = w.min(s.len());
-            a[..w].copy_from_slice(&s[..w]);
-            f32x8::new(a)
-        }
+fn fits(len: usize, a: usize, b: usize) -> bool {
+    a.checked_mul(b).is_some_and(|n| n <= len)
+}
+
+/// Loads 8 lanes from `p`.
+///
+/// # Safety
+/// `p .. p + 8` must be readable.
+#[inline(always)]
+unsafe fn ldp(p: *const f32) -> f32x8 {
+    // SAFETY: by the caller's contract.
+    f32x8::new(unsafe { ptr::read_unaligned(p.cast::<[f32; 8]>()) })
+}
+
+/// Stores 8 lanes to `p`.
+///
+/// # Safety
+/// `p .. p + 8` must be writable.
+#[inline(always)]
+unsafe fn stp(p: *mut f32, v: f32x8) {
+    // SAFETY: by the caller's contract.
+    unsafe { ptr::write_unaligned(p.cast::<[f32; 8]>(), v.to_array()) }
+}
+
+/// Loads `w` lanes (all 8 if `w >= 8`) from `p`, the rest zero.
+///
+/// # Safety
+/// `p .. p + min(w, 8)` must be readable.
+#[inline(always)]
+unsafe fn ldw(p: *const f32, w: usize) -> f32x8 {
+    if w >= 8 {
+        // SAFETY: by the caller's contract.
+        unsafe { ldp(p) }
+    } else {
+        let mut a = [0.0f32; 8];
+        // SAFETY: by the caller's contract; `a` has room for 8 > w.
+        unsafe { ptr::copy_nonoverlapping(p, a.as_mut_ptr(), w) };
+        f32x8::new(a)
     }
 }
 
-/// Stores the first `w <= 8` lanes of `v` to the front of `s`.
+/// Stores the first `w` lanes (all 8 if `w >= 8`) of `v` to `p`.
+///
+/// # Safety
+/// `p .. p + min(w, 8)` must be writable.
 #[inline(always)]
-fn st(s: &mut [f32], v: f32x8, w: usize) {
-    match s.first_chunk_mut::<8>() {
-        Some(d) if w == 8 => *d = v.to_array(),
-        _ => {
-            let w = w.min(s.len());
-            s[..w].copy_from_slice(&v.to_array()[..w]);
-        }
+unsafe fn stw(p: *mut f32, v: f32x8, w: usize) {
+    if w >= 8 {
+        // SAFETY: by the caller's contract.
+        unsafe { stp(p, v) }
+    } else {
+        let a = v.to_array();
+        // SAFETY: by the caller's contract.
+        unsafe { ptr::copy_nonoverlapping(a.as_ptr(), p, w) };
     }
 }
 
-/// Logistic sigmoid on 8 lanes: `1 / (1 + e^-x)` (`wide`'s exp: within 2 ulp of libm over the
-/// range that matters; saturates correctly to 0 and 1).
+// ---------------------------------------------------------------------------------------------
+// Activations
+
+/// `e^x` for `x` in [-87, 87] (callers clamp): Cephes' `expf` without its branches. `x = n ln2 +
+/// r` with |r| <= ln2/2 (ln 2 split in two so that `n · LN2_HI` is exact), `e^r` by a degree-6
+/// polynomial, `2^n` built in the exponent bits. Relative error below 2 ulp.
+#[inline(always)]
+fn exp8_unchecked(x: f32x8) -> f32x8 {
+    // 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
+    let magic = f32x8::splat(12_582_912.0);
+    let t = x.mul_add(f32x8::splat(core::f32::consts::LOG2_E), magic);
+    let n = t - magic;
+    let r = n.mul_neg_add(f32x8::splat(0.693_359_4), x);
+    let r = n.mul_neg_add(f32x8::splat(-2.121_944_4e-4), r);
+    let mut p = f32x8::splat(1.987_569_1e-4);
+    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
+    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
+    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
+    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
+    p = p.mul_add(r, f32x8::splat(0.5));
+    let y = p.mul_add(r * r, r + f32x8::ONE);
+    // The low 9 bits of t's representation are n (mod 512); shifted into the exponent field and
+    // biased, they are 2^n for n in [-126, 127].
+    let scale: f32x8 = cast((cast::<f32x8, i32x8>(t) << 23) + i32x8::splat(127 << 23));
+    y * scale
+}
+
+/// Logistic sigmoid on 8 lanes, `1 / (1 + e^-x)` with the fast `exp` above (input clamped to
+/// [-87, 87], where the result is within 1e-38 of its limit). Maximum error against the exact
+/// value over all f32 (checked on a dense grid in `tests/activations.rs`): 3 ulp relative for
+/// x >= -87, 1.2e-7 absolute everywhere. NaN in, NaN out.
 #[inline(always)]
 pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
-    f32x8::ONE / (f32x8::ONE + (-x).exp())
+    let x = x.fast_clamp(f32x8::splat(-87.0), f32x8::splat(87.0));
+    f32x8::ONE / (f32x8::ONE + exp8_unchecked(-x))
 }
 
-/// tanh on 8 lanes (`wide`'s tanh, built on `exp_m1`).
+/// tanh on 8 lanes: Eigen's odd/even 13/6 rational approximation on [-7.9053, 7.9053] (clamped
+/// outside, where tanh rounds to ±1 within the bound). Maximum error against the exact value
+/// (dense grid in `tests/activations.rs`): 4e-7 absolute and relative (about 6 ulp near ±1).
+/// NaN in, NaN out.
 #[inline(always)]
 pub(crate) fn tanh8(x: f32x8) -> f32x8 {
-    x.tanh()
+    let c = 7.905_311;
+    let x = x.fast_clamp(f32x8::splat(-c), f32x8::splat(c));
+    let x2 = x * x;
+    let mut p = f32x8::splat(-2.760_768_5e-16);
+    p = p.mul_add(x2, f32x8::splat(2.000_188e-13));
+    p = p.mul_add(x2, f32x8::splat(-8.604_672e-11));
+    p = p.mul_add(x2, f32x8::splat(5.122_297e-8));
+    p = p.mul_add(x2, f32x8::splat(1.485_722_4e-5));
+    p = p.mul_add(x2, f32x8::splat(6.372_619_3e-4));
+    p = p.mul_add(x2, f32x8::splat(4.893_524_6e-3));
+    let mut q = f32x8::splat(1.198_258_4e-6);
+    q = q.mul_add(x2, f32x8::splat(1.185_347_1e-4));
+    q = q.mul_add(x2, f32x8::splat(2.268_434_6e-3));
+    q = q.mul_add(x2, f32x8::splat(4.893_525e-3));
+    (p * x) / q
 }
 
-/// `C[i..i+MR, j..j+NR] += A[i.., :] · B[j.., :]ᵀ` (rows of length k).
+// ---------------------------------------------------------------------------------------------
+// Dot-product blocks (gemm_nt)
+
+/// Lane `l` = sum of the lanes of `v[l]`.
 #[inline(always)]
-fn nt_tile<const MR: usize, const NR: usize>(
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-    j: usize,
-) {
-    let mut acc = [[f32x8::ZERO; NR]; MR];
+fn transpose_sum(v: [f32x8; 8]) -> f32x8 {
+    let t = f32x8::transpose(v);
+    ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
+}
+
+/// Lanes `8 - t ..` all ones, the rest zero (`t` in 1..=7).
+#[inline(always)]
+fn tail_mask(t: usize) -> f32x8 {
+    let lane = i32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
+    cast(lane.simd_gt(i32x8::splat(7 - t as i32)))
+}
+
+/// Eight dot products of length `k`: lane `l` = `s · o_l`, where `o_l` starts at
+/// `o + min(l, w - 1) · os` (lanes `>= w` repeat the last row and are to be ignored).
+///
+/// # Safety
+/// `s .. s + k` and, for `l < w`, `o + l·os .. + k` must be readable; `w >= 1`.
+#[inline(always)]
+unsafe fn dot8(s: *const f32, o: *const f32, os: usize, w: usize, k: usize) -> f32x8 {
+    let mut row = [o; 8];
+    for (l, r) in row.iter_mut().enumerate() {
+        // SAFETY: offsets of rows that exist (l < w).
+        *r = unsafe { o.add(l.min(w - 1) * os) };
+    }
+    let mut acc = [f32x8::ZERO; 8];
     let kv = k - k % 8;
     let mut p = 0;
-    while p < kv {
-        let mut bv = [f32x8::ZERO; NR];
-        for (jj, v) in bv.iter_mut().enumerate() {
-            *v = ld(&b[(j + jj) * k + p..], 8);
+    // SAFETY (whole block): every load below is at offset p .. p + 8 <= k of a valid row, or, in
+    // the tail, k - 8 .. k (k >= 8) or a partial load of k < 8 elements.
+    unsafe {
+        while p < kv {
+            let sv = ldp(s.add(p));
+            for (a, &r) in acc.iter_mut().zip(&row) {
+                *a = ldp(r.add(p)).mul_add(sv, *a);
+            }
+            p += 8;
         }
-        for (ii, acc) in acc.iter_mut().enumerate() {
-            let av = ld(&a[(i + ii) * k + p..], 8);
-            for (acc, &bv) in acc.iter_mut().zip(&bv) {
-                *acc = av.mul_add(bv, *acc);
+        if p < k {
+            if k >= 8 {
+                // The last 8 elements, with the ones already summed masked out of `s`.
+                let sv = ldp(s.add(k - 8)) & tail_mask(k - p);
+                for (a, &r) in acc.iter_mut().zip(&row) {
+                    *a = ldp(r.add(k - 8)).mul_add(sv, *a);
+                }
+            } else {
+                let sv = ldw(s, k);
+                for (a, &r) in acc.iter_mut().zip(&row) {
+                    *a = ldw(r, k).mul_add(sv, *a);
+                }
             }
         }
-        p += 8;
     }
-    for (ii, acc) in acc.iter().enumerate() {
-        let ar = &a[(i + ii) * k..(i + ii + 1) * k];
-        for (jj, acc) in acc.iter().enumerate() {
-            let br = &b[(j + jj) * k..(j + jj + 1) * k];
-            let mut s = acc.reduce_add();
-            for q in kv..k {
-                s += ar[q] * br[q];
+    transpose_sum(acc)
+}
+
+/// One dot product of length `k`.
+///
+/// # Safety
+/// `a .. a + k` and `b .. b + k` must be readable.
+#[inline(always)]
+unsafe fn dot1(a: *const f32, b: *const f32, k: usize) -> f32 {
+    let mut acc = [f32x8::ZERO; 4];
+    let mut p = 0;
+    // SAFETY: every access is below k.
+    unsafe {
+        while p + 32 <= k {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = ldp(a.add(p + 8 * v)).mul_add(ldp(b.add(p + 8 * v)), *acc);
             }
-            c[(i + ii) * n + j + jj] += s;
+            p += 32;
+        }
+        while p + 8 <= k {
+            acc[0] = ldp(a.add(p)).mul_add(ldp(b.add(p)), acc[0]);
+            p += 8;
+        }
+        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add();
+        while p < k {
+            s += *a.add(p) * *b.add(p);
+            p += 1;
+        }
+        s
+    }
+}
+
+/// `C[m,n] += A[m,k] · B[n,k]ᵀ`.
+///
+/// # Safety
+/// The slices behind the pointers hold `m·k`, `n·k` and `m·n` elements; `k >= 2`.
+unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+    // SAFETY (whole body): rows i < m of A, j < n of B, elements (i, j) of C only.
+    unsafe {
+        if n >= 8 {
+            // Per row of A: blocks of 8 rows of B (the batch-1 step's layout).
+            for i in 0..m {
+                let (ar, cr) = (a.add(i * k), c.add(i * n));
+                let mut j = 0;
+                while j < n {
+                    let w = (n - j).min(8);
+                    let d = dot8(ar, b.add(j * k), k, w, k);
+                    stw(cr.add(j), ldw(cr.add(j), w) + d, w);
+                    j += 8;
+                }
+            }
+        } else {
+            // Few columns (a linear head): per row of B, blocks of 8 rows of A.
+            for j in 0..n {
+                let br = b.add(j * k);
+                let mut i = 0;
+                while i < m {
+                    let w = (m - i).min(8);
+                    if w == 1 {
+                        *c.add(i * n + j) += dot1(a.add(i * k), br, k);
+                    } else {
+                        let d = dot8(br, a.add(i * k), k, w, k).to_array();
+                        for (l, &d) in d.iter().enumerate().take(w) {
+                            *c.add((i + l) * n + j) += d;
+                        }
+                    }
+                    i += 8;
+                }
+            }
         }
     }
 }
 
-/// `C[i..i+MR, j..j+8·NV] += Σ_p A(i+r, p) · B[p, j..]`, with `A(r, p)` = `A[r, p]` or, if `TA`,
-/// `A[p, r]`.
+// ---------------------------------------------------------------------------------------------
+// Broadcast tiles (gemm_nn, gemm_tn)
+
+/// Rows of k per block: a 16-column panel of B is then 16 KiB, resident in L1.
+const KC: usize = 256;
+
+/// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
+#[derive(Clone, Copy)]
+struct Strided {
+    p: *const f32,
+    rs: usize,
+    ps: usize,
+}
+
+impl Strided {
+    /// The same operand from row `r`, column `p` on.
+    ///
+    /// # Safety
+    /// (r, p) must be inside the operand (or one past its end).
+    #[inline(always)]
+    unsafe fn at(self, r: usize, p: usize) -> Self {
+        Self {
+            // SAFETY: by the caller's contract.
+            p: unsafe { self.p.add(r * self.rs + p * self.ps) },
+            ..self
+        }
+    }
+}
+
+/// `C[0..MR, 0..8·NV] += Σ_{p < kc} A(r, p) · B[p, 0..8·NV]`.
+///
+/// # Safety
+/// All the elements named must be inside their operands.
+#[inline(always)]
+unsafe fn bc_tile<const MR: usize, const NV: usize>(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let mut acc = [[f32x8::ZERO; NV]; MR];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = ldp(c.add(r * ldc + 8 * v));
+            }
+        }
+        let (mut ap, mut bp) = (a.p, b);
+        for _ in 0..kc {
+            let mut bv = [f32x8::ZERO; NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                *bv = ldp(bp.add(8 * v));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = f32x8::splat(*ap.add(r * a.rs));
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = av.mul_add(bv, *acc);
+                }
+            }
+            ap = ap.add(a.ps);
+            bp = bp.add(ldb);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                stp(c.add(r * ldc + 8 * v), acc);
+            }
+        }
+    }
+}
+
+/// All `m` rows of one column block of 8·NV columns, in tiles of 6 rows.
+///
+/// # Safety
+/// As for [`bc_tile`], for rows `0..m`.
+#[inline(always)]
+unsafe fn bc_rows<const NV: usize>(
+    m: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): rows below m only.
+    unsafe {
+        let mut i = 0;
+        while i + 6 <= m {
+            bc_tile::<6, NV>(kc, a.at(i, 0), b, ldb, c.add(i * ldc), ldc);
+            i += 6;
+        }
+        let (a, c) = (a.at(i, 0), c.add(i * ldc));
+        match m - i {
+            5 => bc_tile::<5, NV>(kc, a, b, ldb, c, ldc),
+            4 => bc_tile::<4, NV>(kc, a, b, ldb, c, ldc),
+            3 => bc_tile::<3, NV>(kc, a, b, ldb, c, ldc),
+            2 => bc_tile::<2, NV>(kc, a, b, ldb, c, ldc),
+            1 => bc_tile::<1, NV>(kc, a, b, ldb, c, ldc),
+            _ => {}
+        }
+    }
+}
+
+/// Columns left over from the vector blocks when A is contiguous along its rows (`a.rs == 1`,
+/// i.e. `gemm_tn`): vectors run down 8 rows of C, one broadcast element of B per column.
+/// `C[0..8·NV, 0..NC] += Σ_p A(0.., p) · B[p, 0..NC]`.
+///
+/// # Safety
+/// As for [`bc_tile`], with the roles of rows and columns swapped; `a.rs == 1`.
+#[inline(always)]
+unsafe fn col_tile<const NC: usize, const NV: usize>(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let mut acc = [[f32x8::ZERO; NV]; NC];
+        let (mut ap, mut bp) = (a.p, b);
+        for _ in 0..kc {
+            let mut av = [f32x8::ZERO; NV];
+            for (v, av) in av.iter_mut().enumerate() {
+                *av = ldp(ap.add(8 * v));
+            }
+            for (jj, acc) in acc.iter_mut().enumerate() {
+                let bv = f32x8::splat(*bp.add(jj));
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = av.mul_add(bv, *acc);
+                }
+            }
+            ap = ap.add(a.ps);
+            bp = bp.add(ldb);
+        }
+        for (jj, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                for (l, &s) in acc.to_array().iter().enumerate() {
+                    *c.add((8 * v + l) * ldc + jj) += s;
+                }
+            }
+        }
+    }
+}
+
+/// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]`, one scalar at a time (edges only).
+///
+/// # Safety
+/// As for [`bc_tile`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn scalar_block(
+    rows: core::ops::Range<usize>,
+    cols: core::ops::Range<usize>,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    for r in rows {
+        for j in cols.clone() {
+            let mut s = 0.0f32;
+            for p in 0..kc {
+                // SAFETY: by the caller's contract.
+                s += unsafe { *a.p.add(r * a.rs + p * a.ps) * *b.add(p * ldb + j) };
+            }
+            // SAFETY: by the caller's contract.
+            unsafe { *c.add(r * ldc + j) += s };
+        }
+    }
+}
+
+/// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`.
+///
+/// # Safety
+/// A has the m x k elements named by its strides, B k·n and C m·n.
+unsafe fn gemm_bcast(m: usize, n: usize, k: usize, a: Strided, b: *const f32, c: *mut f32) {
+    let nv = n - n % 8;
+    let mut p0 = 0;
+    // SAFETY (whole body): every tile stays inside rows < m, columns < n, p < k.
+    unsafe {
+        while p0 < k {
+            let kc = (k - p0).min(KC);
+            let (a, b) = (a.at(0, p0), b.add(p0 * n));
+            let mut j = 0;
+            while j + 16 <= nv {
+                bc_rows::<2>(m, kc, a, b.add(j), n, c.add(j), n);
+                j += 16;
+            }
+            if j < nv {
+                bc_rows::<1>(m, kc, a, b.add(j), n, c.add(j), n);
+            }
+            // The n % 8 columns left.
+            let mut i = 0;
+            if a.rs == 1 {
+                while i + 16 <= m {
+                    let mut jj = nv;
+                    while jj < n {
+                        let (ai, bj, cij) = (a.at(i, 0), b.add(jj), c.add(i * n + jj));
+                        match n - jj {
+                            1 => col_tile::<1, 2>(kc, ai, bj, n, cij, n),
+                            2 => col_tile::<2, 2>(kc, ai, bj, n, cij, n),
+                            3 => col_tile::<3, 2>(kc, ai, bj, n, cij, n),
+                            _ => col_tile::<4, 2>(kc, ai, bj, n, cij, n),
+                        }
+                        jj += 4;
+                    }
+                    i += 16;
+                }
+            }
+            scalar_block(i..m, nv..n, kc, a, b, n, c, n);
+            p0 += kc;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packed panels: the fused recurrent steps
+
+/// Columns of `W_ihᵀ` per stack panel: 32 x 32 scalars, 4 KiB of stack.
+const XK: usize = 32;
+
+/// `acc[r][v] += Σ_{p < k} A[r, p] · panel[p, 8v .. 8v + 8]`, A rows `lda` apart, panel rows 32
+/// scalars apart.
+///
+/// # Safety
+/// `a + r·lda .. + k` for r < MR and `panel .. panel + 32·k` must be readable.
+#[inline(always)]
+unsafe fn panel_fma<const MR: usize>(
+    acc: &mut [[f32x8; 4]; MR],
+    a: *const f32,
+    lda: usize,
+    k: usize,
+    panel: *const f32,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        for p in 0..k {
+            let bp = panel.add(p * PANEL);
+            let b = [ldp(bp), ldp(bp.add(8)), ldp(bp.add(16)), ldp(bp.add(24))];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = f32x8::splat(*a.add(r * lda + p));
+                for (acc, &b) in acc.iter_mut().zip(&b) {
+                    *acc = av.mul_add(b, *acc);
+                }
+            }
+        }
+    }
+}
+
+/// The LSTM cell update for 8 units (`w` of them valid) from their 4 pre-activations; pointers
+/// are at the units' first element, gates `gs` apart in `gates`.
+///
+/// # Safety
+/// `c_prev`, `c`, `tanh_c`, `h` and `gates + g·gs` (g < 4) valid for `min(w, 8)` elements.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn bc_tile<const TA: bool, const MR: usize, const NV: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
-    j: usize,
+unsafe fn lstm_cell(
+    a: [f32x8; 4],
+    w: usize,
+    c_prev: *const f32,
+    gates: *mut f32,
+    gs: usize,
+    c: *mut f32,
+    tanh_c: *mut f32,
+    h: *mut f32,
 ) {
-    let mut acc = [[f32x8::ZERO; NV]; MR];
-    for (r, acc) in acc.iter_mut().enumerate() {
-        for (v, acc) in acc.iter_mut().enumerate() {
-            *acc = ld(&c[(i + r) * n + j + 8 * v..], 8);
-        }
-    }
-    for p in 0..k {
-        let mut bv = [f32x8::ZERO; NV];
-        for (v, bv) in bv.iter_mut().enumerate() {
-            *bv = ld(&b[p * n + j + 8 * v..], 8);
-        }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let av = f32x8::splat(if TA {
-                a[p * m + i + r]
-            } else {
-                a[(i + r) * k + p]
-            });
-            for (acc, &bv) in acc.iter_mut().zip(&bv) {
-                *acc = av.mul_add(bv, *acc);
-            }
-        }
-    }
-    for (r, acc) in acc.iter().enumerate() {
-        for (v, &acc) in acc.iter().enumerate() {
-            st(&mut c[(i + r) * n + j + 8 * v..], acc, 8);
-        }
+    let i = sigmoid8(a[0]);
+    let f = sigmoid8(a[1]);
+    let g = tanh8(a[2]);
+    let o = sigmoid8(a[3]);
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let cn = f.mul_add(ldw(c_prev, w), i * g);
+        let tc = tanh8(cn);
+        stw(gates, i, w);
+        stw(gates.add(gs), f, w);
+        stw(gates.add(2 * gs), g, w);
+        stw(gates.add(3 * gs), o, w);
+        stw(c, cn, w);
+        stw(tanh_c, tc, w);
+        stw(h, o * tc, w);
     }
 }
 
-/// One block of MR rows of C across all n columns (16-wide tiles, then 8, then scalar).
+/// Raw views of one fused step's operands (lengths checked by the caller).
+#[derive(Clone, Copy)]
+struct StepBufs {
+    hs: usize,
+    is: usize,
+    x: *const f32,
+    h_prev: *const f32,
+    c_prev: *const f32,
+    pre: *mut f32,
+    gates: *mut f32,
+    c: *mut f32,
+    tanh_c: *mut f32,
+    h: *mut f32,
+}
+
+/// Where the accumulators of a pass start from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Init {
+    /// The panel's bias row.
+    Bias,
+    /// What an earlier pass stored in `pre`.
+    Pre,
+}
+
+/// Rows per block of the fused steps: 2 rows x 4 vectors = 8 accumulators, + 4 panel vectors and
+/// 2 broadcasts = 14 of the 16 AVX registers.
+const MR_STEP: usize = 2;
+
+/// One block of MR rows of one LSTM panel (units `u0 .. u0 + w`): accumulators from `init`, plus
+/// `x[.., q0 .. q0 + xk] · xpanel`, then if `last` the recurrent product and the cell update,
+/// else just a store of the partial sums to `pre`.
+///
+/// # Safety
+/// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
+/// `u0..`; `xpanel` holds `xk` rows of 32.
 #[inline(always)]
-fn bc_rows<const TA: bool, const MR: usize>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    i: usize,
+#[allow(clippy::too_many_arguments)]
+unsafe fn lstm_block<const MR: usize>(
+    s: &StepBufs,
+    r: usize,
+    u0: usize,
+    w: usize,
+    panel: *const f32,
+    init: Init,
+    (q0, xk, xpanel): (usize, usize, *const f32),
+    last: bool,
 ) {
-    let mut j = 0;
-    while j + 16 <= n {
-        bc_tile::<TA, MR, 2>(m, n, k, a, b, c, i, j);
-        j += 16;
-    }
-    if j + 8 <= n {
-        bc_tile::<TA, MR, 1>(m, n, k, a, b, c, i, j);
-        j += 8;
-    }
-    for r in i..i + MR {
-        for jj in j..n {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                let av = if TA { a[p * m + r] } else { a[r * k + p] };
-                s += av * b[p * n + jj];
+    let (hs, g4) = (s.hs, 4 * s.hs);
+    // SAFETY (whole body): rows r .. r + MR, units u0 .. u0 + w, by the caller's contract.
+    unsafe {
+        let mut acc = [[f32x8::ZERO; 4]; MR];
+        for (rr, acc) in acc.iter_mut().enumerate() {
+            for (g, acc) in acc.iter_mut().enumerate() {
+                *acc = match init {
+                    Init::Bias => ldp(panel.add(8 * g)),
+                    Init::Pre => ldw(s.pre.add((r + rr) * g4 + g * hs + u0), w),
+                };
             }
-            c[r * n + jj] += s;
+        }
+        if xk > 0 {
+            panel_fma(&mut acc, s.x.add(r * s.is + q0), s.is, xk, xpanel);
+        }
+        if last {
+            panel_fma(&mut acc, s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
+        }
+        for (rr, acc) in acc.iter().enumerate() {
+            let row = r + rr;
+            let pre = s.pre.add(row * g4 + u0);
+            for (g, &a) in acc.iter().enumerate() {
+                stw(pre.add(g * hs), a, w);
+            }
+            if last {
+                let at = row * hs + u0;
+                lstm_cell(
+                    *acc,
+                    w,
+                    s.c_prev.add(at),
+                    s.gates.add(row * g4 + u0),
+                    hs,
+                    s.c.add(at),
+                    s.tanh_c.add(at),
+                    s.h.add(at),
+                );
+            }
         }
     }
 }
 
-fn gemm_bcast<const TA: bool>(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    let mut i = 0;
-    while i + 4 <= m {
-        bc_rows::<TA, 4>(m, n, k, a, b, c, i);
-        i += 4;
-    }
-    while i < m {
-        bc_rows::<TA, 1>(m, n, k, a, b, c, i);
-        i += 1;
+/// One block of MR rows of one tanh-RNN panel (units `u0 .. u0 + 32`, those below `hs` valid).
+///
+/// # Safety
+/// As for [`lstm_block`].
+#[inline(always)]
+unsafe fn rnn_block<const MR: usize>(
+    s: &StepBufs,
+    r: usize,
+    u0: usize,
+    panel: *const f32,
+    init: Init,
+    (q0, xk, xpanel): (usize, usize, *const f32),
+    last: bool,
+) {
+    let hs = s.hs;
+    let width = |v: usize| hs.saturating_sub(u0 + 8 * v).min(8);
+    // SAFETY (whole body): rows r .. r + MR, units below hs, by the caller's contract.
+    unsafe {
+        let mut acc = [[f32x8::ZERO; 4]; MR];
+        for (rr, acc) in acc.iter_mut().enumerate() {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = match init {
+                    Init::Bias => ldp(panel.add(8 * v)),
+                    Init::Pre if width(v) > 0 => {
+                        ldw(s.pre.add((r + rr) * hs + u0 + 8 * v), width(v))
+                    }
+                    Init::Pre => f32x8::ZERO,
+                };
+            }
+        }
+        if xk > 0 {
+            panel_fma(&mut acc, s.x.add(r * s.is + q0), s.is, xk, xpanel);
+        }
+        if last {
+            panel_fma(&mut acc, s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
+        }
+        for (rr, acc) in acc.iter().enumerate() {
+            let at = (r + rr) * hs + u0;
+            for (v, &a) in acc.iter().enumerate() {
+                let w = width(v);
+                if w > 0 {
+                    stw(s.pre.add(at + 8 * v), a, w);
+                    if last {
+                        stw(s.h.add(at + 8 * v), tanh8(a), w);
+                    }
+                }
+            }
+        }
     }
 }
+
+/// Which cell a fused step computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Lstm,
+    Rnn,
+}
+
+/// The fused step for all rows and panels. `W_ih` is transposed onto the stack 32 of its columns
+/// at a time; all but the last such chunk go through `pre`, the last one shares the accumulators
+/// of the recurrent product.
+///
+/// # Safety
+/// `s` describes buffers of `batch` rows, `w_ih` holds (rows of the cell) x `is`, `packed` the
+/// packed weights of the cell.
+unsafe fn fused_step(cell: Cell, batch: usize, s: &StepBufs, w_ih: *const f32, packed: *const f32) {
+    let (hs, is) = (s.hs, s.is);
+    let psz = PANEL * (hs + 1);
+    let (panels, units) = match cell {
+        Cell::Lstm => (hs.div_ceil(8), 8),
+        Cell::Rnn => (hs.div_ceil(PANEL), PANEL),
+    };
+    let chunks = is.div_ceil(XK);
+    let mut xbuf = [0.0f32; PANEL * XK];
+    for p in 0..panels {
+        let u0 = p * units;
+        let w = (hs - u0).min(units);
+        // SAFETY: panel p of `packed`.
+        let panel = unsafe { packed.add(p * psz) };
+        let passes = chunks.max(1);
+        for pass in 0..passes {
+            let q0 = pass * XK;
+            let xk = is.saturating_sub(q0).min(XK);
+            // Transpose W_ih's rows of this panel, columns q0 .. q0 + xk, into xbuf.
+            for (q, xrow) in xbuf.chunks_exact_mut(PANEL).take(xk).enumerate() {
+                for (col, v) in xrow.iter_mut().enumerate() {
+                    let (row, valid) = match cell {
+                        Cell::Lstm => ((col / 8) * hs + u0 + col % 8, col % 8 < w),
+                        Cell::Rnn => (u0 + col, col < w),
+                    };
+                    // SAFETY: row < rows of W_ih when valid, q0 + q < is.
+                    *v = if valid {
+                        unsafe { *w_ih.add(row * is + q0 + q) }
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            let init = if pass == 0 { Init::Bias } else { Init::Pre };
+            let x = (q0, xk, xbuf.as_ptr());
+            let last = pass + 1 == passes;
+            let mut r = 0;
+            // SAFETY: rows below batch, panel p of the packed weights.
+            unsafe {
+                match cell {
+                    Cell::Lstm => {
+                        while r + MR_STEP <= batch {
+                            lstm_block::<MR_STEP>(s, r, u0, w, panel, init, x, last);
+                            r += MR_STEP;
+                        }
+                        while r < batch {
+                            lstm_block::<1>(s, r, u0, w, panel, init, x, last);
+                            r += 1;
+                        }
+                    }
+                    Cell::Rnn => {
+                        while r + MR_STEP <= batch {
+                            rnn_block::<MR_STEP>(s, r, u0, panel, init, x, last);
+                            r += MR_STEP;
+                        }
+                        while r < batch {
+                            rnn_block::<1>(s, r, u0, panel, init, x, last);
+                            r += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait
 
 impl Kernels<f32> for Simd {
     fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-        let mut i = 0;
-        while i < m {
-            let two = i + 2 <= m;
-            let mut j = 0;
-            while j + 4 <= n {
-                if two {
-                    nt_tile::<2, 4>(n, k, a, b, c, i, j);
-                } else {
-                    nt_tile::<1, 4>(n, k, a, b, c, i, j);
-                }
-                j += 4;
+        assert!(fits(a.len(), m, k) && fits(b.len(), n, k) && fits(c.len(), m, n));
+        if k == 0 {
+            return;
+        }
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+        // SAFETY: lengths checked above.
+        unsafe {
+            if k == 1 {
+                // An outer product: C[i, :] += a[i] · b[:] (B's single column is contiguous).
+                gemm_bcast(m, n, 1, Strided { p: a, rs: 1, ps: 0 }, b, c);
+            } else {
+                gemm_nt_dots(m, n, k, a, b, c);
             }
-            while j < n {
-                if two {
-                    nt_tile::<2, 1>(n, k, a, b, c, i, j);
-                } else {
-                    nt_tile::<1, 1>(n, k, a, b, c, i, j);
-                }
-                j += 1;
-            }
-            i += if two { 2 } else { 1 };
         }
     }
 
     fn gemm_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-        gemm_bcast::<false>(m, n, k, a, b, c);
+        assert!(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n));
+        let a = Strided {
+            p: a.as_ptr(),
+            rs: k,
+            ps: 1,
+        };
+        // SAFETY: lengths checked above.
+        unsafe { gemm_bcast(m, n, k, a, b.as_ptr(), c.as_mut_ptr()) }
     }
 
     fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-        debug_assert!(a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
-        gemm_bcast::<true>(m, n, k, a, b, c);
+        assert!(fits(a.len(), k, m) && fits(b.len(), k, n) && fits(c.len(), m, n));
+        let a = Strided {
+            p: a.as_ptr(),
+            rs: 1,
+            ps: m,
+        };
+        // SAFETY: lengths checked above.
+        unsafe { gemm_bcast(m, n, k, a, b.as_ptr(), c.as_mut_ptr()) }
     }
 
     fn lstm_pointwise(
@@ -223,23 +837,27 @@ impl Kernels<f32> for Simd {
         h: &mut [f32],
     ) {
         let hs = h.len();
-        debug_assert!(pre.len() == 4 * hs && gates.len() == 4 * hs);
-        debug_assert!(c_prev.len() == hs && c.len() == hs && tanh_c.len() == hs);
-        for j in (0..hs).step_by(8) {
+        assert!(pre.len() == 4 * hs && gates.len() == 4 * hs);
+        assert!(c_prev.len() == hs && c.len() == hs && tanh_c.len() == hs);
+        let (pre, gates) = (pre.as_ptr(), gates.as_mut_ptr());
+        let mut j = 0;
+        while j < hs {
             let w = (hs - j).min(8);
-            let i = sigmoid8(ld(&pre[j..], w));
-            let f = sigmoid8(ld(&pre[hs + j..], w));
-            let g = tanh8(ld(&pre[2 * hs + j..], w));
-            let o = sigmoid8(ld(&pre[3 * hs + j..], w));
-            let cj = f.mul_add(ld(&c_prev[j..], w), i * g);
-            let tc = tanh8(cj);
-            st(&mut gates[j..], i, w);
-            st(&mut gates[hs + j..], f, w);
-            st(&mut gates[2 * hs + j..], g, w);
-            st(&mut gates[3 * hs + j..], o, w);
-            st(&mut c[j..], cj, w);
-            st(&mut tanh_c[j..], tc, w);
-            st(&mut h[j..], o * tc, w);
+            // SAFETY: units j .. j + w < hs of every gate and state.
+            unsafe {
+                let a = [0, 1, 2, 3].map(|g| ldw(pre.add(g * hs + j), w));
+                lstm_cell(
+                    a,
+                    w,
+                    c_prev.as_ptr().add(j),
+                    gates.add(j),
+                    hs,
+                    c.as_mut_ptr().add(j),
+                    tanh_c.as_mut_ptr().add(j),
+                    h.as_mut_ptr().add(j),
+                );
+            }
+            j += 8;
         }
     }
 
@@ -253,48 +871,128 @@ impl Kernels<f32> for Simd {
         dpre: &mut [f32],
     ) {
         let hs = dc.len();
-        debug_assert!(gates.len() == 4 * hs && dpre.len() == 4 * hs);
-        debug_assert!(c_prev.len() == hs && tanh_c.len() == hs);
-        debug_assert!(dh_ext.len() == hs && dh_rec.len() == hs);
+        assert!(gates.len() == 4 * hs && dpre.len() == 4 * hs);
+        assert!(c_prev.len() == hs && tanh_c.len() == hs);
+        assert!(dh_ext.len() == hs && dh_rec.len() == hs);
         let one = f32x8::ONE;
-        for j in (0..hs).step_by(8) {
+        let (gp, dp, dcp) = (gates.as_ptr(), dpre.as_mut_ptr(), dc.as_mut_ptr());
+        let mut j = 0;
+        while j < hs {
             let w = (hs - j).min(8);
-            let i = ld(&gates[j..], w);
-            let f = ld(&gates[hs + j..], w);
-            let g = ld(&gates[2 * hs + j..], w);
-            let o = ld(&gates[3 * hs + j..], w);
-            let tc = ld(&tanh_c[j..], w);
-            let dh = ld(&dh_ext[j..], w) + ld(&dh_rec[j..], w);
-            let dct = (dh * o).mul_add(one - tc * tc, ld(&dc[j..], w));
-            st(&mut dpre[j..], dct * g * i * (one - i), w);
-            st(
-                &mut dpre[hs + j..],
-                dct * ld(&c_prev[j..], w) * f * (one - f),
-                w,
-            );
-            st(&mut dpre[2 * hs + j..], dct * i * (one - g * g), w);
-            st(&mut dpre[3 * hs + j..], dh * tc * o * (one - o), w);
-            st(&mut dc[j..], dct * f, w);
+            // SAFETY: units j .. j + w < hs of every gate and state.
+            unsafe {
+                let i = ldw(gp.add(j), w);
+                let f = ldw(gp.add(hs + j), w);
+                let g = ldw(gp.add(2 * hs + j), w);
+                let o = ldw(gp.add(3 * hs + j), w);
+                let tc = ldw(tanh_c.as_ptr().add(j), w);
+                let dh = ldw(dh_ext.as_ptr().add(j), w) + ldw(dh_rec.as_ptr().add(j), w);
+                let dct = (dh * o).mul_add(one - tc * tc, ldw(dcp.add(j), w));
+                let cp = ldw(c_prev.as_ptr().add(j), w);
+                stw(dp.add(j), dct * g * i * (one - i), w);
+                stw(dp.add(hs + j), dct * cp * f * (one - f), w);
+                stw(dp.add(2 * hs + j), dct * i * (one - g * g), w);
+                stw(dp.add(3 * hs + j), dh * tc * o * (one - o), w);
+                stw(dcp.add(j), dct * f, w);
+            }
+            j += 8;
         }
     }
 
+    fn lstm_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[f32],
+        w_ih: &[f32],
+        packed: &[f32],
+        h_prev: &[f32],
+        c_prev: &[f32],
+        pre: &mut [f32],
+        gates: &mut [f32],
+        c: &mut [f32],
+        tanh_c: &mut [f32],
+        h: &mut [f32],
+    ) {
+        let g4 = hs.checked_mul(4).expect("hidden size overflows");
+        assert!(fits(x.len(), batch, is) && fits(w_ih.len(), g4, is));
+        assert!(packed.len() >= lstm_packed_len(hs));
+        assert!(fits(h_prev.len(), batch, hs) && fits(c_prev.len(), batch, hs));
+        assert!(fits(pre.len(), batch, g4) && fits(gates.len(), batch, g4));
+        assert!(fits(c.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
+        assert!(fits(h.len(), batch, hs));
+        let s = StepBufs {
+            hs,
+            is,
+            x: x.as_ptr(),
+            h_prev: h_prev.as_ptr(),
+            c_prev: c_prev.as_ptr(),
+            pre: pre.as_mut_ptr(),
+            gates: gates.as_mut_ptr(),
+            c: c.as_mut_ptr(),
+            tanh_c: tanh_c.as_mut_ptr(),
+            h: h.as_mut_ptr(),
+        };
+        // SAFETY: lengths checked above.
+        unsafe { fused_step(Cell::Lstm, batch, &s, w_ih.as_ptr(), packed.as_ptr()) }
+    }
+
+    fn rnn_forward_step(
+        batch: usize,
+        hs: usize,
+        is: usize,
+        x: &[f32],
+        w_ih: &[f32],
+        packed: &[f32],
+        h_prev: &[f32],
+        pre: &mut [f32],
+        h: &mut [f32],
+    ) {
+        assert!(fits(x.len(), batch, is) && fits(w_ih.len(), hs, is));
+        assert!(packed.len() >= rnn_packed_len(hs));
+        assert!(fits(h_prev.len(), batch, hs) && fits(pre.len(), batch, hs));
+        assert!(fits(h.len(), batch, hs));
+        let s = StepBufs {
+            hs,
+            is,
+            x: x.as_ptr(),
+            h_prev: h_prev.as_ptr(),
+            c_prev: ptr::null(),
+            pre: pre.as_mut_ptr(),
+            gates: ptr::null_mut(),
+            c: ptr::null_mut(),
+            tanh_c: ptr::null_mut(),
+            h: h.as_mut_ptr(),
+        };
+        // SAFETY: lengths checked above; the RNN blocks touch no LSTM-only buffer.
+        unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr()) }
+    }
+
     fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
-        debug_assert!(pre.len() == h.len());
         let hs = h.len();
-        for j in (0..hs).step_by(8) {
+        assert!(pre.len() == hs);
+        let mut j = 0;
+        while j < hs {
             let w = (hs - j).min(8);
-            st(&mut h[j..], tanh8(ld(&pre[j..], w)), w);
+            // SAFETY: j + w <= hs.
+            unsafe { stw(h.as_mut_ptr().add(j), tanh8(ldw(pre.as_ptr().add(j), w)), w) };
+            j += 8;
         }
     }
 
     fn tanh_pointwise_backward(h: &[f32], dh_ext: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
         let hs = dpre.len();
-        debug_assert!(h.len() == hs && dh_ext.len() == hs && dh_rec.len() == hs);
-        for j in (0..hs).step_by(8) {
+        assert!(h.len() == hs && dh_ext.len() == hs && dh_rec.len() == hs);
+        let mut j = 0;
+        while j < hs {
             let w = (hs - j).min(8);
-            let hv = ld(&h[j..], w);
-            let dh = ld(&dh_ext[j..], w) + ld(&dh_rec[j..], w);
-            st(&mut dpre[j..], dh * (f32x8::ONE - hv * hv), w);
+            // SAFETY: j + w <= hs.
+            unsafe {
+                let hv = ldw(h.as_ptr().add(j), w);
+                let dh = ldw(dh_ext.as_ptr().add(j), w) + ldw(dh_rec.as_ptr().add(j), w);
+                stw(dpre.as_mut_ptr().add(j), dh * (f32x8::ONE - hv * hv), w);
+            }
+            j += 8;
         }
     }
 }
