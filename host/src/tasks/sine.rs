@@ -8,10 +8,13 @@
 //! part against the truth, beside the MSE of predicting zero (about 0.5).
 //!
 //! Training: teacher forcing alone gives a tiny one-step error and useless rollouts (the errors
-//! compound). So after `--teacher-steps` teacher-forced updates, a fraction `--free-run` of the
-//! batches are *free-running*: the model is warmed up on a random number of true samples, then fed
-//! its own (detached) predictions, and trained to map them to the true next samples. It learns to
-//! correct its own drift.
+//! compound: measured here, ratio 0.8-0.9 to the zero baseline). So after `--teacher-steps`
+//! teacher-forced updates, a fraction `--free-run` of the batches run in *closed loop*: the model
+//! is warmed up on 10..=`--warmup` true samples, then fed its own predictions, and trained by BPTT
+//! through the state *and* through every fed-back prediction (dL/dy_{t-1} += dL/dx_t). The
+//! free-running horizon grows from 1 step to the whole curve over `--ramp` updates (long
+//! horizons from the start collapse to predicting the mean), and the learning rate decays
+//! (cosine, to 5%). Detaching the fed-back predictions instead also collapsed to the mean.
 
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -21,7 +24,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{Common, HIDDEN_SIZES, matched_rnn_hidden};
+use super::{Common, matched_rnn_hidden};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -65,10 +68,10 @@ pub struct SineArgs {
     #[arg(long, default_value_t = 5.0)]
     pub clip: f32,
     /// Teacher-forced updates before free-running batches start.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 300)]
     pub teacher_steps: u64,
     /// Fraction of the later batches that are free-running.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     pub free_run: f64,
     /// Standard deviation of Gaussian noise added to the inputs of teacher-forced batches.
     #[arg(long, default_value_t = 0.0)]
@@ -114,8 +117,6 @@ pub fn run(args: &SineArgs) -> Result<String> {
             [1, 2, 4, 8, 16, 32, 64, 128, 256]),
     }
 }
-
-const _: () = assert!(HIDDEN_SIZES.len() > 0);
 
 /// A standard normal draw (Box-Muller).
 fn normal(rng: &mut SeededRng) -> f32 {
