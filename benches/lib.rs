@@ -113,6 +113,18 @@ impl<const I: usize, const H: usize, const O: usize> LstmTrain<I, H, O> {
         }
     }
 
+    /// The LSTM layer's forward pass alone (no head, loss or backward); returns one output.
+    pub fn forward_only(&mut self) -> f32 {
+        self.h.fill([0.0; H]);
+        self.c.fill([0.0; H]);
+        let mut cache = LstmCache::<H>::new(&mut self.cache, self.steps, self.batch).unwrap();
+        self.model
+            .lstm
+            .forward(&self.x, &mut self.h, &mut self.c, &mut cache)
+            .unwrap();
+        self.h[0][0]
+    }
+
     /// One train step; returns the loss.
     pub fn step(&mut self) -> f32 {
         self.grad.fill_zero();

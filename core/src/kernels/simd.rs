@@ -503,34 +503,6 @@ unsafe fn gemm_bcast(m: usize, n: usize, k: usize, a: Strided, b: *const f32, c:
 /// Columns of `W_ihᵀ` per stack panel: 32 x 32 scalars, 4 KiB of stack.
 const XK: usize = 32;
 
-/// `acc[r][v] += Σ_{p < k} A[r, p] · panel[p, 8v .. 8v + 8]`, A rows `lda` apart, panel rows 32
-/// scalars apart.
-///
-/// # Safety
-/// `a + r·lda .. + k` for r < MR and `panel .. panel + 32·k` must be readable.
-#[inline(always)]
-unsafe fn panel_fma<const MR: usize>(
-    acc: &mut [[f32x8; 4]; MR],
-    a: *const f32,
-    lda: usize,
-    k: usize,
-    panel: *const f32,
-) {
-    // SAFETY (whole body): by the caller's contract.
-    unsafe {
-        for p in 0..k {
-            let bp = panel.add(p * PANEL);
-            let b = [ldp(bp), ldp(bp.add(8)), ldp(bp.add(16)), ldp(bp.add(24))];
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let av = f32x8::splat(*a.add(r * lda + p));
-                for (acc, &b) in acc.iter_mut().zip(&b) {
-                    *acc = av.mul_add(b, *acc);
-                }
-            }
-        }
-    }
-}
-
 /// The LSTM cell update for 8 units (`w` of them valid) from their 4 pre-activations; pointers
 /// are at the units' first element, gates `gs` apart in `gates`.
 ///
@@ -571,6 +543,8 @@ unsafe fn lstm_cell(
 struct StepBufs {
     hs: usize,
     is: usize,
+    /// Row length of `pre` and `gates`: 4H (LSTM) or H (RNN).
+    ld: usize,
     x: *const f32,
     h_prev: *const f32,
     c_prev: *const f32,
@@ -590,114 +564,125 @@ enum Init {
     Pre,
 }
 
-/// Rows per block of the fused steps: 2 rows x 4 vectors = 8 accumulators, + 4 panel vectors and
-/// 2 broadcasts = 14 of the 16 AVX registers.
-const MR_STEP: usize = 2;
+/// Which cell a fused step computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Lstm,
+    Rnn,
+}
 
-/// One block of MR rows of one LSTM panel (units `u0 .. u0 + w`): accumulators from `init`, plus
-/// `x[.., q0 .. q0 + xk] · xpanel`, then if `last` the recurrent product and the cell update,
-/// else just a store of the partial sums to `pre`.
+/// Where the `v`-th 8-column vector (0..4) of the panel of units `u0..` lives in a row of `pre`,
+/// and how many of its lanes are real units.
+#[inline(always)]
+fn pre_slot(cell: Cell, hs: usize, u0: usize, v: usize) -> (usize, usize) {
+    match cell {
+        // Gate v of units u0 .. u0 + 8.
+        Cell::Lstm => (v * hs + u0, (hs - u0).min(8)),
+        // Units u0 + 8v .. u0 + 8v + 8.
+        Cell::Rnn => (u0 + 8 * v, hs.saturating_sub(u0 + 8 * v).min(8)),
+    }
+}
+
+/// One MR x 16 tile of a fused step: columns `8·v0 .. 8·v0 + 16` of the panel of units `u0..`
+/// for rows `r .. r + MR`. Accumulators start from `init`, take `x[.., q0 .. q0 + xk] · xpanel`
+/// and, if `last`, `h_prev · W_hhᵀ`; they are stored to `pre` either way.
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
-/// `u0..`; `xpanel` holds `xk` rows of 32.
+/// `u0..`; `xpanel` holds `xk` rows of 32; `v0` is 0 or 2.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_block<const MR: usize>(
+unsafe fn step_tile<const MR: usize>(
+    cell: Cell,
     s: &StepBufs,
     r: usize,
     u0: usize,
-    w: usize,
+    v0: usize,
     panel: *const f32,
     init: Init,
     (q0, xk, xpanel): (usize, usize, *const f32),
     last: bool,
 ) {
-    let (hs, g4) = (s.hs, 4 * s.hs);
-    // SAFETY (whole body): rows r .. r + MR, units u0 .. u0 + w, by the caller's contract.
+    let (hs, ld) = (s.hs, s.ld);
+    let slot = |v: usize| pre_slot(cell, hs, u0, v0 + v);
+    // SAFETY (whole body): rows r .. r + MR, columns of units below hs, by the caller's contract.
     unsafe {
-        let mut acc = [[f32x8::ZERO; 4]; MR];
-        for (rr, acc) in acc.iter_mut().enumerate() {
-            for (g, acc) in acc.iter_mut().enumerate() {
-                *acc = match init {
-                    Init::Bias => ldp(panel.add(8 * g)),
-                    Init::Pre => ldw(s.pre.add((r + rr) * g4 + g * hs + u0), w),
-                };
+        let mut acc = [[f32x8::ZERO; 2]; MR];
+        if init == Init::Bias {
+            let bias = [ldp(panel.add(8 * v0)), ldp(panel.add(8 * v0 + 8))];
+            acc = [bias; MR];
+        } else {
+            for (rr, acc) in acc.iter_mut().enumerate() {
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    let (at, w) = slot(v);
+                    if w > 0 {
+                        *acc = ldw(s.pre.add((r + rr) * ld + at), w);
+                    }
+                }
             }
         }
+        let mut run = |a: *const f32, lda: usize, k: usize, b: *const f32| {
+            for p in 0..k {
+                let bp = b.add(p * PANEL + 8 * v0);
+                let b = [ldp(bp), ldp(bp.add(8))];
+                for (rr, acc) in acc.iter_mut().enumerate() {
+                    let av = f32x8::splat(*a.add(rr * lda + p));
+                    acc[0] = av.mul_add(b[0], acc[0]);
+                    acc[1] = av.mul_add(b[1], acc[1]);
+                }
+            }
+        };
         if xk > 0 {
-            panel_fma(&mut acc, s.x.add(r * s.is + q0), s.is, xk, xpanel);
+            run(s.x.add(r * s.is + q0), s.is, xk, xpanel);
         }
         if last {
-            panel_fma(&mut acc, s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
+            run(s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
         }
         for (rr, acc) in acc.iter().enumerate() {
-            let row = r + rr;
-            let pre = s.pre.add(row * g4 + u0);
-            for (g, &a) in acc.iter().enumerate() {
-                stw(pre.add(g * hs), a, w);
-            }
-            if last {
-                let at = row * hs + u0;
-                lstm_cell(
-                    *acc,
-                    w,
-                    s.c_prev.add(at),
-                    s.gates.add(row * g4 + u0),
-                    hs,
-                    s.c.add(at),
-                    s.tanh_c.add(at),
-                    s.h.add(at),
-                );
+            for (v, &a) in acc.iter().enumerate() {
+                let (at, w) = slot(v);
+                if w > 0 {
+                    stw(s.pre.add((r + rr) * ld + at), a, w);
+                }
             }
         }
     }
 }
 
-/// One block of MR rows of one tanh-RNN panel (units `u0 .. u0 + 32`, those below `hs` valid).
+/// The pointwise part of a fused step for rows `r .. r + mr` of the panel of units `u0..`, from
+/// the pre-activations just stored (still in L1).
 ///
 /// # Safety
-/// As for [`lstm_block`].
+/// As for [`step_tile`].
 #[inline(always)]
-unsafe fn rnn_block<const MR: usize>(
-    s: &StepBufs,
-    r: usize,
-    u0: usize,
-    panel: *const f32,
-    init: Init,
-    (q0, xk, xpanel): (usize, usize, *const f32),
-    last: bool,
-) {
-    let hs = s.hs;
-    let width = |v: usize| hs.saturating_sub(u0 + 8 * v).min(8);
-    // SAFETY (whole body): rows r .. r + MR, units below hs, by the caller's contract.
+unsafe fn step_cells(cell: Cell, s: &StepBufs, r: usize, mr: usize, u0: usize) {
+    let (hs, ld) = (s.hs, s.ld);
+    // SAFETY (whole body): rows r .. r + mr, units below hs, by the caller's contract.
     unsafe {
-        let mut acc = [[f32x8::ZERO; 4]; MR];
-        for (rr, acc) in acc.iter_mut().enumerate() {
-            for (v, acc) in acc.iter_mut().enumerate() {
-                *acc = match init {
-                    Init::Bias => ldp(panel.add(8 * v)),
-                    Init::Pre if width(v) > 0 => {
-                        ldw(s.pre.add((r + rr) * hs + u0 + 8 * v), width(v))
-                    }
-                    Init::Pre => f32x8::ZERO,
-                };
-            }
-        }
-        if xk > 0 {
-            panel_fma(&mut acc, s.x.add(r * s.is + q0), s.is, xk, xpanel);
-        }
-        if last {
-            panel_fma(&mut acc, s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
-        }
-        for (rr, acc) in acc.iter().enumerate() {
-            let at = (r + rr) * hs + u0;
-            for (v, &a) in acc.iter().enumerate() {
-                let w = width(v);
-                if w > 0 {
-                    stw(s.pre.add(at + 8 * v), a, w);
-                    if last {
-                        stw(s.h.add(at + 8 * v), tanh8(a), w);
+        for row in r..r + mr {
+            let pre = s.pre.add(row * ld);
+            match cell {
+                Cell::Lstm => {
+                    let w = (hs - u0).min(8);
+                    let a = [0, 1, 2, 3].map(|g| ldw(pre.add(g * hs + u0), w));
+                    let at = row * hs + u0;
+                    lstm_cell(
+                        a,
+                        w,
+                        s.c_prev.add(at),
+                        s.gates.add(row * ld + u0),
+                        hs,
+                        s.c.add(at),
+                        s.tanh_c.add(at),
+                        s.h.add(at),
+                    );
+                }
+                Cell::Rnn => {
+                    for v in 0..4 {
+                        let (at, w) = pre_slot(cell, hs, u0, v);
+                        if w > 0 {
+                            stw(s.h.add(row * hs + at), tanh8(ldw(pre.add(at), w)), w);
+                        }
                     }
                 }
             }
@@ -705,11 +690,79 @@ unsafe fn rnn_block<const MR: usize>(
     }
 }
 
-/// Which cell a fused step computes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Cell {
-    Lstm,
-    Rnn,
+/// Rows per tile of the fused steps: 6 rows x 2 vectors = 12 accumulators, + 2 panel vectors and
+/// a broadcast = 15 of the 16 AVX registers.
+const MR_STEP: usize = 6;
+
+/// Rows `r .. r + MR` of one panel: both halves of the panel, then (on the last pass) the cells.
+///
+/// # Safety
+/// As for [`step_tile`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step_rows<const MR: usize>(
+    cell: Cell,
+    s: &StepBufs,
+    r: usize,
+    u0: usize,
+    panel: *const f32,
+    init: Init,
+    x: (usize, usize, *const f32),
+    last: bool,
+) {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        step_tile::<MR>(cell, s, r, u0, 0, panel, init, x, last);
+        step_tile::<MR>(cell, s, r, u0, 2, panel, init, x, last);
+        if last {
+            step_cells(cell, s, r, MR, u0);
+        }
+    }
+}
+
+/// Transposes the rows of `W_ih` behind the 32 columns of the panel of units `u0..`, columns
+/// `q0 .. q0 + xk` (`xk <= XK`), into `xbuf` (`xk` rows of 32; columns past H zero), by 8 x 8
+/// blocks.
+///
+/// # Safety
+/// `w_ih` holds the cell's rows x `is`; `q0 + xk <= is`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_x(
+    cell: Cell,
+    hs: usize,
+    is: usize,
+    u0: usize,
+    q0: usize,
+    xk: usize,
+    w_ih: *const f32,
+    xbuf: &mut [f32; PANEL * XK],
+) {
+    let xb = xbuf.as_mut_ptr();
+    for v in 0..4 {
+        let (row0, w) = pre_slot(cell, hs, u0, v);
+        // SAFETY (whole block): rows row0 .. row0 + w of W_ih, columns q0 .. q0 + xk; xbuf rows
+        // below xk <= XK.
+        unsafe {
+            let src = w_ih.add(row0 * is + q0);
+            let mut q = 0;
+            while q + 8 <= xk {
+                let mut blk = [f32x8::ZERO; 8];
+                for (l, b) in blk.iter_mut().enumerate().take(w) {
+                    *b = ldp(src.add(l * is + q));
+                }
+                for (j, &t) in f32x8::transpose(blk).iter().enumerate() {
+                    stp(xb.add((q + j) * PANEL + 8 * v), t);
+                }
+                q += 8;
+            }
+            while q < xk {
+                for l in 0..8 {
+                    *xb.add(q * PANEL + 8 * v + l) = if l < w { *src.add(l * is + q) } else { 0.0 };
+                }
+                q += 1;
+            }
+        }
+    }
 }
 
 /// The fused step for all rows and panels. `W_ih` is transposed onto the stack 32 of its columns
@@ -730,55 +783,31 @@ unsafe fn fused_step(cell: Cell, batch: usize, s: &StepBufs, w_ih: *const f32, p
     let mut xbuf = [0.0f32; PANEL * XK];
     for p in 0..panels {
         let u0 = p * units;
-        let w = (hs - u0).min(units);
         // SAFETY: panel p of `packed`.
         let panel = unsafe { packed.add(p * psz) };
         let passes = chunks.max(1);
         for pass in 0..passes {
             let q0 = pass * XK;
             let xk = is.saturating_sub(q0).min(XK);
-            // Transpose W_ih's rows of this panel, columns q0 .. q0 + xk, into xbuf.
-            for (q, xrow) in xbuf.chunks_exact_mut(PANEL).take(xk).enumerate() {
-                for (col, v) in xrow.iter_mut().enumerate() {
-                    let (row, valid) = match cell {
-                        Cell::Lstm => ((col / 8) * hs + u0 + col % 8, col % 8 < w),
-                        Cell::Rnn => (u0 + col, col < w),
-                    };
-                    // SAFETY: row < rows of W_ih when valid, q0 + q < is.
-                    *v = if valid {
-                        unsafe { *w_ih.add(row * is + q0 + q) }
-                    } else {
-                        0.0
-                    };
-                }
-            }
+            // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
+            unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
             let init = if pass == 0 { Init::Bias } else { Init::Pre };
             let x = (q0, xk, xbuf.as_ptr());
             let last = pass + 1 == passes;
             let mut r = 0;
             // SAFETY: rows below batch, panel p of the packed weights.
             unsafe {
-                match cell {
-                    Cell::Lstm => {
-                        while r + MR_STEP <= batch {
-                            lstm_block::<MR_STEP>(s, r, u0, w, panel, init, x, last);
-                            r += MR_STEP;
-                        }
-                        while r < batch {
-                            lstm_block::<1>(s, r, u0, w, panel, init, x, last);
-                            r += 1;
-                        }
-                    }
-                    Cell::Rnn => {
-                        while r + MR_STEP <= batch {
-                            rnn_block::<MR_STEP>(s, r, u0, panel, init, x, last);
-                            r += MR_STEP;
-                        }
-                        while r < batch {
-                            rnn_block::<1>(s, r, u0, panel, init, x, last);
-                            r += 1;
-                        }
-                    }
+                while r + MR_STEP <= batch {
+                    step_rows::<MR_STEP>(cell, s, r, u0, panel, init, x, last);
+                    r += MR_STEP;
+                }
+                match batch - r {
+                    5 => step_rows::<5>(cell, s, r, u0, panel, init, x, last),
+                    4 => step_rows::<4>(cell, s, r, u0, panel, init, x, last),
+                    3 => step_rows::<3>(cell, s, r, u0, panel, init, x, last),
+                    2 => step_rows::<2>(cell, s, r, u0, panel, init, x, last),
+                    1 => step_rows::<1>(cell, s, r, u0, panel, init, x, last),
+                    _ => {}
                 }
             }
         }
@@ -924,6 +953,7 @@ impl Kernels<f32> for Simd {
         let s = StepBufs {
             hs,
             is,
+            ld: g4,
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: c_prev.as_ptr(),
@@ -955,6 +985,7 @@ impl Kernels<f32> for Simd {
         let s = StepBufs {
             hs,
             is,
+            ld: hs,
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: ptr::null(),
