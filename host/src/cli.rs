@@ -6,7 +6,7 @@ use crate::tasks::sine::{self, SineArgs};
 
 /// LSTM and tanh-RNN networks: train the classic tasks, evaluate, export.
 #[derive(Debug, Parser)]
-#[command(name = "tinyrnn", version, about)]
+#[command(name = "tinyrnn", version, about, args_override_self = true)]
 pub struct Cli {
     #[command(subcommand)]
     task: Task,

@@ -2,7 +2,9 @@
 //! backward (it knows its data and loss), refuse a non-finite loss or gradient, clip by global
 //! norm, take an optimizer step. Plus the progress bar and the optimizer flags.
 
-use anyhow::{Result, bail};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tinyrnn::{Optimizer, Params, clip_grad_norm};
 
@@ -32,6 +34,9 @@ impl OptimizerKind {
         }
     }
 }
+
+/// The `format` metadata of checkpoint files.
+pub const CHECKPOINT_FORMAT: &str = "tinyrnn-checkpoint/1";
 
 /// A model with its gradient buffer and optimizer state.
 pub struct Trainer<N: Params<f32>> {
@@ -132,6 +137,54 @@ impl<N: Params<f32>> Trainer<N> {
             }
         }
         self.apply(loss)
+    }
+
+    /// Writes a checkpoint to `path` atomically: the model (PyTorch names), the optimizer state,
+    /// the number of updates taken, and `metadata` (the task and its flags). Training data is
+    /// drawn from one random stream per update ([`crate::tasks::update_rng`]), so the update
+    /// count is the whole random state.
+    pub fn save_checkpoint(&self, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
+        let mut meta = metadata.to_vec();
+        meta.push(("format", CHECKPOINT_FORMAT.into()));
+        meta.push(("update", self.step.to_string()));
+        crate::modelfile::save_with(
+            path,
+            &*self.model,
+            &[("optimizer.state", &self.opt_state)],
+            &meta,
+        )
+    }
+
+    /// Restores model, optimizer state and update count from a checkpoint written by
+    /// [`save_checkpoint`](Self::save_checkpoint) with the same `metadata` (same task and flags:
+    /// anything else would not continue the same run).
+    pub fn resume(&mut self, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
+        let meta = crate::modelfile::load_into(path, &mut *self.model)
+            .with_context(|| format!("cannot resume from {}", path.display()))?;
+        let get = |k: &str| meta.get(k).map(String::as_str);
+        if get("format") != Some(CHECKPOINT_FORMAT) {
+            bail!(
+                "{} is a model file, not a tinyrnn checkpoint",
+                path.display()
+            );
+        }
+        for (k, v) in metadata {
+            if get(k) != Some(v.as_str()) {
+                bail!(
+                    "{} was written by a different run: its `{k}` is {:?}, this run's is {v:?}",
+                    path.display(),
+                    get(k).unwrap_or("missing")
+                );
+            }
+        }
+        self.step = get("update")
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("{}: no valid update count", path.display()))?;
+        if !self.opt_state.is_empty() {
+            self.opt_state =
+                crate::modelfile::read_vector(path, "optimizer.state", self.opt_state.len())?;
+        }
+        Ok(())
     }
 
     /// Refuses a non-finite loss or gradient, clips, and takes the optimizer step.

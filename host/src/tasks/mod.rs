@@ -41,6 +41,24 @@ impl Common {
     }
 }
 
+/// Checkpoint flags of the tasks that train for long.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CheckpointArgs {
+    /// Write a checkpoint (model, optimizer state, update count) every N updates; 0: never.
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Continue the run whose output directory is DIR from its last checkpoint, bit for bit as
+    /// if it had never stopped (same flags required). Outputs go to DIR unless --out is given.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+/// The random stream of training update `update` (0-based): data for every update is drawn from
+/// its own stream, so a run resumed at update k draws exactly what the uninterrupted run drew.
+pub fn update_rng(seed: u64, update: u64) -> tinyrnn::SeededRng {
+    tinyrnn::rng(seed ^ (update.wrapping_add(1)).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29))
+}
+
 /// Number of parameters of an LSTM(I→H) + Linear(H→O) model.
 pub const fn lstm_params(i: usize, h: usize, o: usize) -> usize {
     4 * h * (i + h + 2) + o * (h + 1)

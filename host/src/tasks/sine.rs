@@ -19,12 +19,12 @@
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{Common, matched_rnn_hidden};
+use super::{CheckpointArgs, Common, matched_rnn_hidden, update_rng};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -86,6 +86,8 @@ pub struct SineArgs {
     #[arg(long, default_value_t = 6)]
     pub plot_curves: usize,
     #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -104,7 +106,10 @@ pub fn run(args: &SineArgs) -> Result<String> {
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, got {}", args.lr);
     }
-    let out = args.common.out_dir("sine")?;
+    let out = match (&args.common.out, &args.checkpoint.resume) {
+        (None, Some(dir)) => crate::out::OutDir::create(dir)?,
+        _ => args.common.out_dir("sine")?,
+    };
     let h = match (args.hidden, args.cell) {
         (Some(h), _) => h as usize,
         (None, CellKind::Lstm) => 32,
@@ -203,6 +208,23 @@ fn closed_loop_backward<N: Net<1, 1>>(
     Ok(())
 }
 
+const LOG_HEADER: [&str; 4] = ["update", "loss", "batch", "seconds"];
+
+/// The rows of a previous run's `metrics.csv` up to update `upto` (to continue it on resume).
+fn read_log(path: &std::path::Path, upto: u64) -> Result<Vec<[String; 4]>> {
+    let mut r = csv::Reader::from_path(path)
+        .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec.with_context(|| format!("cannot resume: {} is malformed", path.display()))?;
+        let row: [String; 4] = std::array::from_fn(|i| rec.get(i).unwrap_or("").to_string());
+        if row[0].parse::<u64>().is_ok_and(|u| u <= upto) {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
 fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     let (batch, length, warmup) = (
         args.batch as usize,
@@ -210,11 +232,23 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
         args.warmup as usize,
     );
     let steps = length - 1;
-    let mut rng = tinyrnn::rng(args.common.seed);
     let mut model: Box<N> = boxed_zeroed();
-    model.init(&mut rng, None);
+    model.init(&mut tinyrnn::rng(args.common.seed), None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    // What a checkpoint must agree on to be continued: the task and every flag that changes
+    // the result (not where outputs go, the progress bar or how often checkpoints are taken).
+    let mut same = args.clone();
+    (same.common.out, same.common.quiet, same.checkpoint) =
+        (None, false, CheckpointArgs::default());
+    let run_id = [("task", "sine".to_string()), ("flags", format!("{same:?}"))];
+    let checkpoint = out.path("checkpoint.safetensors");
+    let mut log: Vec<[String; 4]> = Vec::new();
+    if let Some(dir) = &args.checkpoint.resume {
+        let from = dir.join("checkpoint.safetensors");
+        trainer.resume(&from, &run_id)?;
+        log = read_log(&dir.join("metrics.csv"), trainer.step)?;
+    }
 
     let mut ws = N::workspace(steps, batch, Outputs::EveryStep); // teacher forcing: one chunk
     let mut per_step: Vec<Workspace> = (0..steps)
@@ -231,8 +265,9 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     }
     let start = Instant::now();
     let mut ema = Ema::default();
-    let mut log: Vec<[String; 4]> = Vec::new();
-    for update in 0..args.steps {
+    bar.set_position(trainer.step);
+    for update in trainer.step..args.steps {
+        let mut rng = update_rng(args.common.seed, update);
         if args.lr_decay {
             trainer.set_lr(cosine_lr(args.lr, 0.05, update, args.steps));
         }
@@ -303,6 +338,12 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
                 },
                 format!("{:.3}", start.elapsed().as_secs_f64()),
             ]);
+        }
+        let every = args.checkpoint.checkpoint_every;
+        if every > 0 && trainer.step % every == 0 && trainer.step < args.steps {
+            // The log first: a checkpoint is only ever paired with a log that reaches it.
+            out.csv("metrics.csv", &LOG_HEADER, log.iter())?;
+            trainer.save_checkpoint(&checkpoint, &run_id)?;
         }
     }
     bar.finish_and_clear();
@@ -457,11 +498,11 @@ mod tests {
             vec![[0.0f32]; steps * batch],
             vec![[0.0f32]; steps * batch],
         );
-        let mut loss = |m: &M,
-                        ws: &mut [Workspace],
-                        x: &mut [[f32; 1]],
-                        y: &mut [[f32; 1]],
-                        dy: &mut [[f32; 1]]| {
+        let loss = |m: &M,
+                    ws: &mut [Workspace],
+                    x: &mut [[f32; 1]],
+                    y: &mut [[f32; 1]],
+                    dy: &mut [[f32; 1]]| {
             closed_loop(m, &truth, warmup, ws, x, y).unwrap();
             mse(
                 y.as_flattened(),
