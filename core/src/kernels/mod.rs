@@ -132,12 +132,13 @@ pub trait Kernels<T: Real> {
         dc: &mut [T],
         dpre: &mut [T],
     );
-    /// One LSTM time step for `batch` sequences, recurrent product and cell update fused:
-    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), then [`lstm_pointwise`] row by row into
-    /// `gates`, `c`, `tanh_c`, `h`. `W_hh` and the biases come from `packed` ([`pack_lstm`]).
+    /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
+    /// pre-activations `b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` go through [`lstm_pointwise`] row by
+    /// row into `gates`, `c`, `tanh_c`, `h` (they are not stored). `W_hh` and the biases come from
+    /// `packed` ([`pack_lstm`]).
     ///
-    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `pre`,
-    /// `gates` (B, 4H).
+    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `gates`
+    /// (B, 4H).
     ///
     /// [`lstm_pointwise`]: Kernels::lstm_pointwise
     #[allow(clippy::too_many_arguments)]
@@ -150,15 +151,14 @@ pub trait Kernels<T: Real> {
         packed: &[T],
         h_prev: &[T],
         c_prev: &[T],
-        pre: &mut [T],
         gates: &mut [T],
         c: &mut [T],
         tanh_c: &mut [T],
         h: &mut [T],
     );
     /// One tanh-RNN time step for `batch` sequences, fused:
-    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), `h = tanh(pre)`, with `W_hh` and the
-    /// biases from `packed` ([`pack_rnn`]). Shapes: `x` (B, I), `w_ih` (H, I), the rest (B, H).
+    /// `h = tanh(b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ)`, with `W_hh` and the biases from `packed`
+    /// ([`pack_rnn`]). Shapes: `x` (B, I), `w_ih` (H, I), `h_prev`, `h` (B, H).
     #[allow(clippy::too_many_arguments)]
     fn rnn_forward_step(
         batch: usize,
@@ -168,7 +168,6 @@ pub trait Kernels<T: Real> {
         w_ih: &[T],
         packed: &[T],
         h_prev: &[T],
-        pre: &mut [T],
         h: &mut [T],
     );
     /// tanh-RNN pointwise forward: `h = tanh(pre)`.

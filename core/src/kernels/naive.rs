@@ -111,7 +111,6 @@ impl<T: Real> Kernels<T> for Naive {
         packed: &[T],
         h_prev: &[T],
         c_prev: &[T],
-        pre: &mut [T],
         gates: &mut [T],
         c: &mut [T],
         tanh_c: &mut [T],
@@ -120,14 +119,14 @@ impl<T: Real> Kernels<T> for Naive {
         debug_assert!(x.len() >= batch * is && w_ih.len() >= 4 * hs * is);
         debug_assert!(packed.len() >= lstm_packed_len(hs));
         debug_assert!(h_prev.len() >= batch * hs && c_prev.len() >= batch * hs);
-        debug_assert!(pre.len() >= batch * 4 * hs && gates.len() >= batch * 4 * hs);
+        debug_assert!(gates.len() >= batch * 4 * hs);
         debug_assert!(c.len() >= batch * hs && tanh_c.len() >= batch * hs && h.len() >= batch * hs);
         let g4 = 4 * hs;
         for b in 0..batch {
-            for g in 0..4 {
-                for u in 0..hs {
-                    // Panel of unit u, and its column inside the panel.
-                    let base = (u / 8) * PANEL * (hs + 1);
+            for u in 0..hs {
+                // Unit u's panel, and its column there for gate g: g * 8 + u % 8.
+                let base = (u / 8) * PANEL * (hs + 1);
+                let a = [0, 1, 2, 3].map(|g| {
                     let col = g * 8 + u % 8;
                     let mut s = packed[base + col];
                     for q in 0..is {
@@ -136,18 +135,18 @@ impl<T: Real> Kernels<T> for Naive {
                     for k in 0..hs {
                         s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
                     }
-                    pre[b * g4 + g * hs + u] = s;
+                    s
+                });
+                let (i, f, g, o) = (a[0].sigmoid(), a[1].sigmoid(), a[2].tanh(), a[3].sigmoid());
+                let cj = f * c_prev[b * hs + u] + i * g;
+                let tc = cj.tanh();
+                for (q, v) in [i, f, g, o].into_iter().enumerate() {
+                    gates[b * g4 + q * hs + u] = v;
                 }
+                c[b * hs + u] = cj;
+                tanh_c[b * hs + u] = tc;
+                h[b * hs + u] = o * tc;
             }
-            let r = b * hs..(b + 1) * hs;
-            Self::lstm_pointwise(
-                &pre[b * g4..(b + 1) * g4],
-                &c_prev[r.clone()],
-                &mut gates[b * g4..(b + 1) * g4],
-                &mut c[r.clone()],
-                &mut tanh_c[r.clone()],
-                &mut h[r],
-            );
         }
     }
 
@@ -159,13 +158,11 @@ impl<T: Real> Kernels<T> for Naive {
         w_ih: &[T],
         packed: &[T],
         h_prev: &[T],
-        pre: &mut [T],
         h: &mut [T],
     ) {
         debug_assert!(x.len() >= batch * is && w_ih.len() >= hs * is);
         debug_assert!(packed.len() >= rnn_packed_len(hs));
-        debug_assert!(h_prev.len() >= batch * hs && pre.len() >= batch * hs);
-        debug_assert!(h.len() >= batch * hs);
+        debug_assert!(h_prev.len() >= batch * hs && h.len() >= batch * hs);
         for b in 0..batch {
             for u in 0..hs {
                 let base = (u / PANEL) * PANEL * (hs + 1);
@@ -177,10 +174,8 @@ impl<T: Real> Kernels<T> for Naive {
                 for k in 0..hs {
                     s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
                 }
-                pre[b * hs + u] = s;
+                h[b * hs + u] = s.tanh();
             }
-            let r = b * hs..(b + 1) * hs;
-            Self::tanh_pointwise(&pre[r.clone()], &mut h[r]);
         }
     }
 

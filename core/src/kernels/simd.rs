@@ -543,12 +543,14 @@ unsafe fn lstm_cell(
 struct StepBufs {
     hs: usize,
     is: usize,
-    /// Row length of `pre` and `gates`: 4H (LSTM) or H (RNN).
+    /// Row length of `part` (and `gates`): 4H (LSTM) or H (RNN).
     ld: usize,
     x: *const f32,
     h_prev: *const f32,
     c_prev: *const f32,
-    pre: *mut f32,
+    /// Where the partial sums of all but the last pass over `W_ih` wait, laid out like the
+    /// pre-activations: `gates` (LSTM) or `h` (RNN), overwritten by the last pass.
+    part: *mut f32,
     gates: *mut f32,
     c: *mut f32,
     tanh_c: *mut f32,
@@ -560,8 +562,8 @@ struct StepBufs {
 enum Init {
     /// The panel's bias row.
     Bias,
-    /// What an earlier pass stored in `pre`.
-    Pre,
+    /// The partial sums an earlier pass stored in `part`.
+    Part,
 }
 
 /// Which cell a fused step computes.
@@ -571,8 +573,9 @@ enum Cell {
     Rnn,
 }
 
-/// Where the `v`-th 8-column vector (0..4) of the panel of units `u0..` lives in a row of `pre`,
-/// and how many of its lanes are real units.
+/// Where the `v`-th 8-column vector (0..4) of the panel of units `u0..` lives in a row of the
+/// pre-activations (i.e. which rows of `W_ih` it comes from), and how many of its lanes are real
+/// units.
 #[inline(always)]
 fn pre_slot(cell: Cell, hs: usize, u0: usize, v: usize) -> (usize, usize) {
     match cell {
@@ -583,13 +586,21 @@ fn pre_slot(cell: Cell, hs: usize, u0: usize, v: usize) -> (usize, usize) {
     }
 }
 
+/// Rows per tile of the fused steps: 6 rows x 2 vectors = 12 accumulators, + 2 panel vectors and
+/// a broadcast = 15 of the 16 AVX registers.
+const MR_STEP: usize = 6;
+
+/// The pre-activations of one tile of rows for one LSTM panel, on the stack.
+type TilePre = [[f32x8; 4]; MR_STEP];
+
 /// One MR x 16 tile of a fused step: columns `8·v0 .. 8·v0 + 16` of the panel of units `u0..`
 /// for rows `r .. r + MR`. Accumulators start from `init`, take `x[.., q0 .. q0 + xk] · xpanel`
-/// and, if `last`, `h_prev · W_hhᵀ`; they are stored to `pre` either way.
+/// and, if `last`, `h_prev · W_hhᵀ`. Then: not `last`: stored to `part`; `last`, LSTM: to
+/// `tile`; `last`, RNN: `h = tanh(·)`.
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
-/// `u0..`; `xpanel` holds `xk` rows of 32; `v0` is 0 or 2.
+/// `u0..`; `xpanel` holds `xk` rows of 32; `v0` is 0 or 2; MR <= MR_STEP.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn step_tile<const MR: usize>(
@@ -602,6 +613,7 @@ unsafe fn step_tile<const MR: usize>(
     init: Init,
     (q0, xk, xpanel): (usize, usize, *const f32),
     last: bool,
+    tile: &mut TilePre,
 ) {
     let (hs, ld) = (s.hs, s.ld);
     let slot = |v: usize| pre_slot(cell, hs, u0, v0 + v);
@@ -616,7 +628,7 @@ unsafe fn step_tile<const MR: usize>(
                 for (v, acc) in acc.iter_mut().enumerate() {
                     let (at, w) = slot(v);
                     if w > 0 {
-                        *acc = ldw(s.pre.add((r + rr) * ld + at), w);
+                        *acc = ldw(s.part.add((r + rr) * ld + at), w);
                     }
                 }
             }
@@ -641,60 +653,19 @@ unsafe fn step_tile<const MR: usize>(
         for (rr, acc) in acc.iter().enumerate() {
             for (v, &a) in acc.iter().enumerate() {
                 let (at, w) = slot(v);
-                if w > 0 {
-                    stw(s.pre.add((r + rr) * ld + at), a, w);
+                match (last, cell) {
+                    (true, Cell::Lstm) => tile[rr][v0 + v] = a,
+                    _ if w == 0 => {}
+                    (true, Cell::Rnn) => stw(s.h.add((r + rr) * hs + at), tanh8(a), w),
+                    (false, _) => stw(s.part.add((r + rr) * ld + at), a, w),
                 }
             }
         }
     }
 }
 
-/// The pointwise part of a fused step for rows `r .. r + mr` of the panel of units `u0..`, from
-/// the pre-activations just stored (still in L1).
-///
-/// # Safety
-/// As for [`step_tile`].
-#[inline(always)]
-unsafe fn step_cells(cell: Cell, s: &StepBufs, r: usize, mr: usize, u0: usize) {
-    let (hs, ld) = (s.hs, s.ld);
-    // SAFETY (whole body): rows r .. r + mr, units below hs, by the caller's contract.
-    unsafe {
-        for row in r..r + mr {
-            let pre = s.pre.add(row * ld);
-            match cell {
-                Cell::Lstm => {
-                    let w = (hs - u0).min(8);
-                    let a = [0, 1, 2, 3].map(|g| ldw(pre.add(g * hs + u0), w));
-                    let at = row * hs + u0;
-                    lstm_cell(
-                        a,
-                        w,
-                        s.c_prev.add(at),
-                        s.gates.add(row * ld + u0),
-                        hs,
-                        s.c.add(at),
-                        s.tanh_c.add(at),
-                        s.h.add(at),
-                    );
-                }
-                Cell::Rnn => {
-                    for v in 0..4 {
-                        let (at, w) = pre_slot(cell, hs, u0, v);
-                        if w > 0 {
-                            stw(s.h.add(row * hs + at), tanh8(ldw(pre.add(at), w)), w);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Rows per tile of the fused steps: 6 rows x 2 vectors = 12 accumulators, + 2 panel vectors and
-/// a broadcast = 15 of the 16 AVX registers.
-const MR_STEP: usize = 6;
-
-/// Rows `r .. r + MR` of one panel: both halves of the panel, then (on the last pass) the cells.
+/// Rows `r .. r + MR` of one panel: both halves of the panel, then (on the last pass, LSTM) the
+/// cell updates from the tile's pre-activations.
 ///
 /// # Safety
 /// As for [`step_tile`].
@@ -710,12 +681,27 @@ unsafe fn step_rows<const MR: usize>(
     x: (usize, usize, *const f32),
     last: bool,
 ) {
-    // SAFETY: by the caller's contract.
+    let mut tile: TilePre = [[f32x8::ZERO; 4]; MR_STEP];
+    // SAFETY (whole body): by the caller's contract.
     unsafe {
-        step_tile::<MR>(cell, s, r, u0, 0, panel, init, x, last);
-        step_tile::<MR>(cell, s, r, u0, 2, panel, init, x, last);
-        if last {
-            step_cells(cell, s, r, MR, u0);
+        step_tile::<MR>(cell, s, r, u0, 0, panel, init, x, last, &mut tile);
+        step_tile::<MR>(cell, s, r, u0, 2, panel, init, x, last, &mut tile);
+        if last && cell == Cell::Lstm {
+            let (hs, w) = (s.hs, (s.hs - u0).min(8));
+            for (rr, &a) in tile.iter().enumerate().take(MR) {
+                let row = r + rr;
+                let at = row * hs + u0;
+                lstm_cell(
+                    a,
+                    w,
+                    s.c_prev.add(at),
+                    s.gates.add(row * s.ld + u0),
+                    hs,
+                    s.c.add(at),
+                    s.tanh_c.add(at),
+                    s.h.add(at),
+                );
+            }
         }
     }
 }
@@ -766,7 +752,7 @@ unsafe fn pack_x(
 }
 
 /// The fused step for all rows and panels. `W_ih` is transposed onto the stack 32 of its columns
-/// at a time; all but the last such chunk go through `pre`, the last one shares the accumulators
+/// at a time; all but the last such chunk go through `part`, the last one shares the accumulators
 /// of the recurrent product.
 ///
 /// # Safety
@@ -791,7 +777,7 @@ unsafe fn fused_step(cell: Cell, batch: usize, s: &StepBufs, w_ih: *const f32, p
             let xk = is.saturating_sub(q0).min(XK);
             // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
             unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
-            let init = if pass == 0 { Init::Bias } else { Init::Pre };
+            let init = if pass == 0 { Init::Bias } else { Init::Part };
             let x = (q0, xk, xbuf.as_ptr());
             let last = pass + 1 == passes;
             let mut r = 0;
@@ -937,7 +923,6 @@ impl Kernels<f32> for Simd {
         packed: &[f32],
         h_prev: &[f32],
         c_prev: &[f32],
-        pre: &mut [f32],
         gates: &mut [f32],
         c: &mut [f32],
         tanh_c: &mut [f32],
@@ -947,7 +932,7 @@ impl Kernels<f32> for Simd {
         assert!(fits(x.len(), batch, is) && fits(w_ih.len(), g4, is));
         assert!(packed.len() >= lstm_packed_len(hs));
         assert!(fits(h_prev.len(), batch, hs) && fits(c_prev.len(), batch, hs));
-        assert!(fits(pre.len(), batch, g4) && fits(gates.len(), batch, g4));
+        assert!(fits(gates.len(), batch, g4));
         assert!(fits(c.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
         assert!(fits(h.len(), batch, hs));
         let s = StepBufs {
@@ -957,7 +942,7 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: c_prev.as_ptr(),
-            pre: pre.as_mut_ptr(),
+            part: gates.as_mut_ptr(),
             gates: gates.as_mut_ptr(),
             c: c.as_mut_ptr(),
             tanh_c: tanh_c.as_mut_ptr(),
@@ -975,13 +960,11 @@ impl Kernels<f32> for Simd {
         w_ih: &[f32],
         packed: &[f32],
         h_prev: &[f32],
-        pre: &mut [f32],
         h: &mut [f32],
     ) {
         assert!(fits(x.len(), batch, is) && fits(w_ih.len(), hs, is));
         assert!(packed.len() >= rnn_packed_len(hs));
-        assert!(fits(h_prev.len(), batch, hs) && fits(pre.len(), batch, hs));
-        assert!(fits(h.len(), batch, hs));
+        assert!(fits(h_prev.len(), batch, hs) && fits(h.len(), batch, hs));
         let s = StepBufs {
             hs,
             is,
@@ -989,13 +972,13 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: ptr::null(),
-            pre: pre.as_mut_ptr(),
+            part: h.as_mut_ptr(),
             gates: ptr::null_mut(),
             c: ptr::null_mut(),
             tanh_c: ptr::null_mut(),
             h: h.as_mut_ptr(),
         };
-        // SAFETY: lengths checked above; the RNN blocks touch no LSTM-only buffer.
+        // SAFETY: lengths checked above; the RNN path touches no LSTM-only buffer.
         unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr()) }
     }
 
