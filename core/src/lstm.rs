@@ -356,29 +356,24 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
         let g4 = 4 * H;
         let whh = self.weight_hh.as_flattened().as_flattened();
         for t in (0..steps).rev() {
+            let now = t * batch..(t + 1) * batch;
             let c_prev: &[[T; H]] = if t == 0 {
                 cache.c0
             } else {
                 &cache.c[(t - 1) * batch..t * batch]
             };
-            for b in 0..batch {
-                let r = t * batch + b;
-                K::lstm_pointwise_backward(
-                    cache.gates[r].as_flattened(),
-                    &c_prev[b],
-                    &cache.tanh_c[r],
-                    &dh[r],
-                    &dh_carry[b],
-                    &mut dc_carry[b],
-                    cache.dpre[r].as_flattened_mut(),
-                );
-            }
-            let dh_flat = dh_carry.as_flattened_mut();
-            dh_flat.fill(T::ZERO);
-            let dpre_t = cache.dpre[t * batch..(t + 1) * batch]
-                .as_flattened()
-                .as_flattened();
-            K::gemm_nn(batch, H, g4, dpre_t, whh, dh_flat);
+            K::lstm_backward_step(
+                batch,
+                H,
+                cache.gates[now.clone()].as_flattened().as_flattened(),
+                c_prev.as_flattened(),
+                cache.tanh_c[now.clone()].as_flattened(),
+                dh[now.clone()].as_flattened(),
+                whh,
+                dh_carry.as_flattened_mut(),
+                dc_carry.as_flattened_mut(),
+                cache.dpre[now].as_flattened_mut().as_flattened_mut(),
+            );
         }
         if n == 0 {
             return Ok(());
@@ -403,8 +398,14 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
         );
         let gwih = grad.weight_ih.as_flattened_mut().as_flattened_mut();
         K::gemm_tn(g4, I, n, dpre, x.as_flattened(), gwih);
-        K::col_sum(n, g4, dpre, grad.bias_ih.as_flattened_mut());
-        K::col_sum(n, g4, dpre, grad.bias_hh.as_flattened_mut());
+        // Both biases get the same gradient: one pass over dpre.
+        let mut db = [[T::ZERO; H]; 4];
+        K::col_sum(n, g4, dpre, db.as_flattened_mut());
+        for bias in [&mut grad.bias_ih, &mut grad.bias_hh] {
+            for (g, &d) in bias.as_flattened_mut().iter_mut().zip(db.as_flattened()) {
+                *g += d;
+            }
+        }
         if let Some(dx) = dx {
             let wih = self.weight_ih.as_flattened().as_flattened();
             K::gemm_nn(n, I, g4, dpre, wih, dx.as_flattened_mut());

@@ -226,15 +226,15 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
         let whh = self.weight_hh.as_flattened();
         for t in (0..steps).rev() {
             let now = t * batch..(t + 1) * batch;
-            K::tanh_pointwise_backward(
+            K::rnn_backward_step(
+                batch,
+                H,
                 cache.h[now.clone()].as_flattened(),
                 dh[now.clone()].as_flattened(),
-                dh_carry.as_flattened(),
-                cache.dpre[now.clone()].as_flattened_mut(),
+                whh,
+                dh_carry.as_flattened_mut(),
+                cache.dpre[now].as_flattened_mut(),
             );
-            let dh_flat = dh_carry.as_flattened_mut();
-            dh_flat.fill(T::ZERO);
-            K::gemm_nn(batch, H, H, cache.dpre[now].as_flattened(), whh, dh_flat);
         }
         if n == 0 {
             return Ok(());
@@ -265,8 +265,14 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
             x.as_flattened(),
             grad.weight_ih.as_flattened_mut(),
         );
-        K::col_sum(n, H, dpre, &mut grad.bias_ih);
-        K::col_sum(n, H, dpre, &mut grad.bias_hh);
+        // Both biases get the same gradient: one pass over dpre.
+        let mut db = [T::ZERO; H];
+        K::col_sum(n, H, dpre, &mut db);
+        for bias in [&mut grad.bias_ih, &mut grad.bias_hh] {
+            for (g, &d) in bias.iter_mut().zip(&db) {
+                *g += d;
+            }
+        }
         if let Some(dx) = dx {
             K::gemm_nn(
                 n,

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::export::{self, ExportArgs};
 use crate::tasks::sine::{self, SineArgs};
 
 /// LSTM and tanh-RNN networks: train the classic tasks, evaluate, export.
@@ -16,6 +17,8 @@ pub struct Cli {
 enum Task {
     /// Learn to continue sine curves; warm up on 30 true samples, then extrapolate (MSE, PNG plot).
     Sine(SineArgs),
+    /// Export a model file as Rust source for firmware (a `static` the core uses in place).
+    Export(ExportArgs),
 }
 
 /// Why a command line did not run.
@@ -54,6 +57,7 @@ where
     })?;
     match &cli.task {
         Task::Sine(a) => sine::run(a),
+        Task::Export(a) => export::run(a),
     }
     .map_err(Failure::Task)
 }

@@ -170,6 +170,64 @@ pub trait Kernels<T: Real> {
         h_prev: &[T],
         h: &mut [T],
     );
+    /// One LSTM backward time step for `batch` sequences: [`lstm_pointwise_backward`] row by row
+    /// with `dh_rec` = `dh_carry` (`dc_carry` updated in place, `dpre` set), then
+    /// `dh_carry = dpre · W_hh` (set): dL/dh_{t-1} for the step before.
+    ///
+    /// Shapes: `gates`, `dpre` (B, 4H); `c_prev`, `tanh_c`, `dh_ext`, `dh_carry`, `dc_carry`
+    /// (B, H); `w_hh` (4H, H) as stored.
+    ///
+    /// [`lstm_pointwise_backward`]: Kernels::lstm_pointwise_backward
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_backward_step(
+        batch: usize,
+        hs: usize,
+        gates: &[T],
+        c_prev: &[T],
+        tanh_c: &[T],
+        dh_ext: &[T],
+        w_hh: &[T],
+        dh_carry: &mut [T],
+        dc_carry: &mut [T],
+        dpre: &mut [T],
+    ) {
+        let g4 = 4 * hs;
+        for b in 0..batch {
+            let (r, r4) = (b * hs..(b + 1) * hs, b * g4..(b + 1) * g4);
+            Self::lstm_pointwise_backward(
+                &gates[r4.clone()],
+                &c_prev[r.clone()],
+                &tanh_c[r.clone()],
+                &dh_ext[r.clone()],
+                &dh_carry[r.clone()],
+                &mut dc_carry[r],
+                &mut dpre[r4],
+            );
+        }
+        let dh = &mut dh_carry[..batch * hs];
+        dh.fill(T::ZERO);
+        Self::gemm_nn(batch, hs, g4, dpre, w_hh, dh);
+    }
+    /// One tanh-RNN backward time step for `batch` sequences: [`tanh_pointwise_backward`] with
+    /// `dh_rec` = `dh_carry` (`dpre` set), then `dh_carry = dpre · W_hh` (set).
+    /// Shapes: `w_hh` (H, H), the rest (B, H).
+    ///
+    /// [`tanh_pointwise_backward`]: Kernels::tanh_pointwise_backward
+    fn rnn_backward_step(
+        batch: usize,
+        hs: usize,
+        h: &[T],
+        dh_ext: &[T],
+        w_hh: &[T],
+        dh_carry: &mut [T],
+        dpre: &mut [T],
+    ) {
+        let n = batch * hs;
+        Self::tanh_pointwise_backward(&h[..n], &dh_ext[..n], &dh_carry[..n], &mut dpre[..n]);
+        let dh = &mut dh_carry[..n];
+        dh.fill(T::ZERO);
+        Self::gemm_nn(batch, hs, hs, dpre, w_hh, dh);
+    }
     /// tanh-RNN pointwise forward: `h = tanh(pre)`.
     fn tanh_pointwise(pre: &[T], h: &mut [T]);
     /// tanh-RNN pointwise backward: `dpre = (dh_ext + dh_rec) · (1 - h²)` (set, not accumulated).

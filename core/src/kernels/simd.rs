@@ -800,6 +800,48 @@ unsafe fn fused_step(cell: Cell, batch: usize, s: &StepBufs, w_ih: *const f32, p
     }
 }
 
+/// Raw views of one row of the LSTM pointwise backward.
+#[derive(Clone, Copy)]
+struct BwdRow {
+    gates: *const f32,
+    c_prev: *const f32,
+    tanh_c: *const f32,
+    dh_ext: *const f32,
+    dh_rec: *const f32,
+    dc: *mut f32,
+    dpre: *mut f32,
+}
+
+/// The LSTM pointwise backward over one row of `hs` units (see `lstm_pointwise_backward`).
+///
+/// # Safety
+/// `p` points at one row: 4·hs gates and dpre, hs of the rest; `dh_rec` may alias nothing written.
+#[inline(always)]
+unsafe fn lstm_row_backward(hs: usize, p: BwdRow) {
+    let one = f32x8::ONE;
+    let mut j = 0;
+    while j < hs {
+        let w = (hs - j).min(8);
+        // SAFETY: units j .. j + w < hs of every gate and state.
+        unsafe {
+            let i = ldw(p.gates.add(j), w);
+            let f = ldw(p.gates.add(hs + j), w);
+            let g = ldw(p.gates.add(2 * hs + j), w);
+            let o = ldw(p.gates.add(3 * hs + j), w);
+            let tc = ldw(p.tanh_c.add(j), w);
+            let dh = ldw(p.dh_ext.add(j), w) + ldw(p.dh_rec.add(j), w);
+            let dct = (dh * o).mul_add(one - tc * tc, ldw(p.dc.add(j), w));
+            let cp = ldw(p.c_prev.add(j), w);
+            stw(p.dpre.add(j), dct * g * i * (one - i), w);
+            stw(p.dpre.add(hs + j), dct * cp * f * (one - f), w);
+            stw(p.dpre.add(2 * hs + j), dct * i * (one - g * g), w);
+            stw(p.dpre.add(3 * hs + j), dh * tc * o * (one - o), w);
+            stw(p.dc.add(j), dct * f, w);
+        }
+        j += 8;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The trait
 
@@ -889,28 +931,116 @@ impl Kernels<f32> for Simd {
         assert!(gates.len() == 4 * hs && dpre.len() == 4 * hs);
         assert!(c_prev.len() == hs && tanh_c.len() == hs);
         assert!(dh_ext.len() == hs && dh_rec.len() == hs);
-        let one = f32x8::ONE;
-        let (gp, dp, dcp) = (gates.as_ptr(), dpre.as_mut_ptr(), dc.as_mut_ptr());
-        let mut j = 0;
-        while j < hs {
-            let w = (hs - j).min(8);
-            // SAFETY: units j .. j + w < hs of every gate and state.
+        let p = BwdRow {
+            gates: gates.as_ptr(),
+            c_prev: c_prev.as_ptr(),
+            tanh_c: tanh_c.as_ptr(),
+            dh_ext: dh_ext.as_ptr(),
+            dh_rec: dh_rec.as_ptr(),
+            dc: dc.as_mut_ptr(),
+            dpre: dpre.as_mut_ptr(),
+        };
+        // SAFETY: one row of H units, lengths checked above.
+        unsafe { lstm_row_backward(hs, p) }
+    }
+
+    fn lstm_backward_step(
+        batch: usize,
+        hs: usize,
+        gates: &[f32],
+        c_prev: &[f32],
+        tanh_c: &[f32],
+        dh_ext: &[f32],
+        w_hh: &[f32],
+        dh_carry: &mut [f32],
+        dc_carry: &mut [f32],
+        dpre: &mut [f32],
+    ) {
+        let g4 = hs.checked_mul(4).expect("hidden size overflows");
+        assert!(fits(gates.len(), batch, g4) && fits(dpre.len(), batch, g4));
+        assert!(fits(c_prev.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
+        assert!(fits(dh_ext.len(), batch, hs) && fits(dh_carry.len(), batch, hs));
+        assert!(fits(dc_carry.len(), batch, hs) && fits(w_hh.len(), g4, hs));
+        for b in 0..batch {
+            // SAFETY: row b < batch of every operand, lengths checked above.
             unsafe {
-                let i = ldw(gp.add(j), w);
-                let f = ldw(gp.add(hs + j), w);
-                let g = ldw(gp.add(2 * hs + j), w);
-                let o = ldw(gp.add(3 * hs + j), w);
-                let tc = ldw(tanh_c.as_ptr().add(j), w);
-                let dh = ldw(dh_ext.as_ptr().add(j), w) + ldw(dh_rec.as_ptr().add(j), w);
-                let dct = (dh * o).mul_add(one - tc * tc, ldw(dcp.add(j), w));
-                let cp = ldw(c_prev.as_ptr().add(j), w);
-                stw(dp.add(j), dct * g * i * (one - i), w);
-                stw(dp.add(hs + j), dct * cp * f * (one - f), w);
-                stw(dp.add(2 * hs + j), dct * i * (one - g * g), w);
-                stw(dp.add(3 * hs + j), dh * tc * o * (one - o), w);
-                stw(dcp.add(j), dct * f, w);
+                let p = BwdRow {
+                    gates: gates.as_ptr().add(b * g4),
+                    c_prev: c_prev.as_ptr().add(b * hs),
+                    tanh_c: tanh_c.as_ptr().add(b * hs),
+                    dh_ext: dh_ext.as_ptr().add(b * hs),
+                    dh_rec: dh_carry.as_ptr().add(b * hs),
+                    dc: dc_carry.as_mut_ptr().add(b * hs),
+                    dpre: dpre.as_mut_ptr().add(b * g4),
+                };
+                lstm_row_backward(hs, p);
             }
-            j += 8;
+        }
+        let dh = &mut dh_carry[..batch * hs];
+        dh.fill(0.0);
+        let a = Strided {
+            p: dpre.as_ptr(),
+            rs: g4,
+            ps: 1,
+        };
+        // SAFETY: dpre (B, 4H), W_hh (4H, H), dh (B, H), checked above.
+        unsafe { gemm_bcast(batch, hs, g4, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
+    }
+
+    fn rnn_backward_step(
+        batch: usize,
+        hs: usize,
+        h: &[f32],
+        dh_ext: &[f32],
+        w_hh: &[f32],
+        dh_carry: &mut [f32],
+        dpre: &mut [f32],
+    ) {
+        let n = batch
+            .checked_mul(hs)
+            .expect("batch x hidden size overflows");
+        assert!(h.len() >= n && dh_ext.len() >= n && dh_carry.len() >= n && dpre.len() >= n);
+        assert!(fits(w_hh.len(), hs, hs));
+        Self::tanh_pointwise_backward(&h[..n], &dh_ext[..n], &dh_carry[..n], &mut dpre[..n]);
+        let dh = &mut dh_carry[..n];
+        dh.fill(0.0);
+        let a = Strided {
+            p: dpre.as_ptr(),
+            rs: hs,
+            ps: 1,
+        };
+        // SAFETY: dpre (B, H), W_hh (H, H), dh (B, H), checked above.
+        unsafe { gemm_bcast(batch, hs, hs, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
+    }
+
+    fn col_sum(rows: usize, n: usize, a: &[f32], y: &mut [f32]) {
+        assert!(fits(a.len(), rows, n) && y.len() >= n);
+        let (a, y) = (a.as_ptr(), y.as_mut_ptr());
+        // SAFETY (whole body): columns below n of rows below `rows`, lengths checked above. Each
+        // lane adds the rows in order, exactly as the naive loop does.
+        unsafe {
+            let mut j = 0;
+            while j + 64 <= n {
+                let mut acc = [0, 1, 2, 3, 4, 5, 6, 7].map(|v| ldp(y.add(j + 8 * v)));
+                for r in 0..rows {
+                    for (v, acc) in acc.iter_mut().enumerate() {
+                        *acc += ldp(a.add(r * n + j + 8 * v));
+                    }
+                }
+                for (v, &acc) in acc.iter().enumerate() {
+                    stp(y.add(j + 8 * v), acc);
+                }
+                j += 64;
+            }
+            while j < n {
+                let w = (n - j).min(8);
+                let mut acc = ldw(y.add(j), w);
+                for r in 0..rows {
+                    acc += ldw(a.add(r * n + j), w);
+                }
+                stw(y.add(j), acc, w);
+                j += 8;
+            }
         }
     }
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::out::OutDir;
 
+pub mod mnist;
 pub mod sine;
 
 /// Hidden sizes compiled into the host (the core's sizes are const generics).

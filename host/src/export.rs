@@ -1,0 +1,634 @@
+//! `tinyrnn export`: a trained model as Rust source for firmware.
+//!
+//! `--rust OUT.rs` writes the weights as one `static MODEL` of the core's own type
+//! (`tinyrnn::LstmModel<I, H, O>` or `tinyrnn::RnnModel<I, H, O>`), with the sizes as `pub const`
+//! `I`, `H`, `O`. A `static` of plain `f32` arrays is placed in flash (`.rodata`) and used in place:
+//! nothing is parsed or copied at start-up. Every float is written as the shortest decimal that
+//! reads back to the same `f32` (`{:?}`), so the firmware's weights are bit-identical to the file's.
+//!
+//! `--golden OUT.rs` (models with 1 input and 1 output, i.e. `tinyrnn sine`) writes what the host
+//! computes for a fixed sine curve: `WARMUP` (the true samples the model is warmed up on) and
+//! `EXPECTED` (the next samples it generates by feeding back its own predictions), computed step
+//! by step with the core's `step`, the same code the firmware runs. The firmware compares its own
+//! output against `EXPECTED`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use safetensors::tensor::{Dtype, SafeTensors};
+use tinyrnn::{LstmModel, LstmState, RnnModel};
+
+use crate::net::{CellKind, boxed_zeroed};
+use crate::out::write_atomic;
+use crate::with_hidden;
+
+/// Angular frequency of the golden sine curve, radians per sample.
+pub const GOLDEN_OMEGA: f64 = 0.2;
+/// Phase of the golden sine curve.
+pub const GOLDEN_PHASE: f64 = 0.5;
+
+/// `tinyrnn export` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// Model file written by a task (safetensors, PyTorch tensor names).
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub model: PathBuf,
+    /// Write the model as Rust source: `pub const I, H, O` and `pub static MODEL`.
+    #[arg(long, value_name = "OUT.rs")]
+    pub rust: Option<PathBuf>,
+    /// Write the host's reference rollout on a sine curve as Rust source (`WARMUP`, `EXPECTED`);
+    /// models with one input and one output only.
+    #[arg(long, value_name = "OUT.rs")]
+    pub golden: Option<PathBuf>,
+    /// True samples the golden rollout warms the model up on.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub warmup: u32,
+    /// Samples the golden rollout generates after the warm-up.
+    #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u32).range(1..))]
+    pub generate: u32,
+}
+
+/// The tensors of a model file, by name, with their shapes.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    /// LSTM or tanh RNN.
+    pub cell: CellKind,
+    /// Inputs.
+    pub i: usize,
+    /// Hidden units.
+    pub h: usize,
+    /// Outputs.
+    pub o: usize,
+    /// `name -> values` (row-major), every tensor checked against the sizes above.
+    pub tensors: HashMap<&'static str, Vec<f32>>,
+    /// The file's metadata (task, cell, head).
+    pub metadata: HashMap<String, String>,
+}
+
+impl Exported {
+    /// Number of parameters.
+    pub fn params(&self) -> usize {
+        self.tensors.values().map(Vec::len).sum()
+    }
+
+    fn get(&self, name: &str) -> &[f32] {
+        self.tensors.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Runs `tinyrnn export`; returns the summary line.
+pub fn run(args: &ExportArgs) -> Result<String> {
+    if args.rust.is_none() && args.golden.is_none() {
+        bail!("nothing to do: give --rust OUT.rs and/or --golden OUT.rs");
+    }
+    let model = read(&args.model)?;
+    let mut done = Vec::new();
+    if let Some(out) = &args.rust {
+        let src = rust_source(&model, &args.model);
+        write_atomic(out, |w| Ok(w.write_all(src.as_bytes())?))?;
+        done.push(format!("wrote {}", out.display()));
+    }
+    if let Some(out) = &args.golden {
+        let (warmup, expected) = golden(&model, args.warmup as usize, args.generate as usize)?;
+        let src = golden_source(&args.model, &warmup, &expected);
+        write_atomic(out, |w| Ok(w.write_all(src.as_bytes())?))?;
+        done.push(format!("wrote {}", out.display()));
+    }
+    Ok(format!(
+        "export: {}({} -> {}) + Linear({} -> {}), {} parameters ({} bytes); {}",
+        model.cell.name().to_uppercase(),
+        model.i,
+        model.h,
+        model.h,
+        model.o,
+        model.params(),
+        4 * model.params(),
+        done.join(", ")
+    ))
+}
+
+/// Reads a model file: the cell from the tensor names, the sizes from the shapes, every tensor
+/// checked (present, F32, consistent shape).
+pub fn read(path: &Path) -> Result<Exported> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let what = || format!("{} is not a valid safetensors file", path.display());
+    let st = SafeTensors::deserialize(&data).with_context(what)?;
+    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
+    let names: Vec<String> = st.names().into_iter().map(|n| n.to_string()).collect();
+    let cell = if names.iter().any(|n| n == "lstm.weight_ih_l0") {
+        CellKind::Lstm
+    } else if names.iter().any(|n| n == "rnn.weight_ih_l0") {
+        CellKind::Rnn
+    } else {
+        bail!(
+            "{}: no tensor `lstm.weight_ih_l0` or `rnn.weight_ih_l0`: not a tinyrnn model",
+            path.display()
+        );
+    };
+    let shape = |name: &str| -> Result<Vec<usize>> {
+        let view = st
+            .tensor(name)
+            .map_err(|_| anyhow::anyhow!("{}: tensor `{}` is missing", path.display(), name))?;
+        if view.dtype() != Dtype::F32 {
+            bail!(
+                "{}: tensor `{}` has dtype {:?}, expected F32",
+                path.display(),
+                name,
+                view.dtype()
+            );
+        }
+        Ok(view.shape().to_vec())
+    };
+    let gates = match cell {
+        CellKind::Lstm => 4,
+        CellKind::Rnn => 1,
+    };
+    let p = cell.name();
+    let w_ih = shape(&format!("{p}.weight_ih_l0"))?;
+    let head = shape("head.weight")?;
+    let (i, h, o) = match (w_ih.as_slice(), head.as_slice()) {
+        (&[rows, i], &[o, _]) if rows % gates == 0 && rows > 0 && i > 0 && o > 0 => {
+            (i, rows / gates, o)
+        }
+        _ => bail!(
+            "{}: tensor `{p}.weight_ih_l0` has shape {:?} and `head.weight` {:?}; expected [{}H, I] and [O, H]",
+            path.display(),
+            w_ih,
+            head,
+            if gates == 4 { "4" } else { "" }
+        ),
+    };
+    let expected: [(&'static str, Vec<usize>); 6] = match cell {
+        CellKind::Lstm => [
+            ("lstm.weight_ih_l0", vec![4 * h, i]),
+            ("lstm.weight_hh_l0", vec![4 * h, h]),
+            ("lstm.bias_ih_l0", vec![4 * h]),
+            ("lstm.bias_hh_l0", vec![4 * h]),
+            ("head.weight", vec![o, h]),
+            ("head.bias", vec![o]),
+        ],
+        CellKind::Rnn => [
+            ("rnn.weight_ih_l0", vec![h, i]),
+            ("rnn.weight_hh_l0", vec![h, h]),
+            ("rnn.bias_ih_l0", vec![h]),
+            ("rnn.bias_hh_l0", vec![h]),
+            ("head.weight", vec![o, h]),
+            ("head.bias", vec![o]),
+        ],
+    };
+    let mut tensors = HashMap::new();
+    for (name, want) in expected {
+        let got = shape(name)?;
+        if got != want {
+            bail!(
+                "{}: tensor `{}` has shape {:?}, expected {:?} (I={}, H={}, O={} from `{p}.weight_ih_l0` and `head.weight`)",
+                path.display(),
+                name,
+                got,
+                want,
+                i,
+                h,
+                o
+            );
+        }
+        let view = st.tensor(name)?;
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(name, values);
+    }
+    Ok(Exported {
+        cell,
+        i,
+        h,
+        o,
+        tensors,
+        metadata: meta.metadata().clone().unwrap_or_default(),
+    })
+}
+
+/// An `f32` as a Rust expression that evaluates to exactly the same bits.
+pub fn literal(v: f32) -> String {
+    if v.is_finite() {
+        format!("{v:?}") // shortest round-trip decimal, always with a `.` or an exponent
+    } else {
+        format!("f32::from_bits(0x{:08x})", v.to_bits())
+    }
+}
+
+/// `[a, b, c]` on one line.
+fn row(values: &[f32]) -> String {
+    let items: Vec<String> = values.iter().map(|&v| literal(v)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// A [rows, cols] matrix as `[[..], [..]]`, one row per line, indented by `indent`.
+fn matrix(out: &mut String, values: &[f32], cols: usize, indent: usize) {
+    let pad = " ".repeat(indent);
+    out.push_str("[\n");
+    for r in values.chunks_exact(cols) {
+        let _ = writeln!(out, "{pad}    {},", row(r));
+    }
+    let _ = write!(out, "{pad}]");
+}
+
+/// [4H, C] as `[[[f32; C]; H]; 4]`: one block per gate (i, f, g, o).
+fn gate_blocks(out: &mut String, values: &[f32], h: usize, cols: usize, indent: usize) {
+    let pad = " ".repeat(indent);
+    out.push_str("[\n");
+    for (g, block) in ["i", "f", "g", "o"]
+        .iter()
+        .zip(values.chunks_exact(h * cols))
+    {
+        let _ = write!(out, "{pad}    // gate {g}\n{pad}    ");
+        matrix(out, block, cols, indent + 4);
+        out.push_str(",\n");
+    }
+    let _ = write!(out, "{pad}]");
+}
+
+/// The model as Rust source (see the module documentation).
+pub fn rust_source(m: &Exported, source: &Path) -> String {
+    let meta = |k: &str| m.metadata.get(k).map(String::as_str).unwrap_or("?");
+    let (cell_ty, model_ty, field) = match m.cell {
+        CellKind::Lstm => ("Lstm", "LstmModel", "lstm"),
+        CellKind::Rnn => ("Rnn", "RnnModel", "rnn"),
+    };
+    let file = source
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "// Generated by `tinyrnn export` from {file} (task: {}, cell: {}, head: {}). Do not edit.",
+        meta("task"),
+        meta("cell"),
+        meta("head")
+    );
+    let _ = writeln!(
+        s,
+        "// {}({} -> {}) + Linear({} -> {}): {} parameters, {} bytes.",
+        cell_ty.to_uppercase(),
+        m.i,
+        m.h,
+        m.h,
+        m.o,
+        m.params(),
+        4 * m.params()
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "use tinyrnn::{{Linear, {cell_ty}, {model_ty}}};");
+    let _ = writeln!(s);
+    let _ = writeln!(s, "/// Inputs per step.");
+    let _ = writeln!(s, "pub const I: usize = {};", m.i);
+    let _ = writeln!(s, "/// Hidden units.");
+    let _ = writeln!(s, "pub const H: usize = {};", m.h);
+    let _ = writeln!(s, "/// Outputs per step.");
+    let _ = writeln!(s, "pub const O: usize = {};", m.o);
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "/// The trained model: a `static` in flash, used in place (nothing is parsed or copied)."
+    );
+    let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(
+        s,
+        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+    );
+    let _ = writeln!(
+        s,
+        "pub static MODEL: {model_ty}<I, H, O> = {model_ty} {{\n    {field}: {cell_ty} {{"
+    );
+    for part in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
+        let values = m.get(&format!("{field}.{part}_l0"));
+        let _ = write!(s, "        {part}: ");
+        match (m.cell, part) {
+            (CellKind::Lstm, "weight_ih") => gate_blocks(&mut s, values, m.h, m.i, 8),
+            (CellKind::Lstm, "weight_hh") => gate_blocks(&mut s, values, m.h, m.h, 8),
+            (CellKind::Lstm, _) => matrix(&mut s, values, m.h, 8), // [[f32; H]; 4]
+            (CellKind::Rnn, "weight_ih") => matrix(&mut s, values, m.i, 8),
+            (CellKind::Rnn, "weight_hh") => matrix(&mut s, values, m.h, 8),
+            (CellKind::Rnn, _) => s.push_str(&row(values)),
+        }
+        s.push_str(",\n");
+    }
+    s.push_str("    },\n    head: Linear {\n        weight: ");
+    matrix(&mut s, m.get("head.weight"), m.h, 8);
+    let _ = writeln!(s, ",\n        bias: {},", row(m.get("head.bias")));
+    s.push_str("    },\n};\n");
+    s
+}
+
+/// The golden sine curve's sample `t`.
+pub fn golden_sample(t: usize) -> f32 {
+    (GOLDEN_OMEGA * t as f64 + GOLDEN_PHASE).sin() as f32
+}
+
+/// The host's closed-loop rollout: `warmup` true samples, then `generate` predictions, each fed
+/// back as the next input; returns (inputs of the warm-up, generated samples).
+pub fn golden(m: &Exported, warmup: usize, generate: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    if m.i != 1 || m.o != 1 {
+        bail!(
+            "--golden needs a model with 1 input and 1 output (a `tinyrnn sine` model); this one has I={}, O={}",
+            m.i,
+            m.o
+        );
+    }
+    let flat: Vec<f32> = match m.cell {
+        CellKind::Lstm => [
+            "lstm.weight_ih_l0",
+            "lstm.weight_hh_l0",
+            "lstm.bias_ih_l0",
+            "lstm.bias_hh_l0",
+        ],
+        CellKind::Rnn => [
+            "rnn.weight_ih_l0",
+            "rnn.weight_hh_l0",
+            "rnn.bias_ih_l0",
+            "rnn.bias_hh_l0",
+        ],
+    }
+    .iter()
+    .chain(&["head.weight", "head.bias"])
+    .flat_map(|n| m.get(n).iter().copied())
+    .collect();
+    let inputs: Vec<f32> = (0..warmup).map(golden_sample).collect();
+    let generated = match m.cell {
+        CellKind::Lstm => with_hidden!(m.h, H => rollout_lstm::<H>(&flat, &inputs, generate),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+        CellKind::Rnn => with_hidden!(m.h, H => rollout_rnn::<H>(&flat, &inputs, generate),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    };
+    Ok((inputs, generated))
+}
+
+fn rollout_lstm<const H: usize>(flat: &[f32], warmup: &[f32], generate: usize) -> Vec<f32> {
+    use tinyrnn::Params;
+    let mut model: Box<LstmModel<1, H, 1>> = boxed_zeroed();
+    model.as_flat_mut().copy_from_slice(flat);
+    let mut state = LstmState::<H>::zero();
+    let mut y = [0.0f32];
+    for &x in warmup {
+        y = model.step(&[x], &mut state);
+    }
+    let mut out = vec![y[0]];
+    while out.len() < generate {
+        y = model.step(&y, &mut state);
+        out.push(y[0]);
+    }
+    out
+}
+
+fn rollout_rnn<const H: usize>(flat: &[f32], warmup: &[f32], generate: usize) -> Vec<f32> {
+    use tinyrnn::Params;
+    let mut model: Box<RnnModel<1, H, 1>> = boxed_zeroed();
+    model.as_flat_mut().copy_from_slice(flat);
+    let mut h = [0.0f32; H];
+    let mut y = [0.0f32];
+    for &x in warmup {
+        y = model.step(&[x], &mut h);
+    }
+    let mut out = vec![y[0]];
+    while out.len() < generate {
+        y = model.step(&y, &mut h);
+        out.push(y[0]);
+    }
+    out
+}
+
+/// The golden rollout as Rust source.
+pub fn golden_source(source: &Path, warmup: &[f32], expected: &[f32]) -> String {
+    let file = source
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "// Generated by `tinyrnn export --golden` from {file}. Do not edit.\n\
+         // The host's rollout with the core's `step`: warm up on x_t = sin({GOLDEN_OMEGA} t + {GOLDEN_PHASE}),\n\
+         // t = 0..{}, from the zero state, then feed back each prediction as the next input.\n",
+        warmup.len()
+    );
+    let _ = writeln!(s, "/// The true samples the model is warmed up on.");
+    let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(
+        s,
+        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+    );
+    let _ = writeln!(s, "pub const WARMUP: [f32; {}] = [", warmup.len());
+    for chunk in warmup.chunks(8) {
+        let r = row(chunk);
+        let _ = writeln!(s, "    {},", &r[1..r.len() - 1]);
+    }
+    s.push_str("];\n\n");
+    let _ = writeln!(
+        s,
+        "/// What the host computed: the prediction after the last warm-up sample, then each next one."
+    );
+    let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(
+        s,
+        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+    );
+    let _ = writeln!(s, "pub const EXPECTED: [f32; {}] = [", expected.len());
+    for chunk in expected.chunks(8) {
+        let r = row(chunk);
+        let _ = writeln!(s, "    {},", &r[1..r.len() - 1]);
+    }
+    s.push_str("];\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinyrnn::Params;
+
+    /// Every float literal in `src` after `MODEL`, in order.
+    fn model_literals(src: &str) -> Vec<f32> {
+        let body = &src[src.find("pub static MODEL").unwrap()..];
+        let body = &body[body.find('=').unwrap()..];
+        body.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+            .filter(|t| t.contains('.') || (t.contains('e') && t.parse::<f32>().is_ok()))
+            .map(|t| t.parse::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn literals_round_trip() {
+        for v in [
+            0.0f32,
+            -0.0,
+            1.0,
+            0.1,
+            -1.5e-39,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            1e-45,
+            0.333_333_34,
+        ] {
+            let s = literal(v);
+            let back: f32 = s.parse().unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v} -> {s}");
+            assert!(
+                s.contains('.') || s.contains('e'),
+                "{s} is not a float literal"
+            );
+        }
+        assert_eq!(
+            literal(f32::NAN),
+            format!("f32::from_bits(0x{:08x})", f32::NAN.to_bits())
+        );
+    }
+
+    #[test]
+    fn lstm_and_rnn_export_every_parameter_exactly_in_layout_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = tinyrnn::rng(7);
+        let mut lstm: Box<LstmModel<3, 5, 2>> = boxed_zeroed();
+        lstm.init(&mut rng, None);
+        let mut rnn: Box<RnnModel<3, 4, 2>> = boxed_zeroed();
+        rnn.init(&mut rng);
+        let (pl, pr) = (
+            dir.path().join("l.safetensors"),
+            dir.path().join("r.safetensors"),
+        );
+        crate::modelfile::save(&pl, &*lstm, &[("task", "t".into())]).unwrap();
+        crate::modelfile::save(&pr, &*rnn, &[]).unwrap();
+
+        let m = read(&pl).unwrap();
+        assert_eq!((m.cell, m.i, m.h, m.o), (CellKind::Lstm, 3, 5, 2));
+        let src = rust_source(&m, &pl);
+        assert!(src.contains("pub const I: usize = 3;"));
+        assert!(src.contains("pub const H: usize = 5;"));
+        assert!(src.contains("pub const O: usize = 2;"));
+        assert!(src.contains("pub static MODEL: LstmModel<I, H, O> = LstmModel {"));
+        let got = model_literals(&src);
+        assert_eq!(got.len(), lstm.as_flat().len());
+        for (g, w) in got.iter().zip(lstm.as_flat()) {
+            assert_eq!(g.to_bits(), w.to_bits());
+        }
+
+        let m = read(&pr).unwrap();
+        assert_eq!((m.cell, m.i, m.h, m.o), (CellKind::Rnn, 3, 4, 2));
+        let src = rust_source(&m, &pr);
+        assert!(src.contains("pub static MODEL: RnnModel<I, H, O> = RnnModel {"));
+        let got = model_literals(&src);
+        assert_eq!(got.len(), rnn.as_flat().len());
+        for (g, w) in got.iter().zip(rnn.as_flat()) {
+            assert_eq!(g.to_bits(), w.to_bits());
+        }
+    }
+
+    #[test]
+    fn golden_is_the_closed_loop_of_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model: Box<LstmModel<1, 8, 1>> = boxed_zeroed();
+        model.init(&mut tinyrnn::rng(1), None);
+        let path = dir.path().join("m.safetensors");
+        crate::modelfile::save(&path, &*model, &[]).unwrap();
+        let (warm, generated) = golden(&read(&path).unwrap(), 5, 4).unwrap();
+        assert_eq!(warm, (0..5).map(golden_sample).collect::<Vec<_>>());
+        let mut state = LstmState::<8>::zero();
+        let mut y = [0.0];
+        for &x in &warm {
+            y = model.step(&[x], &mut state);
+        }
+        let mut want = vec![y[0]];
+        for _ in 1..4 {
+            y = model.step(&y, &mut state);
+            want.push(y[0]);
+        }
+        assert_eq!(generated, want);
+        let src = golden_source(&path, &warm, &generated);
+        assert!(src.contains("pub const WARMUP: [f32; 5] = ["));
+        assert!(src.contains("pub const EXPECTED: [f32; 4] = ["));
+    }
+
+    #[test]
+    fn bad_files_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.safetensors");
+        std::fs::write(&junk, b"not a model").unwrap();
+        let e = format!("{:#}", read(&junk).unwrap_err());
+        assert!(e.contains("not a valid safetensors file"), "{e}");
+        assert!(!e.contains('\n'));
+        let e = format!("{:#}", read(&dir.path().join("none")).unwrap_err());
+        assert!(e.contains("cannot read"), "{e}");
+
+        // A model without its head.
+        let mut model: Box<tinyrnn::Lstm<1, 2>> = boxed_zeroed();
+        model.init(&mut tinyrnn::rng(0), None);
+        let p = dir.path().join("nohead.safetensors");
+        let bytes: Vec<u8> = model
+            .as_flat()
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let view =
+            safetensors::tensor::TensorView::new(Dtype::F32, vec![8, 1], &bytes[..32]).unwrap();
+        std::fs::write(
+            &p,
+            safetensors::serialize([("lstm.weight_ih_l0", view)], None).unwrap(),
+        )
+        .unwrap();
+        let e = format!("{:#}", read(&p).unwrap_err());
+        assert!(e.contains("tensor `head.weight` is missing"), "{e}");
+
+        // A golden rollout needs 1 input and 1 output.
+        let mut big: Box<LstmModel<2, 2, 1>> = boxed_zeroed();
+        big.init(&mut tinyrnn::rng(0), None);
+        let p = dir.path().join("two.safetensors");
+        crate::modelfile::save(&p, &*big, &[]).unwrap();
+        let e = format!("{:#}", golden(&read(&p).unwrap(), 3, 3).unwrap_err());
+        assert!(e.contains("1 input and 1 output"), "{e}");
+    }
+
+    /// Numbers of `pub const NAME: [f32; N] = [...]` in generated source.
+    fn const_array(src: &str, name: &str) -> Vec<f32> {
+        let start = src.find(&format!("pub const {name}:")).unwrap();
+        let body = &src[start..];
+        let body = &body[body.find("= [").unwrap() + 3..body.find("];").unwrap()];
+        body.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse().unwrap())
+            .collect()
+    }
+
+    /// The firmware's committed model and golden values are what this host exports today from
+    /// the committed model file: the device is compared with the current host.
+    #[test]
+    fn firmware_model_and_golden_are_up_to_date() {
+        let fw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../embedded/firmware");
+        let model = fw.join("sine.safetensors");
+        let regenerate = "regenerate with: cargo run --release -p host -- export \
+                          --model embedded/firmware/sine.safetensors \
+                          --rust embedded/firmware/src/model.rs --golden embedded/firmware/src/golden.rs";
+        let m = read(&model).unwrap();
+        let committed = std::fs::read_to_string(fw.join("src/model.rs")).unwrap();
+        assert!(
+            committed == rust_source(&m, &model),
+            "embedded/firmware/src/model.rs is stale; {regenerate}"
+        );
+        let golden_src = std::fs::read_to_string(fw.join("src/golden.rs")).unwrap();
+        let (warm_c, exp_c) = (
+            const_array(&golden_src, "WARMUP"),
+            const_array(&golden_src, "EXPECTED"),
+        );
+        let (warm, expected) = golden(&m, warm_c.len(), exp_c.len()).unwrap();
+        assert_eq!(warm, warm_c, "golden.rs WARMUP is stale; {regenerate}");
+        for (t, (a, b)) in expected.iter().zip(&exp_c).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6,
+                "golden.rs EXPECTED[{t}] = {b}, the host now computes {a}; {regenerate}"
+            );
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! **mnist**: classify 28 x 28 images read row by row (MNIST, Fashion-MNIST).
+//!
+//! Each image is a sequence of 28 steps of 28 pixels (row `r` is step `r`, pixels scaled to
+//! [0, 1]); an LSTM reads it and a linear head on the last step's hidden state gives 10 logits
+//! (softmax cross-entropy, mean over the batch). Inputs are time-major, `x[r * B + b][c]`.
+//!
+//! Data: the four standard IDX files in `--data` (raw or `.gz`, see [`crate::idx`]). The last
+//! `--val` images of the training file are held out for validation; training uses the images
+//! before them (only the first `--limit` with that flag), reshuffled every epoch. The test file
+//! is used once, at the end.
+//!
+//! Each batch can be split over `--threads` threads (data parallel): every thread runs forward
+//! and backward on its part into its own gradient, and the gradients are added in thread order,
+//! so a run is deterministic for a given thread count.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use tinyrnn::init::uniform01;
+use tinyrnn::loss::{Reduction, softmax_cross_entropy};
+use tinyrnn::{LstmModel, SeededRng};
+
+use super::Common;
+use crate::idx::{self, LabelledImages};
+use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
+use crate::out::OutDir;
+use crate::plot::{self, PALETTE, Panel, Series};
+use crate::train::{Ema, OptimizerKind, Trainer, cosine_lr, default_threads, progress, split};
+use crate::with_hidden;
+
+/// Image side: rows = time steps, columns = inputs per step.
+const SIDE: usize = 28;
+/// Classes.
+const CLASSES: usize = 10;
+/// Images per thread and forward pass at evaluation (bounds the workspace memory).
+const EVAL_CHUNK: usize = 256;
+/// Where Debian's `dataset-fashion-mnist` installs the data.
+pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// How to get data, appended to the error for a missing file.
+pub const HOW_TO_GET: &str = "get Fashion-MNIST with `apt-get install dataset-fashion-mnist` \
+    (files in /usr/share/datasets/fashion-mnist) or put the MNIST files train-images-idx3-ubyte, \
+    train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (raw or .gz) in one \
+    directory and pass it as --data DIR";
+
+/// `tinyrnn mnist` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MnistArgs {
+    /// Directory of the four IDX files (raw or .gz) [default: /usr/share/datasets/fashion-mnist,
+    /// from Debian's dataset-fashion-mnist]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Use only the first N training images (the validation images are held out after them).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+    /// Images held out of the end of the training file for validation.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub val: u64,
+    /// Hidden size of the LSTM (16, 32, 64, 128 or 256).
+    #[arg(long, default_value_t = 128)]
+    pub hidden: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// SGD momentum (with --optimizer sgd).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Clip gradients to this global norm (0: no clipping).
+    #[arg(long, default_value_t = 0.0)]
+    pub clip: f32,
+    /// Also evaluate on the test images after every epoch (a `test_acc` column in metrics.csv,
+    /// for reporting only: nothing is selected on it).
+    #[arg(long)]
+    pub test_every_epoch: bool,
+    /// Learning-rate schedule over the whole run.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub schedule: Schedule,
+    /// Threads each batch is split over (data parallel) [default: the machine's cores]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Learning-rate schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Schedule {
+    /// `--lr` throughout.
+    Constant,
+    /// Cosine decay from `--lr` to 5% of it at the last update.
+    Cosine,
+}
+
+/// Final learning rate of the cosine schedule, as a fraction of `--lr`.
+const COSINE_FLOOR: f32 = 0.05;
+
+/// Runs the task; returns the summary line.
+pub fn run(args: &MnistArgs) -> Result<String> {
+    if !(args.lr > 0.0 && args.lr.is_finite()) {
+        bail!("--lr must be a positive number, got {}", args.lr);
+    }
+    if !(args.clip >= 0.0 && args.clip.is_finite()) {
+        bail!("--clip must be 0 or a positive number, got {}", args.clip);
+    }
+    with_hidden!(args.hidden, H => run_net::<LstmModel<SIDE, H, CLASSES>>(args),
+        [16, 32, 64, 128, 256])
+}
+
+/// The training, validation and test images.
+struct Data {
+    dir: PathBuf,
+    train: LabelledImages,
+    /// Training images used: `0..train_count`.
+    train_count: usize,
+    /// Validation images: `val_start..train.images.count`.
+    val_start: usize,
+    test: LabelledImages,
+}
+
+impl Data {
+    fn load(dir: &Path, args: &MnistArgs) -> Result<Self> {
+        if !dir.is_dir() {
+            let what = if dir.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            bail!("data directory {} {what}; {HOW_TO_GET}", dir.display());
+        }
+        let read = |prefix| idx::read_set(dir, prefix, (SIDE, SIDE), CLASSES, HOW_TO_GET);
+        let train = read("train")?;
+        let test = read("t10k")?;
+        let n = train.images.count;
+        let val = usize::try_from(args.val).unwrap_or(usize::MAX);
+        if val >= n {
+            bail!("--val {val} leaves no training images: the training file has {n}");
+        }
+        if test.images.count == 0 {
+            bail!("the test file in {} has no images", dir.display());
+        }
+        let val_start = n - val;
+        let limit = args
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            train_count: val_start.min(limit),
+            val_start,
+            train,
+            test,
+        })
+    }
+}
+
+/// Sums over some images: loss (mean per image after [`Stats::loss`]), correct predictions.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    loss_sum: f64,
+    correct: usize,
+    images: usize,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.loss_sum += o.loss_sum;
+        self.correct += o.correct;
+        self.images += o.images;
+    }
+    fn loss(&self) -> f64 {
+        self.loss_sum / self.images.max(1) as f64
+    }
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.images.max(1) as f64
+    }
+}
+
+fn argmax(y: &[f32; CLASSES]) -> usize {
+    let mut best = 0;
+    for (k, &v) in y.iter().enumerate() {
+        if v > y[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// One thread's part of a batch: the ids of its images, its workspaces (by size) and buffers.
+struct Shard {
+    ids: Vec<usize>,
+    ws: HashMap<usize, Workspace>,
+    x: Vec<[f32; SIDE]>,     // (T, b, I)
+    y: Vec<[f32; CLASSES]>,  // (b, C)
+    dy: Vec<[f32; CLASSES]>, // (b, C)
+    targets: Vec<usize>,     // (b)
+    predictions: Vec<u8>,    // (b)
+    stats: Stats,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Self {
+            ids: Vec::new(),
+            ws: HashMap::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            dy: Vec::new(),
+            targets: Vec::new(),
+            predictions: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Forward over the images `self.ids` of `set`; the loss is `Σ / total` (the batch mean when
+    /// `total` is the whole batch's size). With `grad`, also backward into it. Leaves the
+    /// predicted classes in `self.predictions` and the counts in `self.stats`.
+    fn pass<N: Net<SIDE, CLASSES>>(
+        &mut self,
+        model: &N,
+        set: &LabelledImages,
+        total: usize,
+        grad: Option<&mut N>,
+    ) -> Result<f32> {
+        let b = self.ids.len();
+        self.predictions.clear();
+        self.stats = Stats::default();
+        if b == 0 {
+            return Ok(0.0);
+        }
+        self.x.resize(SIDE * b, [0.0; SIDE]);
+        for (j, &id) in self.ids.iter().enumerate() {
+            for (r, row) in set.images.image(id).chunks_exact(SIDE).enumerate() {
+                for (v, &p) in self.x[r * b + j].iter_mut().zip(row) {
+                    *v = f32::from(p) * (1.0 / 255.0);
+                }
+            }
+        }
+        self.targets.clear();
+        self.targets
+            .extend(self.ids.iter().map(|&id| usize::from(set.labels[id])));
+        self.y.resize(b, [0.0; CLASSES]);
+        self.dy.resize(b, [0.0; CLASSES]);
+        if self.ws.len() > 4 && !self.ws.contains_key(&b) {
+            self.ws.clear(); // only a few sizes occur; never let the cache grow
+        }
+        let ws = self
+            .ws
+            .entry(b)
+            .or_insert_with(|| N::workspace(SIDE, b, Outputs::LastStep));
+        ws.reset_state();
+        model.forward(ws, &self.x, &mut self.y)?;
+        let loss = softmax_cross_entropy(
+            &self.y,
+            &self.targets,
+            &mut self.dy,
+            Reduction::MeanOver(total),
+        )?;
+        let mut correct = 0;
+        for (y, &t) in self.y.iter().zip(&self.targets) {
+            let k = argmax(y);
+            correct += usize::from(k == t);
+            self.predictions.push(k as u8);
+        }
+        if let Some(grad) = grad {
+            model.backward(ws, grad, &self.x, &self.dy)?;
+        }
+        self.stats = Stats {
+            loss_sum: f64::from(loss) * total as f64,
+            correct,
+            images: b,
+        };
+        Ok(loss)
+    }
+}
+
+/// Hands the images `ids` to the shards (contiguous parts, as even as possible); returns how
+/// many shards have work.
+fn deal(shards: &mut [Shard], ids: &[usize]) -> usize {
+    let parts = split(ids.len(), shards.len());
+    for (s, r) in shards.iter_mut().zip(&parts) {
+        s.ids.clear();
+        s.ids.extend_from_slice(&ids[r.clone()]);
+    }
+    parts.len()
+}
+
+/// Evaluates `model` on the images `ids` of `set` (one thread; forward only); with
+/// `confusion`, counts (true, predicted).
+fn evaluate<N: Net<SIDE, CLASSES>>(
+    model: &N,
+    shard: &mut Shard,
+    set: &LabelledImages,
+    ids: &[usize],
+    mut confusion: Option<&mut [[u64; CLASSES]; CLASSES]>,
+) -> Result<Stats> {
+    let mut stats = Stats::default();
+    for chunk in ids.chunks(EVAL_CHUNK) {
+        shard.ids.clear();
+        shard.ids.extend_from_slice(chunk);
+        shard.pass(model, set, chunk.len(), None)?;
+        stats.add(&shard.stats);
+        if let Some(m) = confusion.as_deref_mut() {
+            for (&id, &p) in chunk.iter().zip(&shard.predictions) {
+                m[usize::from(set.labels[id])][usize::from(p)] += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Shuffles `v` in place (Fisher-Yates).
+fn shuffle(v: &mut [usize], rng: &mut SeededRng) {
+    for i in (1..v.len()).rev() {
+        let j = ((uniform01(rng) * (i + 1) as f64) as usize).min(i);
+        v.swap(i, j);
+    }
+}
+
+/// CPU time of this process so far, all threads (Linux: `/proc/self/stat`; elsewhere `None`).
+/// On a shared machine it measures the work where wall time also counts the waiting.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 (1-based),
+    // in clock ticks of 1/100 s (USER_HZ on every Linux port).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// One row of metrics.csv.
+struct EpochLog {
+    epoch: u32,
+    train: Stats,
+    val: Stats,
+    test: Option<Stats>,
+    seconds: f64,
+    cpu: Option<f64>,
+}
+
+fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEBIAN_DIR));
+    let data = &Data::load(&dir, args)?;
+    let out = &args.common.out_dir("mnist")?;
+    let batch = args.batch as usize;
+    let mut rng = tinyrnn::rng(args.common.seed);
+    let mut model: Box<N> = boxed_zeroed();
+    model.init(&mut rng, None);
+    let clip = (args.clip > 0.0).then_some(args.clip);
+    let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    let threads = args.threads.map_or_else(default_threads, |t| t as usize);
+    let mut shards: Vec<Shard> = (0..threads).map(|_| Shard::new()).collect();
+
+    let mut order: Vec<usize> = (0..data.train_count).collect();
+    let val_ids: Vec<usize> = (data.val_start..data.train.images.count).collect();
+    let test_ids: Vec<usize> = (0..data.test.images.count).collect();
+    let mut epochs: Vec<EpochLog> = Vec::new();
+    let mut batch_loss: Vec<(f64, f64)> = Vec::new(); // (epoch, smoothed loss) for loss.png
+    let mut ema = Ema::default();
+    let batches = data.train_count.div_ceil(batch);
+    let total_updates = batches as u64 * u64::from(args.epochs);
+    let start = Instant::now();
+    for epoch in 1..=args.epochs {
+        let bar = progress(
+            data.train_count as u64,
+            &format!("epoch {epoch}/{}", args.epochs),
+        );
+        if args.common.quiet {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        shuffle(&mut order, &mut rng);
+        let (t0, cpu0) = (Instant::now(), cpu_seconds());
+        let mut train = Stats::default();
+        for (k, ids) in order.chunks(batch).enumerate() {
+            if args.schedule == Schedule::Cosine {
+                trainer.set_lr(cosine_lr(
+                    args.lr,
+                    COSINE_FLOOR,
+                    trainer.step,
+                    total_updates,
+                ));
+            }
+            let busy = deal(&mut shards, ids);
+            let set = &data.train;
+            let loss = trainer.update_sharded(&mut shards[..busy], |m, g, s| {
+                s.pass(m, set, ids.len(), Some(g))
+            })?;
+            let mut stats = Stats::default();
+            for s in &shards[..busy] {
+                stats.add(&s.stats);
+            }
+            train.add(&stats);
+            let avg = ema.add(f64::from(loss));
+            batch_loss.push((epoch as f64 - 1.0 + (k + 1) as f64 / batches as f64, avg));
+            bar.inc(ids.len() as u64);
+            if k % 5 == 0 {
+                bar.set_message(format!("loss {avg:.3} acc {:.3}", train.accuracy()));
+            }
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        bar.set_message(format!("loss {:.3}: validating", train.loss()));
+        let val = evaluate(&*trainer.model, &mut shards[0], &data.train, &val_ids, None)?;
+        let test = match args.test_every_epoch {
+            true => Some(evaluate(
+                &*trainer.model,
+                &mut shards[0],
+                &data.test,
+                &test_ids,
+                None,
+            )?),
+            false => None,
+        };
+        bar.finish_and_clear();
+        if !args.common.quiet {
+            eprintln!(
+                "epoch {epoch}/{}: train loss {:.4} acc {:.4}, val loss {:.4} acc {:.4}{}, {:.1} s ({:.0} images/s){}",
+                args.epochs,
+                train.loss(),
+                train.accuracy(),
+                val.loss(),
+                val.accuracy(),
+                test.map_or(String::new(), |t| format!(", test acc {:.4}", t.accuracy())),
+                seconds,
+                train.images as f64 / seconds,
+                cpu.map_or(String::new(), |c| format!(", {c:.1} s CPU"))
+            );
+        }
+        epochs.push(EpochLog {
+            epoch,
+            train,
+            val,
+            test,
+            seconds,
+            cpu,
+        });
+        write_metrics(out, &epochs)?; // after every epoch: an interrupted run keeps its curves
+    }
+    let train_seconds = epochs.iter().map(|e| e.seconds).sum::<f64>();
+    let model = &*trainer.model;
+
+    let mut confusion = [[0u64; CLASSES]; CLASSES];
+    let test = evaluate(
+        model,
+        &mut shards[0],
+        &data.test,
+        &test_ids,
+        Some(&mut confusion),
+    )?;
+
+    let mut header = vec!["true".to_string()];
+    header.extend((0..CLASSES).map(|k| format!("predicted_{k}")));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.csv(
+        "confusion.csv",
+        &header,
+        confusion.iter().enumerate().map(|(t, row)| {
+            std::iter::once(t.to_string()).chain(row.iter().map(|c| c.to_string()))
+        }),
+    )?;
+    out.csv(
+        "test.csv",
+        &["images", "loss", "accuracy"],
+        [[
+            test.images.to_string(),
+            format!("{:.6}", test.loss()),
+            format!("{:.6}", test.accuracy()),
+        ]],
+    )?;
+    plot_curves(out, &epochs, &batch_loss, N::HIDDEN)?;
+    crate::modelfile::save(
+        &out.path("model.safetensors"),
+        model,
+        &[
+            ("task", "mnist".into()),
+            ("cell", N::CELL.name().into()),
+            ("head", "linear, last step".into()),
+            (
+                "input",
+                "28 steps (image rows) of 28 pixels scaled to [0, 1]".into(),
+            ),
+            ("classes", CLASSES.to_string()),
+            ("epochs", args.epochs.to_string()),
+            ("test_accuracy", format!("{:.4}", test.accuracy())),
+        ],
+    )?;
+    let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
+    Ok(format!(
+        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}; wrote {}",
+        N::HIDDEN,
+        data.dir.display(),
+        data.train_count,
+        val_ids.len(),
+        test.images,
+        args.epochs,
+        start.elapsed().as_secs_f64(),
+        train_seconds / f64::from(args.epochs),
+        last,
+        test.accuracy(),
+        out.path("").display()
+    ))
+}
+
+fn write_metrics(out: &OutDir, epochs: &[EpochLog]) -> Result<()> {
+    out.csv(
+        "metrics.csv",
+        &[
+            "epoch",
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "test_acc",
+            "wall_seconds",
+            "images_per_second",
+            "cpu_seconds",
+        ],
+        epochs.iter().map(|e| {
+            [
+                e.epoch.to_string(),
+                format!("{:.6}", e.train.loss()),
+                format!("{:.6}", e.train.accuracy()),
+                format!("{:.6}", e.val.loss()),
+                format!("{:.6}", e.val.accuracy()),
+                e.test
+                    .map_or(String::new(), |t| format!("{:.6}", t.accuracy())),
+                format!("{:.3}", e.seconds),
+                format!("{:.1}", e.train.images as f64 / e.seconds.max(1e-9)),
+                e.cpu.map_or(String::new(), |c| format!("{c:.2}")),
+            ]
+        }),
+    )
+    .map(|_| ())
+    .context("cannot write metrics.csv")
+}
+
+fn plot_curves(
+    out: &OutDir,
+    epochs: &[EpochLog],
+    batch_loss: &[(f64, f64)],
+    hidden: usize,
+) -> Result<()> {
+    // Held-out scores are taken at the end of an epoch; training scores are means over the
+    // epoch, drawn at its middle.
+    let at_end = |f: &dyn Fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
+        epochs.iter().map(|e| (f64::from(e.epoch), f(e))).collect()
+    };
+    let mid = |f: &dyn Fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .map(|e| (f64::from(e.epoch) - 0.5, f(e)))
+            .collect()
+    };
+    // Keep at most ~2000 points of the per-batch curve.
+    let stride = batch_loss.len().div_ceil(2000).max(1);
+    let loss = Panel {
+        title: format!("mnist LSTM H={hidden}: cross-entropy"),
+        x_label: "epoch".into(),
+        y_label: "loss".into(),
+        log_y: true,
+        series: vec![
+            Series {
+                label: "training batches (moving average)".into(),
+                points: batch_loss.iter().step_by(stride).copied().collect(),
+                color: PALETTE[0],
+            },
+            Series {
+                label: "training (epoch mean)".into(),
+                points: mid(&|e| e.train.loss()),
+                color: PALETTE[2],
+            },
+            Series {
+                label: "validation".into(),
+                points: at_end(&|e| e.val.loss()),
+                color: PALETTE[1],
+            },
+        ],
+        ..Panel::default()
+    };
+    out.png("loss.png", |p| plot::draw(p, &[loss], 1, (700, 420)))?;
+    let mut accuracy = Panel {
+        title: format!("mnist LSTM H={hidden}: accuracy"),
+        x_label: "epoch".into(),
+        y_label: "accuracy".into(),
+        series: vec![
+            Series {
+                label: "training (epoch mean)".into(),
+                points: mid(&|e| e.train.accuracy()),
+                color: PALETTE[0],
+            },
+            Series {
+                label: "validation".into(),
+                points: at_end(&|e| e.val.accuracy()),
+                color: PALETTE[1],
+            },
+        ],
+        ..Panel::default()
+    };
+    let tested: Vec<(f64, f64)> = epochs
+        .iter()
+        .filter_map(|e| Some((f64::from(e.epoch), e.test?.accuracy())))
+        .collect();
+    if !tested.is_empty() {
+        accuracy.series.push(Series {
+            label: "test".into(),
+            points: tested,
+            color: PALETTE[3],
+        });
+    }
+    out.png("accuracy.png", |p| {
+        plot::draw(p, &[accuracy], 1, (700, 420))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffle_is_a_permutation() {
+        let mut v: Vec<usize> = (0..1000).collect();
+        shuffle(&mut v, &mut tinyrnn::rng(1));
+        assert_ne!(v, (0..1000).collect::<Vec<_>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..1000).collect::<Vec<_>>());
+    }
+}
