@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::export::{self, ExportArgs};
+use crate::infer::{self, InferArgs};
 use crate::tasks::sine::{self, SineArgs};
 
 /// LSTM and tanh-RNN networks: train the classic tasks, evaluate, export.
@@ -19,6 +20,8 @@ enum Task {
     Sine(SineArgs),
     /// Export a model file as Rust source for firmware (a `static` the core uses in place).
     Export(ExportArgs),
+    /// Run a model file (any sizes, e.g. written by PyTorch) on a CSV of inputs, one row per step.
+    Infer(InferArgs),
 }
 
 /// Why a command line did not run.
@@ -58,6 +61,7 @@ where
     match &cli.task {
         Task::Sine(a) => sine::run(a),
         Task::Export(a) => export::run(a),
+        Task::Infer(a) => infer::run(a),
     }
     .map_err(Failure::Task)
 }

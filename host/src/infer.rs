@@ -1,0 +1,478 @@
+//! `tinyrnn infer`: runs a model file on a CSV of inputs, one row per time step.
+//!
+//! # Why runtime sizes
+//!
+//! The core's models (`tinyrnn::LstmModel<I, H, O>`, `RnnModel<I, H, O>`) carry their sizes in
+//! their types, so a host binary only runs the sizes compiled into it. A file written by PyTorch
+//! can have any `I`, `H`, `O`. Here the cell and the sizes are read from the tensors (the cell
+//! from the `lstm.` / `rnn.` names, `I` and `H` from `weight_ih_l0` [G·H, I], `O` from
+//! `head.weight` [O, H]) and the weights live in `Vec`s.
+//!
+//! No new arithmetic is written here: a step is the core's own kernels, called in the same order
+//! as the typed `step` (`LstmModel::step`, `RnnModel::step`): `pre = b_ih + b_hh`, then
+//! [`Kernels::gemm_nt`] with `W_ih` and `x`, then with `W_hh` and `h`, then
+//! [`Kernels::lstm_pointwise`] (tanh RNN: [`Kernels::tanh_pointwise`]); the head is the bias plus
+//! [`Kernels::gemm_nt`]. With the same kernels ([`tinyrnn::Simd`], the typed models' `f32`
+//! kernels) the results are bit-identical to the typed `step` (`tests/infer.rs` checks this).
+//!
+//! # Files
+//!
+//! * Input CSV: one row per time step, one column per input feature. A header is optional: a
+//!   first row none of whose fields is a number is a header (it must have I columns too). Every
+//!   other field must be a finite number.
+//! * Output CSV: header `y0..y{O-1}`, one row per step: the linear head's output, as the PyTorch
+//!   module returns it (the head activation named in the file's metadata is not applied).
+//! * State CSV (`--state`): the state after the last step, `unit,h,c` (RNN: `unit,h`).
+//!
+//! Files are written atomically (see [`crate::out`]); every error is one line and leaves no file.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
+use tinyrnn::{Kernels, Simd};
+
+use crate::net::CellKind;
+use crate::out::{num, write_atomic};
+
+/// `tinyrnn infer` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InferArgs {
+    /// Model file: safetensors with PyTorch's names (`lstm.*` or `rnn.*`, `head.*`), written by a
+    /// task or by PyTorch; sizes are read from the tensor shapes.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub model: PathBuf,
+    /// Inputs: one row per time step, one column per input feature (header optional).
+    #[arg(long, value_name = "X.csv")]
+    pub input: PathBuf,
+    /// Write the outputs here (header y0..y{O-1}, one row per step) [default: stdout].
+    #[arg(long, value_name = "Y.csv")]
+    pub output: Option<PathBuf>,
+    /// Also give the final state as CSV `unit,h,c` (RNN: `unit,h`): written to FILE, or printed
+    /// (after the outputs, separated by an empty line, if those are printed too).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub state: Option<Option<PathBuf>>,
+}
+
+/// A one-layer LSTM or tanh RNN with a linear head, sizes known at run time.
+#[derive(Debug, Clone)]
+pub struct DynModel {
+    cell: CellKind,
+    i: usize,
+    h: usize,
+    o: usize,
+    weight_ih: Vec<f32>,
+    weight_hh: Vec<f32>,
+    bias_ih: Vec<f32>,
+    bias_hh: Vec<f32>,
+    head_weight: Vec<f32>,
+    head_bias: Vec<f32>,
+    /// The file's metadata (task, cell, head), empty for a plain PyTorch file.
+    pub metadata: HashMap<String, String>,
+}
+
+/// The recurrent state of one sequence: `h`, and `c` for an LSTM (empty for an RNN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynState {
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl DynState {
+    /// Hidden state.
+    pub fn h(&self) -> &[f32] {
+        &self.h
+    }
+    /// Cell state (LSTM; empty for an RNN).
+    pub fn c(&self) -> &[f32] {
+        &self.c
+    }
+}
+
+impl DynModel {
+    /// LSTM or tanh RNN.
+    pub fn cell(&self) -> CellKind {
+        self.cell
+    }
+
+    /// `(I, H, O)`: inputs per step, hidden units, outputs per step.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (self.i, self.h, self.o)
+    }
+
+    /// Gate rows per hidden unit: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
+    fn gates(&self) -> usize {
+        gates(self.cell)
+    }
+
+    /// The zero state PyTorch starts from.
+    pub fn zero_state(&self) -> DynState {
+        DynState {
+            h: vec![0.0; self.h],
+            c: match self.cell {
+                CellKind::Lstm => vec![0.0; self.h],
+                CellKind::Rnn => Vec::new(),
+            },
+        }
+    }
+
+    /// Runs `x` (T·I values, row-major: step by step) from `state`, which ends as the state after
+    /// the last step; returns the head's outputs (T·O values).
+    pub fn run(&self, x: &[f32], state: &mut DynState) -> Result<Vec<f32>> {
+        let (i, h, o) = (self.i, self.h, self.o);
+        if !x.len().is_multiple_of(i) {
+            bail!(
+                "{} input values are not a whole number of steps of {i}",
+                x.len()
+            );
+        }
+        let c_len = match self.cell {
+            CellKind::Lstm => h,
+            CellKind::Rnn => 0,
+        };
+        if state.h.len() != h || state.c.len() != c_len {
+            bail!("the state does not fit the model (H = {h})");
+        }
+        let g = self.gates() * h;
+        let mut pre = vec![0.0f32; g];
+        let mut gates = vec![0.0f32; g];
+        let mut c_prev = vec![0.0f32; c_len];
+        let mut tanh_c = vec![0.0f32; c_len];
+        let mut y = Vec::with_capacity(x.len() / i * o);
+        for x_t in x.chunks_exact(i) {
+            // pre = b_ih + b_hh + W_ih x + W_hh h, in the order of the typed `step`.
+            for ((p, &bi), &bh) in pre.iter_mut().zip(&self.bias_ih).zip(&self.bias_hh) {
+                *p = bi + bh;
+            }
+            <Simd as Kernels<f32>>::gemm_nt(1, g, i, x_t, &self.weight_ih, &mut pre);
+            <Simd as Kernels<f32>>::gemm_nt(1, g, h, &state.h, &self.weight_hh, &mut pre);
+            match self.cell {
+                CellKind::Lstm => {
+                    c_prev.copy_from_slice(&state.c);
+                    <Simd as Kernels<f32>>::lstm_pointwise(
+                        &pre,
+                        &c_prev,
+                        &mut gates,
+                        &mut state.c,
+                        &mut tanh_c,
+                        &mut state.h,
+                    );
+                }
+                CellKind::Rnn => <Simd as Kernels<f32>>::tanh_pointwise(&pre, &mut state.h),
+            }
+            let at = y.len();
+            y.extend_from_slice(&self.head_bias);
+            <Simd as Kernels<f32>>::gemm_nt(1, o, h, &state.h, &self.head_weight, &mut y[at..]);
+        }
+        Ok(y)
+    }
+
+    /// Reads a model file: the cell from the tensor names, `I`, `H`, `O` from the shapes; every
+    /// tensor must be present, F32 and of the shape these sizes imply.
+    pub fn load(path: &Path) -> Result<Self> {
+        let data =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let p = path.display();
+        let invalid = |e: SafeTensorError| {
+            use SafeTensorError::*;
+            let hint = match e {
+                HeaderTooSmall
+                | HeaderTooLarge
+                | InvalidHeaderLength
+                | MetadataIncompleteBuffer => " (truncated, or not a safetensors file)",
+                _ => "",
+            };
+            anyhow!("{p} is not a valid safetensors file: {e}{hint}")
+        };
+        let st = SafeTensors::deserialize(&data).map_err(invalid)?;
+        let (_, meta) = SafeTensors::read_metadata(&data).map_err(invalid)?;
+        let names: Vec<String> = st.names().into_iter().map(|n| n.to_string()).collect();
+        let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+        let cell = match (has("lstm."), has("rnn.")) {
+            (true, false) => CellKind::Lstm,
+            (false, true) => CellKind::Rnn,
+            (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
+            (false, false) => bail!(
+                "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
+                 `rnn.weight_ih_l0`, ...): not an LSTM or RNN model"
+            ),
+        };
+        let c = cell.name();
+        let names6 = [
+            format!("{c}.weight_ih_l0"),
+            format!("{c}.weight_hh_l0"),
+            format!("{c}.bias_ih_l0"),
+            format!("{c}.bias_hh_l0"),
+            "head.weight".to_string(),
+            "head.bias".to_string(),
+        ];
+        // Anything else under the model's prefixes is a module tinyrnn cannot run (a second
+        // layer, a reverse direction, a projection, a head without bias is caught as missing).
+        let mut odd: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{c}.")) || n.starts_with("head."))
+            .filter(|n| !names6.contains(n))
+            .collect();
+        odd.sort();
+        if let Some(n) = odd.first() {
+            bail!(
+                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
+                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
+            );
+        }
+        // Presence and dtype of all six first, then the sizes.
+        let mut shapes = Vec::with_capacity(6);
+        for name in &names6 {
+            let view = st
+                .tensor(name)
+                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
+            if view.dtype() != Dtype::F32 {
+                bail!(
+                    "{p}: tensor `{name}` has dtype {:?}, expected F32",
+                    view.dtype()
+                );
+            }
+            shapes.push(view.shape().to_vec());
+        }
+        let g = gates(cell);
+        let gh = if g == 4 { "4H" } else { "H" };
+        let (i, h) = match shapes[0].as_slice() {
+            &[rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
+            s => bail!(
+                "{p}: tensor `{}` has shape {s:?}, expected [{gh}, I] with H, I >= 1",
+                names6[0]
+            ),
+        };
+        let o = match shapes[4].as_slice() {
+            &[o, _] if o > 0 => o,
+            s => bail!(
+                "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] with O >= 1 (H = {h})"
+            ),
+        };
+        let want = [
+            vec![g * h, i],
+            vec![g * h, h],
+            vec![g * h],
+            vec![g * h],
+            vec![o, h],
+            vec![o],
+        ];
+        let what = [
+            format!("[{gh}, I]"),
+            format!("[{gh}, H]"),
+            format!("[{gh}]"),
+            format!("[{gh}]"),
+            "[O, H]".to_string(),
+            "[O]".to_string(),
+        ];
+        for k in 0..6 {
+            if shapes[k] != want[k] {
+                bail!(
+                    "{p}: tensor `{}` has shape {:?}, expected {:?} = {} (I = {i}, H = {h} from \
+                     `{}` {:?}, O = {o} from `head.weight`)",
+                    names6[k],
+                    shapes[k],
+                    want[k],
+                    what[k],
+                    names6[0],
+                    shapes[0]
+                );
+            }
+        }
+        let values = |name: &str| -> Result<Vec<f32>> {
+            let view = st
+                .tensor(name)
+                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
+            Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        };
+        Ok(Self {
+            cell,
+            i,
+            h,
+            o,
+            weight_ih: values(&names6[0])?,
+            weight_hh: values(&names6[1])?,
+            bias_ih: values(&names6[2])?,
+            bias_hh: values(&names6[3])?,
+            head_weight: values(&names6[4])?,
+            head_bias: values(&names6[5])?,
+            metadata: meta.metadata().clone().unwrap_or_default(),
+        })
+    }
+}
+
+fn gates(cell: CellKind) -> usize {
+    match cell {
+        CellKind::Lstm => 4,
+        CellKind::Rnn => 1,
+    }
+}
+
+/// Reads an input CSV for a model with `i` inputs: the values of every step, row-major (T·I).
+///
+/// Fields are separated by commas and trimmed; a field may be quoted (`"1.5"`). Empty and blank
+/// lines are skipped, but line numbers in errors count them (they are the line numbers an editor
+/// shows). A first row none of whose fields is a number is a header.
+pub fn read_inputs(path: &Path, i: usize) -> Result<Vec<f32>> {
+    let p = path.display();
+    let data = std::fs::read(path).with_context(|| format!("cannot read {p}"))?;
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data); // UTF-8 byte order mark
+    let mut x = Vec::new();
+    let mut first = true;
+    for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let line = n + 1;
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = text.split(',').map(field).collect();
+        let is_header = first && !fields.iter().any(|f| f.parse::<f32>().is_ok());
+        first = false;
+        if fields.len() != i {
+            bail!(
+                "{p} line {line}: {} {}, expected {i} (the model's inputs)",
+                fields.len(),
+                if fields.len() == 1 {
+                    "column"
+                } else {
+                    "columns"
+                }
+            );
+        }
+        if is_header {
+            continue;
+        }
+        for (col, f) in fields.iter().enumerate() {
+            let col = col + 1;
+            match f.parse::<f32>() {
+                Ok(v) if v.is_finite() => x.push(v),
+                Ok(_) => bail!(
+                    "{p} line {line}, column {col}: `{}` is not a finite number",
+                    shown(f)
+                ),
+                Err(_) if f.is_empty() => {
+                    bail!("{p} line {line}, column {col}: empty, expected a number")
+                }
+                Err(_) => bail!(
+                    "{p} line {line}, column {col}: `{}` is not a number",
+                    shown(f)
+                ),
+            }
+        }
+    }
+    if x.is_empty() {
+        bail!("{p}: no input rows (one row per time step, one column per input)");
+    }
+    Ok(x)
+}
+
+/// A field without surrounding whitespace and quotes.
+fn field(f: &str) -> &str {
+    let f = f.trim();
+    f.strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .map_or(f, str::trim)
+}
+
+/// A field as shown in an error: control characters escaped (the message stays one line), long
+/// fields cut.
+fn shown(f: &str) -> String {
+    let mut s: String = f
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if f.chars().count() > 40 {
+        s.push_str("...");
+    }
+    s
+}
+
+/// The outputs as CSV text: header `y0..y{O-1}`, one row per step.
+pub fn outputs_csv(o: usize, y: &[f32]) -> String {
+    let mut s = (0..o)
+        .map(|k| format!("y{k}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    s.push('\n');
+    for row in y.chunks_exact(o) {
+        let fields: Vec<String> = row.iter().map(|&v| num(v)).collect();
+        s.push_str(&fields.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+/// The state as CSV text: `unit,h,c` (RNN: `unit,h`), one row per hidden unit.
+pub fn state_csv(state: &DynState) -> String {
+    let lstm = !state.c.is_empty();
+    let mut s = String::from(if lstm { "unit,h,c\n" } else { "unit,h\n" });
+    for (u, &h) in state.h.iter().enumerate() {
+        let _ = write!(s, "{u},{}", num(h));
+        if let Some(&c) = state.c.get(u) {
+            let _ = write!(s, ",{}", num(c));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Runs `tinyrnn infer`. Returns what goes to stdout: the CSV(s) not written to a file, or a
+/// summary line if everything went to files.
+pub fn run(args: &InferArgs) -> Result<String> {
+    if let (Some(out), Some(Some(state))) = (&args.output, &args.state)
+        && out == state
+    {
+        bail!(
+            "--output and --state are the same file ({}); give two paths",
+            out.display()
+        );
+    }
+    let model = DynModel::load(&args.model)?;
+    let x = read_inputs(&args.input, model.i)?;
+    let mut state = model.zero_state();
+    let y = model.run(&x, &mut state)?;
+    let steps = x.len() / model.i;
+    let y_csv = outputs_csv(model.o, &y);
+    let s_csv = state_csv(&state);
+    let mut printed = Vec::new();
+    let mut wrote = Vec::new();
+    match &args.output {
+        Some(path) => {
+            write_atomic(path, |w| Ok(w.write_all(y_csv.as_bytes())?))?;
+            wrote.push(format!("outputs to {}", path.display()));
+        }
+        None => printed.push(y_csv),
+    }
+    match &args.state {
+        Some(Some(path)) => {
+            write_atomic(path, |w| Ok(w.write_all(s_csv.as_bytes())?))?;
+            wrote.push(format!("final state to {}", path.display()));
+        }
+        Some(None) => printed.push(s_csv),
+        None => {}
+    }
+    if printed.is_empty() {
+        Ok(format!(
+            "infer: {}({} -> {}) + linear({} -> {}), {} steps; wrote {}",
+            model.cell.name(),
+            model.i,
+            model.h,
+            model.h,
+            model.o,
+            steps,
+            wrote.join(", ")
+        ))
+    } else {
+        // `main` adds the final newline.
+        Ok(printed.join("\n").trim_end_matches('\n').to_string())
+    }
+}
