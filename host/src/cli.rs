@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::export::{self, ExportArgs};
 use crate::infer::{self, InferArgs};
+use crate::tasks::mnist::{self, MnistArgs};
 use crate::tasks::sine::{self, SineArgs};
 
 /// LSTM and tanh-RNN networks: train the classic tasks, evaluate, export.
@@ -20,6 +21,8 @@ enum Task {
     Sine(SineArgs),
     /// Export a model file as Rust source for firmware (a `static` the core uses in place).
     Export(ExportArgs),
+    /// Classify 28x28 images row by row (MNIST / Fashion-MNIST IDX files; CSV, PNG plots).
+    Mnist(MnistArgs),
     /// Run a model file (any sizes, e.g. written by PyTorch) on a CSV of inputs, one row per step.
     Infer(InferArgs),
 }
@@ -61,6 +64,7 @@ where
     match &cli.task {
         Task::Sine(a) => sine::run(a),
         Task::Export(a) => export::run(a),
+        Task::Mnist(a) => mnist::run(a),
         Task::Infer(a) => infer::run(a),
     }
     .map_err(Failure::Task)

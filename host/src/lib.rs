@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod export;
+pub mod idx;
 pub mod infer;
 pub mod modelfile;
 pub mod net;
