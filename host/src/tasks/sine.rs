@@ -340,7 +340,7 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
             ]);
         }
         let every = args.checkpoint.checkpoint_every;
-        if every > 0 && trainer.step % every == 0 && trainer.step < args.steps {
+        if every > 0 && trainer.step.is_multiple_of(every) && trainer.step < args.steps {
             // The log first: a checkpoint is only ever paired with a log that reaches it.
             out.csv("metrics.csv", &LOG_HEADER, log.iter())?;
             trainer.save_checkpoint(&checkpoint, &run_id)?;
