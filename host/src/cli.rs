@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::bench::{self, BenchArgs};
 use crate::export::{self, ExportArgs};
 use crate::infer::{self, InferArgs};
 use crate::tasks::mnist::{self, MnistArgs};
@@ -25,6 +26,8 @@ enum Task {
     Mnist(MnistArgs),
     /// Run a model file (any sizes, e.g. written by PyTorch) on a CSV of inputs, one row per step.
     Infer(InferArgs),
+    /// Time the benchmark workloads W1-W6 (train steps, batch-1 inference); table or JSON lines.
+    Bench(BenchArgs),
 }
 
 /// Why a command line did not run.
@@ -63,6 +66,7 @@ where
     })?;
     match &cli.task {
         Task::Sine(a) => sine::run(a),
+        Task::Bench(a) => bench::run(a),
         Task::Export(a) => export::run(a),
         Task::Mnist(a) => mnist::run(a),
         Task::Infer(a) => infer::run(a),

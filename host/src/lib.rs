@@ -1,5 +1,6 @@
 //! The std host of tinyrnn: one training loop, the tasks, model files, plots.
 
+pub mod bench;
 pub mod cli;
 pub mod export;
 pub mod idx;

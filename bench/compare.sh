@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tinyrnn beside PyTorch on the workloads of WORKLOADS.md, in one run on this machine.
+#
+#   bench/compare.sh [--venv DIR] [--workload W1,W2,...|all] [--steps N] [--warmup N]
+#                    [--threads 1,2] [--no-build] [--out FILE.jsonl]
+#
+# 1. A virtualenv OUTSIDE the repository (default $HOME/.cache/tinyrnn-bench-venv, or
+#    $TINYRNN_BENCH_VENV, or --venv) with torch (CPU wheels) and numpy; created and filled by
+#    pip on first use only. CI never runs this script.
+# 2. cargo build --release -p host.
+# 3. The ceiling: 2048^3 sgemm by numpy's OpenBLAS on 1 thread (before and after the workloads).
+# 4. Per workload, PyTorch and then `tinyrnn bench --json`, each at 1 and 2 threads, so that the
+#    two sides of a row run close together in time.
+# 5. Markdown tables (stdout, and FILE.md beside the raw JSON lines FILE.jsonl, default
+#    runs/bench/compare-<date>.jsonl): wall clock, as WORKLOADS.md defines the numbers, and the
+#    1-thread columns again by thread CPU time, which time slices lost to other processes do not
+#    inflate. Re-render with: python bench/pytorch_workloads.py table [--clock cpu] FILE.jsonl
+#
+# The numbers are only as quiet as the machine: check `uptime` first.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${TINYRNN_BENCH_VENV:-$HOME/.cache/tinyrnn-bench-venv}
+workload=all
+steps=20
+warmup=3
+threads=1,2
+build=1
+out=
+torch_index=${TINYRNN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
+need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --venv) need "$@"; venv=$2; shift 2 ;;
+        --workload) need "$@"; workload=$2; shift 2 ;;
+        --steps) need "$@"; steps=$2; shift 2 ;;
+        --warmup) need "$@"; warmup=$2; shift 2 ;;
+        --threads) need "$@"; threads=$2; shift 2 ;;
+        --out) need "$@"; out=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+for n in "$steps" "$warmup"; do
+    case $n in ''|*[!0-9]*) echo "error: --steps and --warmup take whole numbers" >&2; exit 2 ;; esac
+done
+
+venv=$(mkdir -p "$venv" && cd "$venv" && pwd)
+case "$venv/" in
+    "$root"/*) echo "error: the virtualenv must live outside the repository ($venv)" >&2; exit 2 ;;
+esac
+py=$venv/bin/python
+if [ ! -x "$py" ]; then
+    echo "== creating virtualenv $venv" >&2
+    python3 -m venv "$venv"
+fi
+if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
+    echo "== installing torch (CPU) and numpy into $venv" >&2
+    "$py" -m pip install --quiet --upgrade pip
+    "$py" -m pip install --quiet --index-url "$torch_index" torch
+    "$py" -m pip install --quiet numpy
+fi
+
+cd "$root"
+if [ "$build" = 1 ]; then
+    echo "== cargo build --release -p host" >&2
+    cargo build --release -p host >&2
+fi
+built=$root/target/release/tinyrnn
+[ -x "$built" ] || { echo "error: $built not built (drop --no-build)" >&2; exit 1; }
+# A private copy: a rebuild of the workspace during the run cannot swap the binary under it.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin=$tmp/tinyrnn
+cp "$built" "$bin"
+
+if [ -z "$out" ]; then
+    mkdir -p runs/bench
+    out=runs/bench/compare-$(date +%Y%m%d-%H%M%S).jsonl
+fi
+: > "$out"
+script=$root/bench/pytorch_workloads.py
+meta() { printf '{"impl":"meta","what":"%s"}\n' "$1" >> "$out"; }
+
+meta "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "== ceiling (2048^3 sgemm, 1 thread)" >&2
+"$py" "$script" ceiling | tee -a "$out" >&2
+
+# Workload list in the bench's own order ("all" expanded).
+if [ "$workload" = all ]; then workload=W1,W2,W2r,W3,W4,W5a,W5b,W6; fi
+IFS=, read -r -a list <<< "$workload"
+for w in "${list[@]}"; do
+    echo "== $w: PyTorch" >&2
+    "$py" "$script" torch --workload "$w" --threads "$threads" --steps "$steps" --warmup "$warmup" \
+        | tee -a "$out" >&2
+    echo "== $w: tinyrnn" >&2
+    "$bin" bench --json --workload "$w" --threads "$threads" --steps "$steps" --warmup "$warmup" \
+        | grep '^{' | tee -a "$out" >&2
+done
+
+echo "== ceiling again" >&2
+"$py" "$script" ceiling | tee -a "$out" >&2
+meta "Load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; 2 cores)."
+
+md=${out%.jsonl}.md
+{
+    echo "### Wall clock (the definition of WORKLOADS.md)"
+    echo
+    "$py" "$script" table "$out"
+    echo
+    echo "### 1 thread by thread CPU time (steadier on a busy machine)"
+    echo
+    "$py" "$script" table --clock cpu "$out"
+} | tee "$md"
+echo "== raw results: $out, table: $md" >&2
