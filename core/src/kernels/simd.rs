@@ -115,8 +115,8 @@ fn exp8_unchecked(x: f32x8) -> f32x8 {
 
 /// Logistic sigmoid on 8 lanes, `1 / (1 + e^-x)` with the fast `exp` above (input clamped to
 /// [-87, 87], where the result is within 1e-38 of its limit). Maximum error against the exact
-/// value over all f32 (checked on a dense grid in `tests/activations.rs`): 3 ulp relative for
-/// x >= -87, 1.2e-7 absolute everywhere. NaN in, NaN out.
+/// value (dense grid in `tests/activations.rs`): 1.2e-7 absolute everywhere, 2.5e-7 relative for
+/// x >= -87 (measured 8.9e-8 and 1.9e-7). NaN in, NaN out.
 #[inline(always)]
 pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
     let x = x.fast_clamp(f32x8::splat(-87.0), f32x8::splat(87.0));
@@ -125,8 +125,8 @@ pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
 
 /// tanh on 8 lanes: Eigen's odd/even 13/6 rational approximation on [-7.9053, 7.9053] (clamped
 /// outside, where tanh rounds to ±1 within the bound). Maximum error against the exact value
-/// (dense grid in `tests/activations.rs`): 4e-7 absolute and relative (about 6 ulp near ±1).
-/// NaN in, NaN out.
+/// (dense grid in `tests/activations.rs`): 4e-7 absolute and relative (measured 3.2e-7, about
+/// 6 ulp near ±1); odd; NaN in, NaN out.
 #[inline(always)]
 pub(crate) fn tanh8(x: f32x8) -> f32x8 {
     let c = 7.905_311;
@@ -143,7 +143,8 @@ pub(crate) fn tanh8(x: f32x8) -> f32x8 {
     q = q.mul_add(x2, f32x8::splat(1.185_347_1e-4));
     q = q.mul_add(x2, f32x8::splat(2.268_434_6e-3));
     q = q.mul_add(x2, f32x8::splat(4.893_525e-3));
-    (p * x) / q
+    // x · (p / q) rather than (x · p) / q: no subnormal intermediate for tiny x.
+    x * (p / q)
 }
 
 // ---------------------------------------------------------------------------------------------
