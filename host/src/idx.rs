@@ -128,7 +128,7 @@ pub fn parse<'a>(data: &'a [u8], dims: usize, kind: &str) -> Result<(Vec<usize>,
 /// Reads an `idx3-ubyte` image file (raw or `.gz`).
 pub fn read_images(path: &Path) -> Result<Images> {
     let data = read_file(path)?;
-    let (shape, body) = parse(&data, 3, "an idx3 image file (magic 0x00000803)")
+    let (shape, body) = parse(&data, 3, "an idx3 image file")
         .with_context(|| format!("{} is malformed", path.display()))?;
     Ok(Images {
         count: shape[0],
@@ -141,7 +141,7 @@ pub fn read_images(path: &Path) -> Result<Images> {
 /// Reads an `idx1-ubyte` label file (raw or `.gz`); every label must be below `classes`.
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
     let data = read_file(path)?;
-    let (_, body) = parse(&data, 1, "an idx1 label file (magic 0x00000801)")
+    let (_, body) = parse(&data, 1, "an idx1 label file")
         .with_context(|| format!("{} is malformed", path.display()))?;
     if let Some((i, &l)) = body
         .iter()
