@@ -860,27 +860,42 @@ struct BwdRow {
 /// `p` points at one row: 4·hs gates and dpre, hs of the rest; `dh_rec` may alias nothing written.
 #[inline(always)]
 unsafe fn lstm_row_backward(hs: usize, p: BwdRow) {
-    let one = f32x8::ONE;
+    let full = hs - hs % 8;
     let mut j = 0;
-    while j < hs {
-        let w = (hs - j).min(8);
-        // SAFETY: units j .. j + w < hs of every gate and state.
-        unsafe {
-            let i = ldw(p.gates.add(j), w);
-            let f = ldw(p.gates.add(hs + j), w);
-            let g = ldw(p.gates.add(2 * hs + j), w);
-            let o = ldw(p.gates.add(3 * hs + j), w);
-            let tc = ldw(p.tanh_c.add(j), w);
-            let dh = ldw(p.dh_ext.add(j), w) + ldw(p.dh_rec.add(j), w);
-            let dct = (dh * o).mul_add(one - tc * tc, ldw(p.dc.add(j), w));
-            let cp = ldw(p.c_prev.add(j), w);
-            stw(p.dpre.add(j), dct * g * i * (one - i), w);
-            stw(p.dpre.add(hs + j), dct * cp * f * (one - f), w);
-            stw(p.dpre.add(2 * hs + j), dct * i * (one - g * g), w);
-            stw(p.dpre.add(3 * hs + j), dh * tc * o * (one - o), w);
-            stw(p.dc.add(j), dct * f, w);
+    // SAFETY: units below hs (full vectors, then the tail).
+    unsafe {
+        while j < full {
+            lstm_units_backward(hs, p, j, 8);
+            j += 8;
         }
-        j += 8;
+        if j < hs {
+            lstm_units_backward(hs, p, j, hs - j);
+        }
+    }
+}
+
+/// [`lstm_row_backward`] for units `j .. j + w` (`w <= 8`).
+///
+/// # Safety
+/// As for [`lstm_row_backward`], with `j + w <= hs`.
+#[inline(always)]
+unsafe fn lstm_units_backward(hs: usize, p: BwdRow, j: usize, w: usize) {
+    let one = f32x8::ONE;
+    // SAFETY: units j .. j + w <= hs of every gate and state.
+    unsafe {
+        let i = ldw(p.gates.add(j), w);
+        let f = ldw(p.gates.add(hs + j), w);
+        let g = ldw(p.gates.add(2 * hs + j), w);
+        let o = ldw(p.gates.add(3 * hs + j), w);
+        let tc = ldw(p.tanh_c.add(j), w);
+        let dh = ldw(p.dh_ext.add(j), w) + ldw(p.dh_rec.add(j), w);
+        let dct = (dh * o).mul_add(one - tc * tc, ldw(p.dc.add(j), w));
+        let cp = ldw(p.c_prev.add(j), w);
+        stw(p.dpre.add(j), dct * g * i * (one - i), w);
+        stw(p.dpre.add(hs + j), dct * cp * f * (one - f), w);
+        stw(p.dpre.add(2 * hs + j), dct * i * (one - g * g), w);
+        stw(p.dpre.add(3 * hs + j), dh * tc * o * (one - o), w);
+        stw(p.dc.add(j), dct * f, w);
     }
 }
 
@@ -1157,28 +1172,47 @@ impl Kernels<f32> for Simd {
     fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
         let hs = h.len();
         assert!(pre.len() == hs);
-        let mut j = 0;
-        while j < hs {
-            let w = (hs - j).min(8);
-            // SAFETY: j + w <= hs.
-            unsafe { stw(h.as_mut_ptr().add(j), tanh8(ldw(pre.as_ptr().add(j), w)), w) };
-            j += 8;
+        let (x, y) = (pre.as_ptr(), h.as_mut_ptr());
+        let full = hs - hs % 8;
+        // SAFETY (whole block): elements below hs.
+        unsafe {
+            let mut j = 0;
+            while j < full {
+                stp(y.add(j), tanh8(ldp(x.add(j))));
+                j += 8;
+            }
+            if j < hs {
+                stw(y.add(j), tanh8(ldw(x.add(j), hs - j)), hs - j);
+            }
         }
     }
 
     fn tanh_pointwise_backward(h: &[f32], dh_ext: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
         let hs = dpre.len();
         assert!(h.len() == hs && dh_ext.len() == hs && dh_rec.len() == hs);
-        let mut j = 0;
-        while j < hs {
-            let w = (hs - j).min(8);
-            // SAFETY: j + w <= hs.
-            unsafe {
-                let hv = ldw(h.as_ptr().add(j), w);
-                let dh = ldw(dh_ext.as_ptr().add(j), w) + ldw(dh_rec.as_ptr().add(j), w);
-                stw(dpre.as_mut_ptr().add(j), dh * (f32x8::ONE - hv * hv), w);
+        let (hp, ep, rp, dp) = (
+            h.as_ptr(),
+            dh_ext.as_ptr(),
+            dh_rec.as_ptr(),
+            dpre.as_mut_ptr(),
+        );
+        let one = f32x8::ONE;
+        let full = hs - hs % 8;
+        // SAFETY (whole block): elements below hs.
+        unsafe {
+            let mut j = 0;
+            while j < full {
+                let hv = ldp(hp.add(j));
+                let dh = ldp(ep.add(j)) + ldp(rp.add(j));
+                stp(dp.add(j), dh * (one - hv * hv));
+                j += 8;
             }
-            j += 8;
+            if j < hs {
+                let w = hs - j;
+                let hv = ldw(hp.add(j), w);
+                let dh = ldw(ep.add(j), w) + ldw(rp.add(j), w);
+                stw(dp.add(j), dh * (one - hv * hv), w);
+            }
         }
     }
 }
