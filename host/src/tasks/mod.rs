@@ -6,6 +6,9 @@ use anyhow::Result;
 
 use crate::out::OutDir;
 
+pub mod counter;
+pub mod echo;
+pub mod memory;
 pub mod mnist;
 pub mod sine;
 
@@ -57,7 +60,11 @@ pub struct CheckpointArgs {
 /// The random stream of training update `update` (0-based): data for every update is drawn from
 /// its own stream, so a run resumed at update k draws exactly what the uninterrupted run drew.
 pub fn update_rng(seed: u64, update: u64) -> tinyrnn::SeededRng {
-    tinyrnn::rng(seed ^ (update.wrapping_add(1)).wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29))
+    tinyrnn::rng(
+        seed ^ (update.wrapping_add(1))
+            .wrapping_mul(0xD1B5_4A32_D192_ED03)
+            .rotate_left(29),
+    )
 }
 
 /// Number of parameters of an LSTM(I→H) + Linear(H→O) model.
