@@ -194,7 +194,7 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
 
     /// One time step of one sequence (the embedded inference API): reads `x` and `state`, writes
     /// the new state. No allocation; all sizes are in the types, so nothing can fail.
-    /// Uses about 10·H scalars of stack.
+    /// Uses about 2·H scalars of stack with the SIMD kernels, 11·H with the naive ones.
     #[inline]
     pub fn step(&self, x: &[T; I], state: &mut LstmState<H, T>) {
         self.step_with::<T::Kernels>(x, state)
@@ -202,40 +202,28 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
 
     /// [`step`](Self::step) with an explicit kernel set (e.g. [`Naive`](crate::Naive)).
     pub fn step_with<K: Kernels<T>>(&self, x: &[T; I], state: &mut LstmState<H, T>) {
-        let mut pre = [[T::ZERO; H]; 4];
-        for ((p, bi), bh) in pre.iter_mut().zip(&self.bias_ih).zip(&self.bias_hh) {
-            for ((p, &bi), &bh) in p.iter_mut().zip(bi).zip(bh) {
-                *p = bi + bh;
-            }
+        let h_prev = state.h;
+        let step = |c: &mut [T; H], h: &mut [T; H], scratch: &mut [T]| {
+            K::lstm_step(
+                H,
+                I,
+                x,
+                self.weight_ih.as_flattened().as_flattened(),
+                self.weight_hh.as_flattened().as_flattened(),
+                self.bias_ih.as_flattened(),
+                self.bias_hh.as_flattened(),
+                &h_prev,
+                c,
+                h,
+                scratch,
+            )
+        };
+        if K::LSTM_STEP_SCRATCH {
+            let mut scratch = [[T::ZERO; H]; 10];
+            step(&mut state.c, &mut state.h, scratch.as_flattened_mut());
+        } else {
+            step(&mut state.c, &mut state.h, &mut []);
         }
-        let pre = pre.as_flattened_mut();
-        K::gemm_nt(
-            1,
-            4 * H,
-            I,
-            x,
-            self.weight_ih.as_flattened().as_flattened(),
-            pre,
-        );
-        K::gemm_nt(
-            1,
-            4 * H,
-            H,
-            &state.h,
-            self.weight_hh.as_flattened().as_flattened(),
-            pre,
-        );
-        let mut gates = [[T::ZERO; H]; 4];
-        let mut tanh_c = [T::ZERO; H];
-        let c_prev = state.c;
-        K::lstm_pointwise(
-            pre,
-            &c_prev,
-            gates.as_flattened_mut(),
-            &mut state.c,
-            &mut tanh_c,
-            &mut state.h,
-        );
     }
 
     /// Forward over a batch of `B` sequences of `T` steps (from `cache.steps()`, `cache.batch()`).

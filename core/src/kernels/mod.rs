@@ -96,6 +96,9 @@ pub struct Simd;
 
 /// The operations the cells are built from.
 pub trait Kernels<T: Real> {
+    /// Whether [`lstm_step`](Self::lstm_step) needs its 10H scalars of scratch (the SIMD step
+    /// keeps everything in registers and is passed an empty slice).
+    const LSTM_STEP_SCRATCH: bool = true;
     /// `C[m,n] += A[m,k] · B[n,k]ᵀ`
     fn gemm_nt(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]);
     /// `C[m,n] += A[m,k] · B[k,n]`
@@ -132,6 +135,40 @@ pub trait Kernels<T: Real> {
         dc: &mut [T],
         dpre: &mut [T],
     );
+    /// One LSTM step of one sequence straight from PyTorch's layout (the batch-1 inference step):
+    /// `pre = b_ih + b_hh + W_ih x + W_hh h_prev`, then the cell update: `c` updated in place, `h`
+    /// set (`h_prev` must not be `h`). `scratch` (10H scalars, or none if
+    /// [`LSTM_STEP_SCRATCH`](Self::LSTM_STEP_SCRATCH) is false) is working memory.
+    ///
+    /// Shapes: `x` (I), `w_ih` (4H, I), `w_hh` (4H, H), `b_ih`, `b_hh` (4H), `h_prev`, `c`, `h`
+    /// (H).
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_step(
+        hs: usize,
+        is: usize,
+        x: &[T],
+        w_ih: &[T],
+        w_hh: &[T],
+        b_ih: &[T],
+        b_hh: &[T],
+        h_prev: &[T],
+        c: &mut [T],
+        h: &mut [T],
+        scratch: &mut [T],
+    ) {
+        let g4 = 4 * hs;
+        let (pre, rest) = scratch.split_at_mut(g4);
+        let (gates, rest) = rest.split_at_mut(g4);
+        let (tanh_c, rest) = rest.split_at_mut(hs);
+        let c_prev = &mut rest[..hs];
+        c_prev.copy_from_slice(&c[..hs]);
+        for ((p, &bi), &bh) in pre.iter_mut().zip(b_ih).zip(b_hh) {
+            *p = bi + bh;
+        }
+        Self::gemm_nt(1, g4, is, x, w_ih, pre);
+        Self::gemm_nt(1, g4, hs, h_prev, w_hh, pre);
+        Self::lstm_pointwise(pre, c_prev, gates, &mut c[..hs], tanh_c, &mut h[..hs]);
+    }
     /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
     /// pre-activations `b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` go through [`lstm_pointwise`] row by
     /// row into `gates`, `c`, `tanh_c`, `h` (they are not stored). `W_hh` and the biases come from
