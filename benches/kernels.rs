@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use tinyrnn::kernels::{lstm_packed_len, pack_lstm, pack_rnn, rnn_packed_len};
+use tinyrnn::kernels::{
+    lstm_ih_packed_len, lstm_packed_len, pack_lstm, pack_lstm_ih, pack_rnn, pack_rnn_ih,
+    rnn_ih_packed_len, rnn_packed_len,
+};
 use tinyrnn::{Kernels, Naive, Simd};
 
 const B: usize = 32;
@@ -161,6 +164,8 @@ fn steps(c: &mut Criterion, h: usize) {
     );
     let mut packed = vec![0.0; lstm_packed_len(h)];
     pack_lstm(h, &w_hh, &b_ih, &b_hh, &mut packed);
+    let mut packed_ih = vec![0.0; lstm_ih_packed_len(h, I)];
+    pack_lstm_ih(h, I, &w_ih, &mut packed_ih);
     let (mut gates, mut cc, mut tc, mut hh) = (
         vec![0.0; B * g4],
         vec![0.0; B * h],
@@ -170,9 +175,29 @@ fn steps(c: &mut Criterion, h: usize) {
     let flops = 2 * B * g4 * (I + h);
     pair!(c, format!("lstm_forward_step/B{B}_I{I}_H{h}"), flops, |K| {
         K::lstm_forward_step(
-            B, h, I, &x, &w_ih, &packed, &h_prev, &c_prev, &mut gates, &mut cc, &mut tc, &mut hh,
+            B, h, I, &x, &w_ih, &packed, &packed_ih, &h_prev, &c_prev, &mut gates, &mut cc,
+            &mut tc, &mut hh,
         );
         black_box(&mut hh);
+    });
+    // The batch-1 step (W5): one sequence, all gates.
+    let mut scratch = vec![0.0; 10 * h];
+    let (mut c1, mut h1) = (c_prev[..h].to_vec(), vec![0.0; h]);
+    pair!(c, format!("lstm_step/I{I}_H{h}"), 2 * g4 * (I + h), |K| {
+        K::lstm_step(
+            h,
+            I,
+            &x[..I],
+            &w_ih,
+            &w_hh,
+            &b_ih,
+            &b_hh,
+            &h_prev[..h],
+            &mut c1,
+            &mut h1,
+            &mut scratch,
+        );
+        black_box(&mut h1);
     });
     let dh_ext = vals(B * h, 37);
     let (mut dh, mut dc, mut dpre) = (vals(B * h, 38), vals(B * h, 39), vec![0.0; B * g4]);
@@ -190,12 +215,14 @@ fn steps(c: &mut Criterion, h: usize) {
     let (w_ih, w_hh) = (&w_ih[..h * I], &w_hh[..h * h]);
     let mut packed = vec![0.0; rnn_packed_len(h)];
     pack_rnn(h, w_hh, &b_ih[..h], &b_hh[..h], &mut packed);
+    let mut packed_ih = vec![0.0; rnn_ih_packed_len(h, I)];
+    pack_rnn_ih(h, I, w_ih, &mut packed_ih);
     pair!(
         c,
         format!("rnn_forward_step/B{B}_I{I}_H{h}"),
         2 * B * h * (I + h),
         |K| {
-            K::rnn_forward_step(B, h, I, &x, w_ih, &packed, &h_prev, &mut hh);
+            K::rnn_forward_step(B, h, I, &x, w_ih, &packed, &packed_ih, &h_prev, &mut hh);
             black_box(&mut hh);
         }
     );

@@ -24,7 +24,7 @@ use crate::Real;
 use crate::buf::{gate_rows, rows, take};
 use crate::error::{Error, check};
 use crate::init::fill_uniform;
-use crate::kernels::{Kernels, lstm_packed_len, pack_lstm};
+use crate::kernels::{Kernels, lstm_ih_packed_len, lstm_packed_len, pack_lstm, pack_lstm_ih};
 use crate::params::{Params, TensorInfo};
 
 /// An LSTM layer: its parameters in PyTorch's layout and names. A gradient buffer is a second
@@ -165,7 +165,8 @@ impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
     pub fn h(&self) -> &[[T; H]] {
         self.h
     }
-    /// Gradient of the loss with respect to the pre-activations, (T, B, 4H), after `backward`.
+    /// Gradient of the loss with respect to the pre-activations, (T, B, 4H), after `backward`
+    /// (`forward` uses this region as scratch).
     pub fn dpre(&self) -> &[[[T; H]; 4]] {
         self.dpre
     }
@@ -264,6 +265,16 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
             cache.packed,
         );
         let wih = self.weight_ih.as_flattened().as_flattened();
+        // W_ih packed once for all steps, in the dpre region (only backward writes dpre, and it
+        // sets every row) when that is large enough (T·B >= I).
+        let ih_len = lstm_ih_packed_len(H, I);
+        let scratch = cache.dpre.as_flattened_mut().as_flattened_mut();
+        let packed_ih: &[T] = if scratch.len() >= ih_len && steps > 0 {
+            pack_lstm_ih(H, I, wih, &mut scratch[..ih_len]);
+            &scratch[..ih_len]
+        } else {
+            &[]
+        };
         for t in 0..steps {
             let now = t * batch..(t + 1) * batch;
             let (h_done, h_now) = cache.h.split_at_mut(t * batch);
@@ -280,6 +291,7 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
                 x[now.clone()].as_flattened(),
                 wih,
                 cache.packed,
+                packed_ih,
                 h_prev.as_flattened(),
                 c_prev.as_flattened(),
                 cache.gates[now.clone()]

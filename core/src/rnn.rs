@@ -16,7 +16,7 @@ use crate::Real;
 use crate::buf::{rows, take};
 use crate::error::{Error, check};
 use crate::init::fill_uniform;
-use crate::kernels::{Kernels, pack_rnn, rnn_packed_len};
+use crate::kernels::{Kernels, pack_rnn, pack_rnn_ih, rnn_ih_packed_len, rnn_packed_len};
 use crate::params::{Params, TensorInfo};
 
 /// A tanh RNN layer: parameters in PyTorch's layout and names. A gradient buffer is a second `Rnn`.
@@ -109,7 +109,7 @@ impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
     pub fn h0(&self) -> &[[T; H]] {
         self.h0
     }
-    /// dL/da_t after `backward`, (T, B, H).
+    /// dL/da_t after `backward`, (T, B, H) (`forward` uses this region as scratch).
     pub fn dpre(&self) -> &[[T; H]] {
         self.dpre
     }
@@ -165,6 +165,16 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
         let whh = self.weight_hh.as_flattened();
         pack_rnn(H, whh, &self.bias_ih, &self.bias_hh, cache.packed);
         let wih = self.weight_ih.as_flattened();
+        // W_ih packed once for all steps, in the dpre region (only backward writes dpre, and it
+        // sets every row) when that is large enough (T·B >= I).
+        let ih_len = rnn_ih_packed_len(H, I);
+        let scratch = cache.dpre.as_flattened_mut();
+        let packed_ih: &[T] = if scratch.len() >= ih_len && steps > 0 {
+            pack_rnn_ih(H, I, wih, &mut scratch[..ih_len]);
+            &scratch[..ih_len]
+        } else {
+            &[]
+        };
         for t in 0..steps {
             let now = t * batch..(t + 1) * batch;
             let (h_done, h_now) = cache.h.split_at_mut(t * batch);
@@ -180,6 +190,7 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
                 x[now.clone()].as_flattened(),
                 wih,
                 cache.packed,
+                packed_ih,
                 h_prev.as_flattened(),
                 h_now[..batch].as_flattened_mut(),
             );

@@ -62,6 +62,59 @@ pub fn pack_lstm<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: 
     }
 }
 
+/// Scalars of an LSTM's `W_ihᵀ` packed by [`pack_lstm_ih`] (hidden size `h`, `i` inputs).
+pub const fn lstm_ih_packed_len(h: usize, i: usize) -> usize {
+    h.div_ceil(8) * PANEL * i
+}
+
+/// Scalars of a tanh RNN's `W_ihᵀ` packed by [`pack_rnn_ih`].
+pub const fn rnn_ih_packed_len(h: usize, i: usize) -> usize {
+    h.div_ceil(PANEL) * PANEL * i
+}
+
+/// Packs an LSTM's `W_ih` [4H, I] like [`pack_lstm`] packs `W_hh`, without the bias row: panel
+/// `p` is `I` rows of 32 (gates `i, f, g, o` x units `8p..8p+8`); [`lstm_ih_packed_len`] scalars.
+pub fn pack_lstm_ih<T: Real>(h: usize, i: usize, w_ih: &[T], packed: &mut [T]) {
+    assert!(w_ih.len() >= 4 * h * i && packed.len() >= lstm_ih_packed_len(h, i));
+    if i == 0 {
+        return;
+    }
+    for (p, panel) in packed
+        .chunks_exact_mut(PANEL * i)
+        .take(h.div_ceil(8))
+        .enumerate()
+    {
+        for (slot, v) in panel.iter_mut().enumerate() {
+            let (q, col) = (slot / PANEL, slot % PANEL);
+            let (g, u) = (col / 8, 8 * p + col % 8);
+            *v = if u < h {
+                w_ih[(g * h + u) * i + q]
+            } else {
+                T::ZERO
+            };
+        }
+    }
+}
+
+/// Packs a tanh RNN's `W_ih` [H, I] like [`pack_rnn`] packs `W_hh`, without the bias row;
+/// [`rnn_ih_packed_len`] scalars.
+pub fn pack_rnn_ih<T: Real>(h: usize, i: usize, w_ih: &[T], packed: &mut [T]) {
+    assert!(w_ih.len() >= h * i && packed.len() >= rnn_ih_packed_len(h, i));
+    if i == 0 {
+        return;
+    }
+    for (p, panel) in packed
+        .chunks_exact_mut(PANEL * i)
+        .take(h.div_ceil(PANEL))
+        .enumerate()
+    {
+        for (slot, v) in panel.iter_mut().enumerate() {
+            let (q, u) = (slot / PANEL, PANEL * p + slot % PANEL);
+            *v = if u < h { w_ih[u * i + q] } else { T::ZERO };
+        }
+    }
+}
+
 /// Packs a tanh RNN's `W_hh` [H, H] and `b_ih + b_hh` [H] into `packed`
 /// ([`rnn_packed_len`]`(h)` scalars): panel `p` (units `32p..32p+32`) is
 /// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, 32 scalars each; units past `h` are zero.
@@ -172,7 +225,8 @@ pub trait Kernels<T: Real> {
     /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
     /// pre-activations `b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` go through [`lstm_pointwise`] row by
     /// row into `gates`, `c`, `tanh_c`, `h` (they are not stored). `W_hh` and the biases come from
-    /// `packed` ([`pack_lstm`]).
+    /// `packed` ([`pack_lstm`]); `packed_ih` is either empty or [`pack_lstm_ih`] of `w_ih` (the
+    /// SIMD kernel then reads `W_ih` from it instead of transposing panels of it at every step).
     ///
     /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `gates`
     /// (B, 4H).
@@ -186,6 +240,7 @@ pub trait Kernels<T: Real> {
         x: &[T],
         w_ih: &[T],
         packed: &[T],
+        packed_ih: &[T],
         h_prev: &[T],
         c_prev: &[T],
         gates: &mut [T],
@@ -195,7 +250,8 @@ pub trait Kernels<T: Real> {
     );
     /// One tanh-RNN time step for `batch` sequences, fused:
     /// `h = tanh(b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ)`, with `W_hh` and the biases from `packed`
-    /// ([`pack_rnn`]). Shapes: `x` (B, I), `w_ih` (H, I), `h_prev`, `h` (B, H).
+    /// ([`pack_rnn`]), `packed_ih` empty or [`pack_rnn_ih`] of `w_ih`. Shapes: `x` (B, I), `w_ih`
+    /// (H, I), `h_prev`, `h` (B, H).
     #[allow(clippy::too_many_arguments)]
     fn rnn_forward_step(
         batch: usize,
@@ -204,6 +260,7 @@ pub trait Kernels<T: Real> {
         x: &[T],
         w_ih: &[T],
         packed: &[T],
+        packed_ih: &[T],
         h_prev: &[T],
         h: &mut [T],
     );

@@ -109,6 +109,7 @@ impl<T: Real> Kernels<T> for Naive {
         x: &[T],
         w_ih: &[T],
         packed: &[T],
+        _packed_ih: &[T],
         h_prev: &[T],
         c_prev: &[T],
         gates: &mut [T],
@@ -157,6 +158,7 @@ impl<T: Real> Kernels<T> for Naive {
         x: &[T],
         w_ih: &[T],
         packed: &[T],
+        _packed_ih: &[T],
         h_prev: &[T],
         h: &mut [T],
     ) {

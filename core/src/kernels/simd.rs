@@ -22,7 +22,9 @@ use core::ptr;
 use wide::bytemuck::cast;
 use wide::{f32x8, i32x8};
 
-use super::{Kernels, PANEL, Simd, lstm_packed_len, rnn_packed_len};
+use super::{
+    Kernels, PANEL, Simd, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Loads, stores, bounds
@@ -835,34 +837,47 @@ unsafe fn pack_x(
     }
 }
 
-/// The fused step for all rows and panels. `W_ih` is transposed onto the stack 32 of its columns
-/// at a time; all but the last such chunk go through `part`, the last one shares the accumulators
-/// of the recurrent product.
+/// The fused step for all rows and panels. `W_ih` comes pre-packed (`packed_ih` non-null: one
+/// pass, the input projection and the recurrent product in the same accumulators) or is
+/// transposed onto the stack 32 of its columns at a time at every step; then all but the last
+/// such chunk go through `part`.
 ///
 /// # Safety
 /// `s` describes buffers of `batch` rows, `w_ih` holds (rows of the cell) x `is`, `packed` the
-/// packed weights of the cell.
-unsafe fn fused_step(cell: Cell, batch: usize, s: &StepBufs, w_ih: *const f32, packed: *const f32) {
+/// packed weights of the cell, `packed_ih` is null or the packed `W_ih`.
+unsafe fn fused_step(
+    cell: Cell,
+    batch: usize,
+    s: &StepBufs,
+    w_ih: *const f32,
+    packed: *const f32,
+    packed_ih: *const f32,
+) {
     let (hs, is) = (s.hs, s.is);
     let psz = PANEL * (hs + 1);
     let (panels, units) = match cell {
         Cell::Lstm => (hs.div_ceil(8), 8),
         Cell::Rnn => (hs.div_ceil(PANEL), PANEL),
     };
-    let chunks = is.div_ceil(XK);
+    let prepacked = !packed_ih.is_null();
+    let passes = if prepacked { 1 } else { is.div_ceil(XK).max(1) };
     let mut xbuf = [0.0f32; PANEL * XK];
     for p in 0..panels {
         let u0 = p * units;
         // SAFETY: panel p of `packed`.
         let panel = unsafe { packed.add(p * psz) };
-        let passes = chunks.max(1);
         for pass in 0..passes {
-            let q0 = pass * XK;
-            let xk = is.saturating_sub(q0).min(XK);
-            // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
-            unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
+            let x = if prepacked {
+                // SAFETY: panel p of `packed_ih`.
+                (0, is, unsafe { packed_ih.add(p * PANEL * is) })
+            } else {
+                let q0 = pass * XK;
+                let xk = is.saturating_sub(q0).min(XK);
+                // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
+                unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
+                (q0, xk, xbuf.as_ptr())
+            };
             let init = if pass == 0 { Init::Bias } else { Init::Part };
-            let x = (q0, xk, xbuf.as_ptr());
             let last = pass + 1 == passes;
             let mut r = 0;
             // SAFETY: rows below batch, panel p of the packed weights.
@@ -1212,6 +1227,7 @@ impl Kernels<f32> for Simd {
         x: &[f32],
         w_ih: &[f32],
         packed: &[f32],
+        packed_ih: &[f32],
         h_prev: &[f32],
         c_prev: &[f32],
         gates: &mut [f32],
@@ -1222,6 +1238,11 @@ impl Kernels<f32> for Simd {
         let g4 = hs.checked_mul(4).expect("hidden size overflows");
         assert!(fits(x.len(), batch, is) && fits(w_ih.len(), g4, is));
         assert!(packed.len() >= lstm_packed_len(hs));
+        let ih = match packed_ih.len() {
+            0 => ptr::null(),
+            n if n >= lstm_ih_packed_len(hs, is) => packed_ih.as_ptr(),
+            _ => panic!("packed_ih too short"),
+        };
         assert!(fits(h_prev.len(), batch, hs) && fits(c_prev.len(), batch, hs));
         assert!(fits(gates.len(), batch, g4));
         assert!(fits(c.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
@@ -1240,7 +1261,7 @@ impl Kernels<f32> for Simd {
             h: h.as_mut_ptr(),
         };
         // SAFETY: lengths checked above.
-        unsafe { fused_step(Cell::Lstm, batch, &s, w_ih.as_ptr(), packed.as_ptr()) }
+        unsafe { fused_step(Cell::Lstm, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
     }
 
     fn rnn_forward_step(
@@ -1250,11 +1271,17 @@ impl Kernels<f32> for Simd {
         x: &[f32],
         w_ih: &[f32],
         packed: &[f32],
+        packed_ih: &[f32],
         h_prev: &[f32],
         h: &mut [f32],
     ) {
         assert!(fits(x.len(), batch, is) && fits(w_ih.len(), hs, is));
         assert!(packed.len() >= rnn_packed_len(hs));
+        let ih = match packed_ih.len() {
+            0 => ptr::null(),
+            n if n >= rnn_ih_packed_len(hs, is) => packed_ih.as_ptr(),
+            _ => panic!("packed_ih too short"),
+        };
         assert!(fits(h_prev.len(), batch, hs) && fits(h.len(), batch, hs));
         let s = StepBufs {
             hs,
@@ -1270,7 +1297,7 @@ impl Kernels<f32> for Simd {
             h: h.as_mut_ptr(),
         };
         // SAFETY: lengths checked above; the RNN path touches no LSTM-only buffer.
-        unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr()) }
+        unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
     }
 
     fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
