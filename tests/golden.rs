@@ -21,8 +21,16 @@ fn fixtures() -> PathBuf {
 
 fn read(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r.headers().expect("header").iter().map(String::from).collect();
-    let rows = r.records().map(|rec| rec.expect("record").iter().map(String::from).collect()).collect();
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("record").iter().map(String::from).collect())
+        .collect();
     (header, rows)
 }
 
@@ -37,7 +45,11 @@ fn close(a: &str, b: &str) -> bool {
 pub fn golden(name: &str, args: &[&str], files: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    argv.extend(["--out".into(), dir.path().display().to_string(), "--quiet".into()]);
+    argv.extend([
+        "--out".into(),
+        dir.path().display().to_string(),
+        "--quiet".into(),
+    ]);
     if let Err(e) = host::cli::run(&argv) {
         panic!("`tinyrnn {}` failed: {e:?}", argv.join(" "));
     }
@@ -59,7 +71,11 @@ pub fn golden(name: &str, args: &[&str], files: &[&str]) {
                 if VOLATILE.contains(&col.as_str()) {
                     continue;
                 }
-                assert!(close(a, b), "{name}/{file} row {} column `{col}`: got {a}, fixture {b}", i + 1);
+                assert!(
+                    close(a, b),
+                    "{name}/{file} row {} column `{col}`: got {a}, fixture {b}",
+                    i + 1
+                );
             }
         }
     }
@@ -69,7 +85,21 @@ pub fn golden(name: &str, args: &[&str], files: &[&str]) {
 fn sine() {
     golden(
         "sine",
-        &["sine", "--steps", "40", "--batch", "8", "--teacher-steps", "20", "--test-curves", "4", "--plot-curves", "1", "--seed", "1"],
+        &[
+            "sine",
+            "--steps",
+            "40",
+            "--batch",
+            "8",
+            "--teacher-steps",
+            "20",
+            "--test-curves",
+            "4",
+            "--plot-curves",
+            "1",
+            "--seed",
+            "1",
+        ],
         &["metrics.csv", "sine.csv"],
     );
 }
