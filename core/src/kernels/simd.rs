@@ -956,12 +956,68 @@ unsafe fn lstm_units_backward(hs: usize, p: BwdRow, j: usize, w: usize) {
     }
 }
 
+/// The batch-1 LSTM step (see `Simd::lstm_step`); `w` = `[x, W_ih, W_hh, b_ih, b_hh]`.
+///
+/// # Safety
+/// The buffers hold I, 4H·I, 4H·H, 4H, 4H, and `h_prev`, `c`, `h` H scalars each; `h_prev` is
+/// not `h`.
+unsafe fn lstm_step_raw(
+    hs: usize,
+    is: usize,
+    [x, wi, wh, bi, bh]: [*const f32; 5],
+    hp: *const f32,
+    cp: *mut f32,
+    hout: *mut f32,
+) {
+    let mut j = 0;
+    while j < hs {
+        let w = (hs - j).min(8);
+        // SAFETY (whole block): rows g·H + j .. + w of the weights and biases, units j .. j + w
+        // of the states, by the caller's contract.
+        unsafe {
+            // The four gates of units j .. j + w: W_ih and W_hh rows summed into the same
+            // accumulators, one reduction per gate.
+            let a = [0, 1, 2, 3].map(|g| {
+                let r0 = g * hs + j;
+                let mut acc = [f32x8::ZERO; 8];
+                let mut xw = f32x8::ZERO;
+                if is == 1 {
+                    // W_ih is a column: its rows r0 .. r0 + w are contiguous.
+                    xw = ldw(wi.add(r0), w) * f32x8::splat(*x);
+                } else if is < 8 {
+                    let mut lanes = [0.0f32; 8];
+                    for (l, v) in lanes.iter_mut().enumerate().take(w) {
+                        for q in 0..is {
+                            *v += *x.add(q) * *wi.add((r0 + l) * is + q);
+                        }
+                    }
+                    xw = f32x8::new(lanes);
+                } else {
+                    dot8_acc(&mut acc, x, wi.add(r0 * is), is, w, is);
+                }
+                if hs > 0 {
+                    dot8_acc(&mut acc, hp, wh.add(r0 * hs), hs, w, hs);
+                }
+                transpose_sum(acc) + xw + ldw(bi.add(r0), w) + ldw(bh.add(r0), w)
+            });
+            let (i, f, g, o) = (sigmoid8(a[0]), sigmoid8(a[1]), tanh8(a[2]), sigmoid8(a[3]));
+            let cn = f.mul_add(ldw(cp.add(j), w), i * g);
+            stw(cp.add(j), cn, w);
+            stw(hout.add(j), o * tanh8(cn), w);
+        }
+        j += 8;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The trait
 
 impl Kernels<f32> for Simd {
     const LSTM_STEP_SCRATCH: bool = false;
 
+    // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
+    // keeps no panic path.
+    #[inline(always)]
     fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
         assert!(fits(a.len(), m, k) && fits(b.len(), n, k) && fits(c.len(), m, n));
         if k == 0 {
@@ -1160,6 +1216,9 @@ impl Kernels<f32> for Simd {
         }
     }
 
+    // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
+    // keeps no panic path. The work is in `lstm_step_raw`.
+    #[inline(always)]
     fn lstm_step(
         hs: usize,
         is: usize,
@@ -1177,47 +1236,15 @@ impl Kernels<f32> for Simd {
         assert!(x.len() >= is && fits(w_ih.len(), g4, is) && fits(w_hh.len(), g4, hs));
         assert!(b_ih.len() >= g4 && b_hh.len() >= g4);
         assert!(h_prev.len() >= hs && c.len() >= hs && h.len() >= hs);
-        let (x, wi, wh) = (x.as_ptr(), w_ih.as_ptr(), w_hh.as_ptr());
-        let (bi, bh, hp) = (b_ih.as_ptr(), b_hh.as_ptr(), h_prev.as_ptr());
-        let (cp, hout) = (c.as_mut_ptr(), h.as_mut_ptr());
-        let mut j = 0;
-        while j < hs {
-            let w = (hs - j).min(8);
-            // SAFETY (whole block): rows g·H + j .. + w of the weights and biases, units j .. j + w
-            // of the states; lengths checked above.
-            unsafe {
-                // The four gates of units j .. j + w: W_ih and W_hh rows summed into the same
-                // accumulators, one reduction per gate.
-                let a = [0, 1, 2, 3].map(|g| {
-                    let r0 = g * hs + j;
-                    let mut acc = [f32x8::ZERO; 8];
-                    let mut xw = f32x8::ZERO;
-                    if is == 1 {
-                        // W_ih is a column: its rows r0 .. r0 + w are contiguous.
-                        xw = ldw(wi.add(r0), w) * f32x8::splat(*x);
-                    } else if is < 8 {
-                        let mut lanes = [0.0f32; 8];
-                        for (l, v) in lanes.iter_mut().enumerate().take(w) {
-                            for q in 0..is {
-                                *v += *x.add(q) * *wi.add((r0 + l) * is + q);
-                            }
-                        }
-                        xw = f32x8::new(lanes);
-                    } else {
-                        dot8_acc(&mut acc, x, wi.add(r0 * is), is, w, is);
-                    }
-                    if hs > 0 {
-                        dot8_acc(&mut acc, hp, wh.add(r0 * hs), hs, w, hs);
-                    }
-                    transpose_sum(acc) + xw + ldw(bi.add(r0), w) + ldw(bh.add(r0), w)
-                });
-                let (i, f, g, o) = (sigmoid8(a[0]), sigmoid8(a[1]), tanh8(a[2]), sigmoid8(a[3]));
-                let cn = f.mul_add(ldw(cp.add(j), w), i * g);
-                stw(cp.add(j), cn, w);
-                stw(hout.add(j), o * tanh8(cn), w);
-            }
-            j += 8;
-        }
+        let w = [
+            x.as_ptr(),
+            w_ih.as_ptr(),
+            w_hh.as_ptr(),
+            b_ih.as_ptr(),
+            b_hh.as_ptr(),
+        ];
+        // SAFETY: lengths checked above.
+        unsafe { lstm_step_raw(hs, is, w, h_prev.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr()) }
     }
 
     fn lstm_forward_step(
@@ -1247,6 +1274,8 @@ impl Kernels<f32> for Simd {
         assert!(fits(gates.len(), batch, g4));
         assert!(fits(c.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
         assert!(fits(h.len(), batch, hs));
+        // One pointer each: `part` and `gates` are the same buffer.
+        let gp = gates.as_mut_ptr();
         let s = StepBufs {
             hs,
             is,
@@ -1254,8 +1283,8 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: c_prev.as_ptr(),
-            part: gates.as_mut_ptr(),
-            gates: gates.as_mut_ptr(),
+            part: gp,
+            gates: gp,
             c: c.as_mut_ptr(),
             tanh_c: tanh_c.as_mut_ptr(),
             h: h.as_mut_ptr(),
@@ -1283,6 +1312,8 @@ impl Kernels<f32> for Simd {
             _ => panic!("packed_ih too short"),
         };
         assert!(fits(h_prev.len(), batch, hs) && fits(h.len(), batch, hs));
+        // One pointer: `part` and `h` are the same buffer.
+        let hp = h.as_mut_ptr();
         let s = StepBufs {
             hs,
             is,
@@ -1290,16 +1321,19 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: ptr::null(),
-            part: h.as_mut_ptr(),
+            part: hp,
             gates: ptr::null_mut(),
             c: ptr::null_mut(),
             tanh_c: ptr::null_mut(),
-            h: h.as_mut_ptr(),
+            h: hp,
         };
         // SAFETY: lengths checked above; the RNN path touches no LSTM-only buffer.
         unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
     }
 
+    // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
+    // keeps no panic path.
+    #[inline(always)]
     fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
         let hs = h.len();
         assert!(pre.len() == hs);
