@@ -956,7 +956,59 @@ unsafe fn lstm_units_backward(hs: usize, p: BwdRow, j: usize, w: usize) {
     }
 }
 
-/// The batch-1 LSTM step (see `Simd::lstm_step`); `w` = `[x, W_ih, W_hh, b_ih, b_hh]`.
+/// `pre[l] + Σ_q a[q] · W[row0 + l, q]` for the lanes `l < w` (rows of length `k`, `wr` at row
+/// `row0`), with exactly the arithmetic of `gemm_nt(1, n, k, a, W, pre)` for those columns of its
+/// `n`: one FMA per column when `k == 1` (a rounded product added, past the vector columns),
+/// [`dot8`]'s sums when `n >= 8`, [`dot1`]'s when `n < 8`.
+///
+/// # Safety
+/// `a .. a + k` and rows `0 .. w` of `wr` (k each) readable; `1 <= w <= 8`, `row0 + w <= n`.
+#[inline(always)]
+unsafe fn gemv_lanes(
+    pre: f32x8,
+    a: *const f32,
+    wr: *const f32,
+    k: usize,
+    w: usize,
+    row0: usize,
+    n: usize,
+) -> f32x8 {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        match k {
+            0 => pre,
+            1 => {
+                let (av, bv) = (f32x8::splat(*a), ldw(wr, w));
+                let fused = av.mul_add(bv, pre);
+                let nv = n - n % 8;
+                if row0 + w <= nv {
+                    fused
+                } else {
+                    let (f, u) = (fused.to_array(), (pre + av * bv).to_array());
+                    f32x8::new(core::array::from_fn(|l| {
+                        if row0 + l < nv { f[l] } else { u[l] }
+                    }))
+                }
+            }
+            _ if n >= 8 => {
+                let mut acc = [f32x8::ZERO; 8];
+                dot8_acc(&mut acc, a, wr, k, w, k);
+                pre + transpose_sum(acc)
+            }
+            _ => {
+                let mut p = pre.to_array();
+                for (l, p) in p.iter_mut().enumerate().take(w) {
+                    *p += dot1(a, wr.add(l * k), k);
+                }
+                f32x8::new(p)
+            }
+        }
+    }
+}
+
+/// The batch-1 LSTM step (see `Simd::lstm_step`); `w` = `[x, W_ih, W_hh, b_ih, b_hh]`. Per block
+/// of 8 units the four gates' rows are reduced and the cell updated on registers, with the same
+/// arithmetic as `gemm_nt` (x), `gemm_nt` (h), `lstm_pointwise`: bit-identical results.
 ///
 /// # Safety
 /// The buffers hold I, 4H·I, 4H·H, 4H, 4H, and `h_prev`, `c`, `h` H scalars each; `h_prev` is
@@ -979,26 +1031,9 @@ unsafe fn lstm_step_raw(
             // accumulators, one reduction per gate.
             let a = [0, 1, 2, 3].map(|g| {
                 let r0 = g * hs + j;
-                let mut acc = [f32x8::ZERO; 8];
-                let mut xw = f32x8::ZERO;
-                if is == 1 {
-                    // W_ih is a column: its rows r0 .. r0 + w are contiguous.
-                    xw = ldw(wi.add(r0), w) * f32x8::splat(*x);
-                } else if is < 8 {
-                    let mut lanes = [0.0f32; 8];
-                    for (l, v) in lanes.iter_mut().enumerate().take(w) {
-                        for q in 0..is {
-                            *v += *x.add(q) * *wi.add((r0 + l) * is + q);
-                        }
-                    }
-                    xw = f32x8::new(lanes);
-                } else {
-                    dot8_acc(&mut acc, x, wi.add(r0 * is), is, w, is);
-                }
-                if hs > 0 {
-                    dot8_acc(&mut acc, hp, wh.add(r0 * hs), hs, w, hs);
-                }
-                transpose_sum(acc) + xw + ldw(bi.add(r0), w) + ldw(bh.add(r0), w)
+                let pre = ldw(bi.add(r0), w) + ldw(bh.add(r0), w);
+                let pre = gemv_lanes(pre, x, wi.add(r0 * is), is, w, r0, 4 * hs);
+                gemv_lanes(pre, hp, wh.add(r0 * hs), hs, w, r0, 4 * hs)
             });
             let (i, f, g, o) = (sigmoid8(a[0]), sigmoid8(a[1]), tanh8(a[2]), sigmoid8(a[3]));
             let cn = f.mul_add(ldw(cp.add(j), w), i * g);
@@ -1377,6 +1412,67 @@ impl Kernels<f32> for Simd {
                 let hv = ldw(hp.add(j), w);
                 let dh = ldw(ep.add(j), w) + ldw(rp.add(j), w);
                 stw(dp.add(j), dh * (one - hv * hv), w);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vals(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The fused batch-1 step is bit-identical to the composition it replaces (which the host's
+    /// runtime-size inference also uses), for every remainder of H and I modulo 8.
+    #[test]
+    fn lstm_step_is_bit_identical_to_its_composition() {
+        for hs in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 32, 33, 128] {
+            for is in [0, 1, 2, 3, 5, 8, 9, 28] {
+                let seed = (hs * 100 + is) as u64;
+                let g4 = 4 * hs;
+                let (x, wi, wh) = (
+                    vals(is, seed),
+                    vals(g4 * is, seed + 1),
+                    vals(g4 * hs, seed + 2),
+                );
+                let (bi, bh) = (vals(g4, seed + 3), vals(g4, seed + 4));
+                let (h0, c0) = (vals(hs, seed + 5), vals(hs, seed + 6));
+                let (mut c1, mut h1) = (c0.clone(), vec![0.0; hs]);
+                <Simd as Kernels<f32>>::lstm_step(
+                    hs,
+                    is,
+                    &x,
+                    &wi,
+                    &wh,
+                    &bi,
+                    &bh,
+                    &h0,
+                    &mut c1,
+                    &mut h1,
+                    &mut [],
+                );
+                let mut pre: Vec<f32> = bi.iter().zip(&bh).map(|(a, b)| a + b).collect();
+                <Simd as Kernels<f32>>::gemm_nt(1, g4, is, &x, &wi, &mut pre);
+                <Simd as Kernels<f32>>::gemm_nt(1, g4, hs, &h0, &wh, &mut pre);
+                let (mut gates, mut tc) = (vec![0.0; g4], vec![0.0; hs]);
+                let (mut c2, mut h2) = (vec![0.0; hs], vec![0.0; hs]);
+                <Simd as Kernels<f32>>::lstm_pointwise(
+                    &pre, &c0, &mut gates, &mut c2, &mut tc, &mut h2,
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&h1), bits(&h2), "h, H={hs} I={is}");
+                assert_eq!(bits(&c1), bits(&c2), "c, H={hs} I={is}");
             }
         }
     }
