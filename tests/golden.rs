@@ -103,3 +103,39 @@ fn sine() {
         &["metrics.csv", "sine.csv"],
     );
 }
+
+/// The default run (it converges in about 4,000 RMSProp updates, well under a second): the gate
+/// table, its per-count summary and the training curve.
+#[test]
+fn counter() {
+    golden(
+        "counter",
+        &["counter"],
+        &["counter.csv", "count.csv", "metrics.csv"],
+    );
+}
+
+/// 200 Adagrad updates over 2 epochs (loss from chance to near zero), then an unseen stream of
+/// 600 bits: the training curve, the accuracy by position in the chunk and the predictions.
+#[test]
+fn echo() {
+    golden(
+        "echo",
+        &[
+            "echo",
+            "--series-length",
+            "7500",
+            "--epochs",
+            "2",
+            "--test-length",
+            "600",
+            "--log-every",
+            "10",
+            "--show",
+            "40",
+            "--seed",
+            "1",
+        ],
+        &["metrics.csv", "accuracy.csv", "echo.csv"],
+    );
+}

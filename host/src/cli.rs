@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use crate::bench::{self, BenchArgs};
 use crate::export::{self, ExportArgs};
 use crate::infer::{self, InferArgs};
+use crate::tasks::counter::{self, CounterArgs};
+use crate::tasks::echo::{self, EchoArgs};
+use crate::tasks::memory::{self, MemoryArgs};
 use crate::tasks::mnist::{self, MnistArgs};
 use crate::tasks::sine::{self, SineArgs};
 
@@ -22,10 +25,16 @@ enum Task {
     Sine(SineArgs),
     /// Export a model file as Rust source for firmware (a `static` the core uses in place).
     Export(ExportArgs),
-    /// Classify 28x28 images row by row (MNIST / Fashion-MNIST IDX files; CSV, PNG plots).
-    Mnist(MnistArgs),
     /// Run a model file (any sizes, e.g. written by PyTorch) on a CSV of inputs, one row per step.
     Infer(InferArgs),
+    /// Copy task: recall 10 symbols after N blanks (LSTM vs RNN with --compare; CSV, PNG plot).
+    Memory(MemoryArgs),
+    /// A 1-unit LSTM learns to count to 5 (predict the 1 of 0 0 0 0 1 ...); prints its gate table.
+    Counter(CounterArgs),
+    /// Echo a random bit stream 3 steps late (truncated BPTT, state carried between chunks).
+    Echo(EchoArgs),
+    /// Classify 28x28 images row by row (MNIST / Fashion-MNIST IDX files; CSV, PNG plots).
+    Mnist(MnistArgs),
     /// Time the benchmark workloads W1-W6 (train steps, batch-1 inference); table or JSON lines.
     Bench(BenchArgs),
 }
@@ -53,6 +62,14 @@ where
         use clap::error::ErrorKind;
         if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
             Failure::Info(e.to_string())
+        } else if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // `tinyrnn` alone: clap would print the whole help; say what is missing instead.
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let tasks: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+            Failure::Usage(format!(
+                "error: no task given; one of: {} (see --help)",
+                tasks.join(", ")
+            ))
         } else {
             // One clear line, not clap's usage block.
             let text = e.to_string();
@@ -66,10 +83,13 @@ where
     })?;
     match &cli.task {
         Task::Sine(a) => sine::run(a),
-        Task::Bench(a) => bench::run(a),
         Task::Export(a) => export::run(a),
-        Task::Mnist(a) => mnist::run(a),
         Task::Infer(a) => infer::run(a),
+        Task::Memory(a) => memory::run(a),
+        Task::Counter(a) => counter::run(a),
+        Task::Echo(a) => echo::run(a),
+        Task::Mnist(a) => mnist::run(a),
+        Task::Bench(a) => bench::run(a),
     }
     .map_err(Failure::Task)
 }

@@ -6,6 +6,9 @@ use anyhow::Result;
 
 use crate::out::OutDir;
 
+pub mod counter;
+pub mod echo;
+pub mod memory;
 pub mod mnist;
 pub mod sine;
 

@@ -1,0 +1,352 @@
+//! **echo**: repeat a random bit stream `--delay` (3) steps late.
+//!
+//! Input: one bit per step (`I = 1`, the value 0 or 1). Output: two logits, softmax
+//! cross-entropy against the bit read `--delay` steps earlier (the first `--delay` steps of a
+//! stream have no target and are skipped). An LSTM with state size `--hidden` (4) reads
+//! `--batch` (5) parallel streams in chunks of `--chunk` (15) steps: truncated BPTT, where the
+//! forward state is carried from chunk to chunk (the workspace is not reset between chunks) but
+//! the gradient stops at the chunk boundary. So the bits the first `--delay` steps of a chunk
+//! must echo come from the previous chunk, through the carried state only. Adagrad (lr 0.3).
+//!
+//! Every epoch is a fresh random series of `--series-length` bits, split into the parallel
+//! streams, which start from the zero state. The test is one unseen stream of `--test-length`
+//! bits (another seed), read in chunks with the state carried throughout: per-step accuracy,
+//! the first `--delay` steps excluded. Outputs: `metrics.csv` and `loss.png` (the loss and
+//! accuracy curves), `accuracy.csv` (test accuracy by position in the chunk), `echo.csv` (the
+//! start of the test stream with the predictions), `model.safetensors`.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use tinyrnn::init::uniform01;
+use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
+use tinyrnn::{LstmModel, SeededRng};
+
+use super::Common;
+use crate::net::{Net, Outputs, boxed_zeroed};
+use crate::out::{OutDir, num};
+use crate::plot::{self, PALETTE, Panel, Series};
+use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::with_hidden;
+
+/// `tinyrnn echo` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EchoArgs {
+    /// Steps between a bit and its echo.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub delay: u32,
+    /// LSTM state size (hidden units).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: u32,
+    /// Steps per chunk (truncated BPTT length).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk: u32,
+    /// Parallel streams per batch.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Random bits per epoch (split over the streams; each epoch starts from the zero state).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub series_length: u64,
+    /// Epochs (fresh series).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3)]
+    pub lr: f32,
+    /// SGD momentum (with --optimizer sgd).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Clip gradients to this global norm (0: no clipping).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
+    pub clip: f32,
+    /// Bits of the unseen test stream.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_length: u64,
+    /// Updates averaged into one row of metrics.csv.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: u64,
+    /// Steps of the test stream written to echo.csv.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
+    pub show: usize,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs the task; returns the summary line.
+pub fn run(args: &EchoArgs) -> Result<String> {
+    if !(args.lr > 0.0 && args.lr.is_finite()) {
+        bail!("--lr must be a positive number, got {}", args.lr);
+    }
+    if !(args.momentum >= 0.0 && args.momentum < 1.0) {
+        bail!("--momentum must be in [0, 1), got {}", args.momentum);
+    }
+    if !(args.clip >= 0.0 && args.clip.is_finite()) {
+        bail!(
+            "--clip must be zero or a positive number, got {}",
+            args.clip
+        );
+    }
+    let per_stream = args.series_length / args.batch as u64;
+    if per_stream < args.chunk as u64 {
+        bail!(
+            "--series-length {} gives each of the {} streams {} bits, less than one --chunk of {}",
+            args.series_length,
+            args.batch,
+            per_stream,
+            args.chunk
+        );
+    }
+    if args.test_length <= args.delay as u64 {
+        bail!(
+            "--test-length ({}) must be greater than --delay ({})",
+            args.test_length,
+            args.delay
+        );
+    }
+    let trained = (per_stream / args.chunk as u64) * args.chunk as u64;
+    if trained <= args.delay as u64 {
+        bail!(
+            "each stream trains on {trained} bits, all within the first --delay ({}) steps: nothing to learn; raise --series-length",
+            args.delay
+        );
+    }
+    // The output directory is created only once the hidden size is known to be supported.
+    with_hidden!(args.hidden as usize, H => {
+        let out = args.common.out_dir("echo")?;
+        run_net::<LstmModel<1, H, 2>>(args, &out)
+    }, [1, 2, 4, 8, 16, 32, 64, 128, 256])
+}
+
+/// `n` random bits.
+fn bits(rng: &mut SeededRng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| (uniform01(rng) < 0.5) as u8).collect()
+}
+
+/// Running totals of a stretch of training.
+#[derive(Default)]
+struct Block {
+    loss: f64,
+    correct: usize,
+    scored: usize,
+    updates: u64,
+}
+
+fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
+    let (batch, chunk, delay) = (
+        args.batch as usize,
+        args.chunk as usize,
+        args.delay as usize,
+    );
+    let per_stream = (args.series_length / batch as u64) as usize;
+    let chunks = per_stream / chunk; // the tail that does not fill a chunk is dropped
+    let total = chunks as u64 * args.epochs as u64;
+
+    let mut rng = tinyrnn::rng(args.common.seed);
+    let mut model: Box<N> = boxed_zeroed();
+    model.init(&mut rng, None);
+    let clip = (args.clip > 0.0).then_some(args.clip);
+    let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+
+    let rows = chunk * batch;
+    let mut ws = N::workspace(chunk, batch, Outputs::EveryStep);
+    let mut x = vec![[0.0f32]; rows]; // (T, B, 1)
+    let mut target = vec![0usize; rows]; // (T, B)
+    let mut logits = vec![[0.0f32; 2]; rows];
+    let mut dlogits = vec![[0.0f32; 2]; rows];
+
+    let bar = progress(total, "echo");
+    if args.common.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let start = Instant::now();
+    let mut ema = Ema::default();
+    let mut log: Vec<[String; 5]> = Vec::new();
+    let mut block = Block::default();
+    for epoch in 0..args.epochs {
+        let streams: Vec<Vec<u8>> = (0..batch).map(|_| bits(&mut rng, per_stream)).collect();
+        ws.reset_state(); // a fresh series; from here on the state is carried chunk to chunk
+        for k in 0..chunks {
+            let t0 = k * chunk;
+            for t in 0..chunk {
+                for (b, s) in streams.iter().enumerate() {
+                    x[t * batch + b] = [s[t0 + t] as f32];
+                    target[t * batch + b] = if t0 + t >= delay {
+                        s[t0 + t - delay] as usize
+                    } else {
+                        0
+                    };
+                }
+            }
+            // Rows before the stream's `delay`-th step have no target (first chunk only).
+            let skip = delay.saturating_sub(t0).min(chunk) * batch;
+            if skip == rows {
+                N::forward(&trainer.model, &mut ws, &x, &mut logits)?; // carry the state only
+                continue;
+            }
+            let loss = trainer.update(|m, g| {
+                m.forward(&mut ws, &x, &mut logits)?;
+                dlogits[..skip].fill([0.0; 2]);
+                let loss = softmax_cross_entropy(
+                    &logits[skip..],
+                    &target[skip..],
+                    &mut dlogits[skip..],
+                    Reduction::Mean,
+                )?;
+                m.backward(&mut ws, g, &x, &dlogits)?; // zeroes the carried-in gradient
+                Ok(loss)
+            })?;
+            block.loss += loss as f64;
+            block.updates += 1;
+            block.scored += rows - skip;
+            block.correct += logits[skip..]
+                .iter()
+                .zip(&target[skip..])
+                .filter(|(z, k)| (z[1] > z[0]) as usize == **k)
+                .count();
+            let avg = ema.add(loss as f64);
+            bar.inc(1);
+            if trainer.step.is_multiple_of(20) {
+                bar.set_message(format!("loss {avg:.3e}"));
+            }
+            if trainer.step.is_multiple_of(args.log_every)
+                || (epoch + 1 == args.epochs && k + 1 == chunks)
+            {
+                log.push([
+                    trainer.step.to_string(),
+                    (epoch + 1).to_string(),
+                    num((block.loss / block.updates as f64) as f32),
+                    num((block.correct as f64 / block.scored as f64) as f32),
+                    format!("{:.3}", start.elapsed().as_secs_f64()),
+                ]);
+                block = Block::default();
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let train_time = start.elapsed().as_secs_f64();
+    let model = &*trainer.model;
+
+    // Test: one unseen stream, read in chunks with the state carried throughout.
+    let eval_start = Instant::now();
+    let n = args.test_length as usize;
+    let stream = bits(&mut tinyrnn::rng(args.common.eval_seed()), n);
+    let mut ws = N::workspace(chunk, 1, Outputs::EveryStep);
+    let mut z = vec![[0.0f32; 2]; chunk];
+    let mut p = vec![[0.0f32; 2]; chunk];
+    let (mut correct, mut scored) = (0usize, 0usize);
+    let mut by_pos = vec![(0usize, 0usize); chunk]; // (correct, scored) by position in the chunk
+    let mut shown: Vec<[String; 5]> = Vec::new();
+    let mut xs = vec![[0.0f32]; chunk];
+    for t0 in (0..n).step_by(chunk) {
+        let len = chunk.min(n - t0);
+        if len < chunk {
+            let mut tail = N::workspace(len, 1, Outputs::EveryStep);
+            tail.continue_from(&ws);
+            ws = tail;
+        }
+        for (t, v) in xs[..len].iter_mut().enumerate() {
+            *v = [stream[t0 + t] as f32];
+        }
+        N::forward(model, &mut ws, &xs[..len], &mut z[..len])?;
+        softmax(&z[..len], &mut p[..len])?;
+        for t in 0..len {
+            let g = t0 + t;
+            let pred = (z[t][1] > z[t][0]) as u8;
+            let want = (g >= delay).then(|| stream[g - delay]);
+            if let Some(w) = want {
+                let ok = (pred == w) as usize;
+                correct += ok;
+                scored += 1;
+                by_pos[t].0 += ok;
+                by_pos[t].1 += 1;
+            }
+            if g < args.show {
+                shown.push([
+                    g.to_string(),
+                    stream[g].to_string(),
+                    want.map(|w| w.to_string()).unwrap_or_default(),
+                    pred.to_string(),
+                    num(p[t][1]),
+                ]);
+            }
+        }
+    }
+    let accuracy = correct as f64 / scored as f64;
+    let eval_time = eval_start.elapsed().as_secs_f64();
+
+    out.csv(
+        "metrics.csv",
+        &["update", "epoch", "loss", "accuracy", "seconds"],
+        log.iter(),
+    )?;
+    out.csv(
+        "accuracy.csv",
+        &["position_in_chunk", "accuracy", "steps"],
+        by_pos.iter().enumerate().map(|(t, &(c, s))| {
+            [
+                t.to_string(),
+                num((c as f64 / s.max(1) as f64) as f32),
+                s.to_string(),
+            ]
+        }),
+    )?;
+    out.csv(
+        "echo.csv",
+        &["t", "input", "target", "prediction", "p_one"],
+        shown.iter(),
+    )?;
+    let curve = |col: usize| -> Vec<(f64, f64)> {
+        log.iter()
+            .filter_map(|r| Some((r[0].parse().ok()?, r[col].parse().ok()?)))
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: format!(
+                "echo: training loss (cross-entropy, mean of {} updates)",
+                args.log_every
+            ),
+            x_label: "update".into(),
+            y_label: "loss".into(),
+            log_y: true,
+            series: vec![Series {
+                label: String::new(),
+                points: curve(2),
+                color: PALETTE[0],
+            }],
+            ..Panel::default()
+        },
+        Panel {
+            title: "echo: training accuracy per step".into(),
+            x_label: "update".into(),
+            y_label: "accuracy".into(),
+            series: vec![Series {
+                label: String::new(),
+                points: curve(3),
+                color: PALETTE[1],
+            }],
+            ..Panel::default()
+        },
+    ];
+    out.png("loss.png", |p| plot::draw(p, &panels, 1, (700, 340)))?;
+    crate::modelfile::save(
+        &out.path("model.safetensors"),
+        model,
+        &[
+            ("task", "echo".into()),
+            ("cell", "lstm".into()),
+            ("head", "softmax".into()),
+            ("delay", delay.to_string()),
+        ],
+    )?;
+    Ok(format!(
+        "echo: lstm H={} delay {delay}, {} updates ({} epochs x {chunks} chunks of {chunk} x {batch} streams) in {train_time:.1} s; accuracy {accuracy:.5} ({correct}/{scored}) on an unseen stream of {n} bits (first {delay} excluded, {eval_time:.2} s); wrote {}",
+        N::HIDDEN,
+        trainer.step,
+        args.epochs,
+        out.path("").display()
+    ))
+}

@@ -1,0 +1,891 @@
+//! **memory**: the copy task.
+//!
+//! A sequence of `--length` symbols from an alphabet of 8, then `--blanks` N blanks, then a
+//! delimiter; after the delimiter (the inputs are blanks again) the model must output the sequence,
+//! one symbol per step, and the blank everywhere else. Inputs are one-hot over 10 tokens (8
+//! symbols, blank, delimiter); the output is a softmax over 9 classes (8 symbols, blank):
+//!
+//! ```text
+//! t       0 .. L-1     L .. L+N-1   L+N     L+N+1 .. 2L+N
+//! input   s_0 .. s_L-1 blank ...    delim   blank ...
+//! target  blank ...    blank ...    blank   s_0 .. s_L-1
+//! ```
+//!
+//! The score is the accuracy on the recalled symbols of unseen sequences. A model without memory
+//! can at best output the blank before the recall and a uniform guess during it: cross-entropy
+//! ln 8 per recalled symbol, accuracy 1/8 (the memoryless baseline).
+//!
+//! Training: softmax cross-entropy per step, summed over the batch (and the steps of the sequence),
+//! with a curriculum on N: training starts at `--start-blanks` and moves N up by `--blank-step`
+//! whenever the recall accuracy on the last `--window` training batches (always fresh sequences)
+//! reaches `--advance-at`; a fraction `--mix` of the batches draws N uniformly from 0..=current N,
+//! so the model keeps working for every gap. Each batch is split in two halves that run forward
+//! and backward on two threads; their gradients are summed in a fixed order, so runs stay
+//! deterministic.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use tinyrnn::init::uniform01;
+use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
+use tinyrnn::{LstmModel, RnnModel, SeededRng};
+
+use super::{Common, matched_rnn_hidden};
+use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
+use crate::out::{OutDir, num};
+use crate::plot::{self, PALETTE, Panel, Series};
+use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::with_hidden;
+
+/// Symbols of the alphabet.
+const SYMBOLS: usize = 8;
+/// Input token and output class "blank".
+const BLANK: usize = 8;
+/// Input token "delimiter" (recall now).
+const DELIM: usize = 9;
+/// Input channels: 8 symbols, blank, delimiter.
+const IN: usize = 10;
+/// Output classes: 8 symbols, blank.
+const OUT: usize = 9;
+/// Halves of a batch run on this many threads.
+const SHARDS: usize = 2;
+/// Sequences per shard and chunk at evaluation (bounds the workspace memory).
+const EVAL_CHUNK: usize = 128;
+
+/// Which steps the training loss covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LossOn {
+    /// Every step (blank targets included).
+    All,
+    /// Only the recall steps after the delimiter.
+    Recall,
+}
+
+/// `tinyrnn memory` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MemoryArgs {
+    /// Recurrent cell.
+    #[arg(long, value_enum, default_value_t = CellKind::Lstm)]
+    pub cell: CellKind,
+    /// Hidden size [default: 128 for the LSTM; for the RNN, the size with the LSTM's parameter count]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: Option<u32>,
+    /// Symbols to remember.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub length: u32,
+    /// Blanks N between the sequence and the delimiter (the gap to bridge).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub blanks: u32,
+    /// Maximum training updates (batches); training stops earlier once the held-out recall
+    /// accuracy at the full N reaches --stop-at.
+    #[arg(long, default_value_t = 20000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub batch: u32,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// SGD momentum (with --optimizer sgd).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Clip gradients to this global norm (0: no clipping).
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f32,
+    /// Initial forget-gate bias of the LSTM (PyTorch's init adds nothing; 1 keeps memories longer).
+    #[arg(long, default_value_t = 1.0)]
+    pub forget_bias: f32,
+    /// Steps the training loss covers.
+    #[arg(long, value_enum, default_value_t = LossOn::All)]
+    pub loss_on: LossOn,
+    /// Curriculum: blanks N at the start of training (clamped to --blanks; = --blanks: no curriculum).
+    #[arg(long, default_value_t = 0)]
+    pub start_blanks: u32,
+    /// Curriculum: N grows by this much each time the model is good enough at the current N.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub blank_step: u32,
+    /// Curriculum: recall accuracy over the last --window batches at which N grows.
+    #[arg(long, default_value_t = 0.9)]
+    pub advance_at: f64,
+    /// Curriculum: training batches the accuracy for --advance-at is averaged over.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub window: u32,
+    /// Fraction of the batches whose N is drawn uniformly from 0..=current N.
+    #[arg(long, default_value_t = 0.2)]
+    pub mix: f64,
+    /// Stop training when the held-out recall accuracy at the full N reaches this (above 1: never).
+    #[arg(long, default_value_t = 0.999)]
+    pub stop_at: f64,
+    /// Updates between evaluations on the held-out sequences (a row of metrics.csv).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: u64,
+    /// Held-out sequences evaluated every --log-every updates.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub eval_sequences: u32,
+    /// Unseen test sequences for the final score.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub test_sequences: u32,
+    /// Test sequences written to predictions.csv.
+    #[arg(long, default_value_t = 8)]
+    pub predictions: u32,
+    /// Train LSTM and RNN (equal parameter counts) for each N of --compare-blanks; write a table.
+    #[arg(long)]
+    pub compare: bool,
+    /// The N values of --compare.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30",
+          value_parser = clap::value_parser!(u32).range(0..=10000))]
+    pub compare_blanks: Vec<u32>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs the task (or the comparison); returns the summary line.
+pub fn run(args: &MemoryArgs) -> Result<String> {
+    if !(args.lr > 0.0 && args.lr.is_finite()) {
+        bail!("--lr must be a positive number, got {}", args.lr);
+    }
+    if !(args.clip >= 0.0 && args.clip.is_finite()) {
+        bail!("--clip must be 0 or a positive number, got {}", args.clip);
+    }
+    if !args.forget_bias.is_finite() {
+        bail!("--forget-bias must be a number, got {}", args.forget_bias);
+    }
+    if !(0.0..=1.0).contains(&args.mix) {
+        bail!("--mix must be in [0, 1], got {}", args.mix);
+    }
+    if !(0.0..=1.0).contains(&args.advance_at) {
+        bail!("--advance-at must be in [0, 1], got {}", args.advance_at);
+    }
+    if args.stop_at.is_nan() {
+        bail!("--stop-at must be a number");
+    }
+    if args.compare && args.compare_blanks.is_empty() {
+        bail!("--compare-blanks needs at least one value");
+    }
+    let out = args.common.out_dir("memory")?;
+    if args.compare {
+        return compare(args, &out);
+    }
+    let r = train_cell(args, args.cell, args.blanks as usize, &out)?;
+    Ok(format!(
+        "memory: {} H={} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
+         (chance 0.125), recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
+         in {:.1} s ({:.1} ms/update){}; wrote {}",
+        r.cell.name(),
+        r.hidden,
+        r.params,
+        args.length,
+        args.blanks,
+        r.accuracy,
+        args.test_sequences,
+        r.recall_loss,
+        BASELINE,
+        r.updates,
+        r.seconds,
+        1000.0 * r.seconds / r.updates.max(1) as f64,
+        if r.reached {
+            ""
+        } else {
+            " (curriculum did not reach the full N)"
+        },
+        out.path("").display()
+    ))
+}
+
+/// Cross-entropy per recalled symbol of the best memoryless model (uniform guess): ln 8.
+const BASELINE: f64 = std::f64::consts::LN_2 * 3.0;
+
+/// The result of one training run.
+#[derive(Debug, Clone)]
+struct Outcome {
+    cell: CellKind,
+    hidden: usize,
+    params: usize,
+    updates: u64,
+    seconds: f64,
+    accuracy: f64,
+    recall_loss: f64,
+    reached: bool,
+}
+
+fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
+    match (args.hidden, cell) {
+        (Some(h), CellKind::Lstm) => h as usize,
+        (Some(h), CellKind::Rnn) if !args.compare || args.cell == CellKind::Rnn => h as usize,
+        // --compare --hidden H: H is the LSTM's; the RNN matches its parameter count.
+        (Some(h), CellKind::Rnn) => matched_rnn_hidden(IN, h as usize, OUT),
+        (None, CellKind::Lstm) => DEFAULT_HIDDEN,
+        (None, CellKind::Rnn) => matched_rnn_hidden(IN, DEFAULT_HIDDEN, OUT),
+    }
+}
+
+const DEFAULT_HIDDEN: usize = 128;
+
+fn train_cell(args: &MemoryArgs, cell: CellKind, blanks: usize, out: &OutDir) -> Result<Outcome> {
+    let h = hidden_for(args, cell);
+    match cell {
+        CellKind::Lstm => with_hidden!(h, H => run_net::<LstmModel<IN, H, OUT>>(args, blanks, out),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+        CellKind::Rnn => with_hidden!(h, H => run_net::<RnnModel<IN, H, OUT>>(args, blanks, out),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    }
+}
+
+/// The layout of one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    length: usize,
+    blanks: usize,
+}
+
+impl Shape {
+    /// Time steps: symbols, blanks, delimiter, recall.
+    fn steps(self) -> usize {
+        2 * self.length + self.blanks + 1
+    }
+    /// The first recall step.
+    fn recall(self) -> usize {
+        self.length + self.blanks + 1
+    }
+    /// Input token at step `t` of a sequence of `symbols`.
+    fn input(self, symbols: &[u8], t: usize) -> usize {
+        if t < self.length {
+            symbols[t] as usize
+        } else if t == self.length + self.blanks {
+            DELIM
+        } else {
+            BLANK
+        }
+    }
+    /// Target class at step `t`.
+    fn target(self, symbols: &[u8], t: usize) -> usize {
+        if t >= self.recall() {
+            symbols[t - self.recall()] as usize
+        } else {
+            BLANK
+        }
+    }
+}
+
+/// `count` random sequences of `length` symbols.
+fn sequences(rng: &mut SeededRng, count: usize, length: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| {
+            (0..length)
+                .map(|_| ((uniform01(rng) * SYMBOLS as f64) as usize).min(SYMBOLS - 1) as u8)
+                .collect()
+        })
+        .collect()
+}
+
+/// Sums over the rows of a pass.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    /// Cross-entropy summed over every step.
+    loss: f64,
+    /// Cross-entropy summed over the recall steps.
+    recall_loss: f64,
+    /// Rows (steps x sequences).
+    rows: usize,
+    /// Recall rows.
+    recall_rows: usize,
+    /// Recall rows whose arg-max is the right symbol.
+    correct: usize,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.loss += o.loss;
+        self.recall_loss += o.recall_loss;
+        self.rows += o.rows;
+        self.recall_rows += o.recall_rows;
+        self.correct += o.correct;
+    }
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.recall_rows.max(1) as f64
+    }
+    fn mean_loss(&self) -> f64 {
+        self.loss / self.rows.max(1) as f64
+    }
+    fn mean_recall_loss(&self) -> f64 {
+        self.recall_loss / self.recall_rows.max(1) as f64
+    }
+}
+
+/// One thread's part of a batch: its gradient, workspaces (by shape) and buffers.
+struct Shard<N> {
+    grad: Box<N>,
+    ws: HashMap<(usize, usize), Workspace>,
+    ws_floats: usize,
+    x: Vec<[f32; IN]>,
+    y: Vec<[f32; OUT]>,
+    dy: Vec<[f32; OUT]>,
+    targets: Vec<usize>,
+}
+
+/// Cached workspaces of a shard beyond this many floats are dropped (1 GiB).
+const WS_BUDGET: usize = 1 << 28;
+
+impl<N: Net<IN, OUT>> Shard<N> {
+    fn new() -> Self {
+        Self {
+            grad: boxed_zeroed(),
+            ws: HashMap::new(),
+            ws_floats: 0,
+            x: Vec::new(),
+            y: Vec::new(),
+            dy: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// Forward (and, with `train`, backward into `self.grad`, zeroed first) over `seqs`.
+    fn pass(
+        &mut self,
+        model: &N,
+        seqs: &[Vec<u8>],
+        shape: Shape,
+        train: Option<LossOn>,
+    ) -> Result<Stats> {
+        if train.is_some() {
+            self.grad.fill_zero();
+        }
+        let b = seqs.len();
+        if b == 0 {
+            return Ok(Stats::default());
+        }
+        let steps = shape.steps();
+        let n = steps * b;
+        self.x.clear();
+        self.x.resize(n, [0.0; IN]);
+        self.targets.clear();
+        self.targets.resize(n, BLANK);
+        for t in 0..steps {
+            for (j, s) in seqs.iter().enumerate() {
+                self.x[t * b + j][shape.input(s, t)] = 1.0;
+                self.targets[t * b + j] = shape.target(s, t);
+            }
+        }
+        self.y.resize(n, [0.0; OUT]);
+        self.dy.resize(n, [0.0; OUT]);
+        let key = (steps, b);
+        if !self.ws.contains_key(&key) {
+            let floats = n * (16 * N::HIDDEN + OUT);
+            if self.ws_floats + floats > WS_BUDGET {
+                self.ws.clear();
+                self.ws_floats = 0;
+            }
+            self.ws_floats += floats;
+        }
+        let ws = self
+            .ws
+            .entry(key)
+            .or_insert_with(|| N::workspace(steps, b, Outputs::EveryStep));
+        ws.reset_state();
+        model.forward(ws, &self.x, &mut self.y)?;
+        let split = shape.recall() * b;
+        let (y0, y1) = self.y.split_at(split);
+        let (t0, t1) = self.targets.split_at(split);
+        let (d0, d1) = self.dy.split_at_mut(split);
+        let before = softmax_cross_entropy(y0, t0, d0, Reduction::Sum)? as f64;
+        let recall = softmax_cross_entropy(y1, t1, d1, Reduction::Sum)? as f64;
+        let correct = y1.iter().zip(t1).filter(|(y, t)| argmax(y) == **t).count();
+        if let Some(on) = train {
+            if on == LossOn::Recall {
+                d0.fill([0.0; OUT]);
+            }
+            model.backward(ws, &mut self.grad, &self.x, &self.dy)?;
+        }
+        Ok(Stats {
+            loss: before + recall,
+            recall_loss: recall,
+            rows: n,
+            recall_rows: n - split,
+            correct,
+        })
+    }
+}
+
+fn argmax(y: &[f32; OUT]) -> usize {
+    let mut best = 0;
+    for (k, &v) in y.iter().enumerate() {
+        if v > y[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Runs `seqs` split over the shards, one thread each; with `train`, the shards' gradients are
+/// then added (in shard order) into `grad`.
+fn parallel_pass<N: Net<IN, OUT>>(
+    model: &N,
+    shards: &mut [Shard<N>],
+    seqs: &[Vec<u8>],
+    shape: Shape,
+    train: Option<(LossOn, &mut N)>,
+) -> Result<Stats> {
+    let on = train.as_ref().map(|(on, _)| *on);
+    let per = seqs.len().div_ceil(shards.len()).max(1);
+    let mut parts = seqs.chunks(per);
+    let work: Vec<(&mut Shard<N>, &[Vec<u8>])> = shards
+        .iter_mut()
+        .map(|s| (s, parts.next().unwrap_or(&[])))
+        .collect();
+    let results: Vec<Result<Stats>> = std::thread::scope(|scope| {
+        let mut work = work.into_iter();
+        let first = work.next();
+        let handles: Vec<_> = work
+            .map(|(s, part)| scope.spawn(move || s.pass(model, part, shape, on)))
+            .collect();
+        let mut results = vec![match first {
+            Some((s, part)) => s.pass(model, part, shape, on),
+            None => Ok(Stats::default()),
+        }];
+        for h in handles {
+            results.push(
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))),
+            );
+        }
+        results
+    });
+    let mut total = Stats::default();
+    for r in results {
+        total.add(&r?);
+    }
+    if let Some((_, grad)) = train {
+        let g = grad.as_flat_mut();
+        for s in shards.iter() {
+            for (a, b) in g.iter_mut().zip(s.grad.as_flat()) {
+                *a += *b;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Evaluation over `seqs` in chunks (no gradient).
+fn evaluate<N: Net<IN, OUT>>(
+    model: &N,
+    shards: &mut [Shard<N>],
+    seqs: &[Vec<u8>],
+    shape: Shape,
+) -> Result<Stats> {
+    let mut total = Stats::default();
+    for chunk in seqs.chunks(EVAL_CHUNK * shards.len()) {
+        total.add(&parallel_pass(model, shards, chunk, shape, None)?);
+    }
+    Ok(total)
+}
+
+/// The curriculum on N.
+#[derive(Debug)]
+struct Curriculum {
+    target: usize,
+    current: usize,
+    step: usize,
+    advance_at: f64,
+    window: usize,
+    recent: Vec<f64>,
+}
+
+impl Curriculum {
+    fn new(args: &MemoryArgs, target: usize) -> Self {
+        Self {
+            target,
+            current: (args.start_blanks as usize).min(target),
+            step: args.blank_step as usize,
+            advance_at: args.advance_at,
+            window: args.window as usize,
+            recent: Vec::new(),
+        }
+    }
+    fn reached(&self) -> bool {
+        self.current >= self.target
+    }
+    /// Records the recall accuracy of a training batch at the current N; grows N when the last
+    /// `window` batches at it are good enough.
+    fn record(&mut self, accuracy: f64) {
+        if self.reached() {
+            return;
+        }
+        self.recent.push(accuracy);
+        if self.recent.len() > self.window {
+            self.recent.remove(0);
+        }
+        let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+        if self.recent.len() == self.window && mean >= self.advance_at {
+            self.current = (self.current + self.step).min(self.target);
+            self.recent.clear();
+        }
+    }
+}
+
+fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> Result<Outcome> {
+    let length = args.length as usize;
+    let batch = args.batch as usize;
+    let full = Shape { length, blanks };
+    let mut rng = tinyrnn::rng(args.common.seed);
+    let mut model: Box<N> = boxed_zeroed();
+    model.init(&mut rng, Some(args.forget_bias));
+    let clip = (args.clip > 0.0).then_some(args.clip);
+    let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    let mut shards: Vec<Shard<N>> = (0..SHARDS).map(|_| Shard::new()).collect();
+
+    // Held-out sequences: a monitor set (metrics.csv, early stop) and the test set, both from the
+    // evaluation seed.
+    let mut eval_rng = tinyrnn::rng(args.common.eval_seed());
+    let monitor = sequences(&mut eval_rng, args.eval_sequences as usize, length);
+    let test = sequences(&mut eval_rng, args.test_sequences as usize, length);
+
+    let mut curriculum = Curriculum::new(args, blanks);
+    let bar = progress(args.steps, &format!("memory {} N={blanks}", N::CELL.name()));
+    if args.common.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let start = Instant::now();
+    let mut ema = Ema::default();
+    let mut window = Stats::default();
+    let mut log: Vec<[String; 8]> = Vec::new();
+    let mut updates = 0;
+    let mut stopped = false;
+    while updates < args.steps && !stopped {
+        let current = curriculum.current;
+        let n = if current > 0 && uniform01(&mut rng) < args.mix {
+            ((uniform01(&mut rng) * (current + 1) as f64) as usize).min(current)
+        } else {
+            current
+        };
+        let shape = Shape { length, blanks: n };
+        let seqs = sequences(&mut rng, batch, length);
+        let mut stats = Stats::default();
+        trainer.update(|m, g| {
+            stats = parallel_pass(m, &mut shards, &seqs, shape, Some((args.loss_on, g)))?;
+            Ok(match args.loss_on {
+                LossOn::All => stats.loss,
+                LossOn::Recall => stats.recall_loss,
+            } as f32)
+        })?;
+        updates += 1;
+        if n == current {
+            curriculum.record(stats.accuracy());
+        }
+        window.add(&stats);
+        let avg = ema.add(stats.mean_loss());
+        bar.inc(1);
+        if updates % 10 == 0 {
+            bar.set_message(format!("N {} loss {avg:.3}", curriculum.current));
+        }
+        if updates % args.log_every == 0 || updates == args.steps {
+            let seconds = start.elapsed().as_secs_f64();
+            let eval = evaluate(&*trainer.model, &mut shards, &monitor, full)?;
+            log.push([
+                updates.to_string(),
+                curriculum.current.to_string(),
+                format!("{:.6}", window.mean_loss()),
+                format!("{:.6}", window.accuracy()),
+                format!("{:.6}", eval.mean_recall_loss()),
+                format!("{:.6}", eval.accuracy()),
+                format!("{BASELINE:.6}"),
+                format!("{seconds:.3}"),
+            ]);
+            window = Stats::default();
+            bar.set_message(format!(
+                "N {} loss {avg:.3} held-out acc {:.3}",
+                curriculum.current,
+                eval.accuracy()
+            ));
+            stopped = curriculum.reached() && eval.accuracy() >= args.stop_at;
+        }
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let model = &*trainer.model;
+
+    let result = evaluate(model, &mut shards, &test, full)?;
+
+    out.csv(
+        "metrics.csv",
+        &[
+            "update",
+            "train_blanks",
+            "train_loss",
+            "train_recall_accuracy",
+            "eval_recall_loss",
+            "eval_recall_accuracy",
+            "baseline_recall_loss",
+            "seconds",
+        ],
+        log.iter(),
+    )?;
+    write_predictions(model, &test, full, args.predictions as usize, out)?;
+    plot_metrics(&log, N::CELL, N::HIDDEN, full, out)?;
+    crate::modelfile::save(
+        &out.path("model.safetensors"),
+        model,
+        &[
+            ("task", "memory".into()),
+            ("cell", N::CELL.name().into()),
+            ("head", "linear".into()),
+            ("length", length.to_string()),
+            ("blanks", blanks.to_string()),
+            (
+                "tokens",
+                "inputs one-hot: 0-7 symbols, 8 blank, 9 delimiter; outputs: 0-7, 8 blank".into(),
+            ),
+        ],
+    )?;
+    Ok(Outcome {
+        cell: N::CELL,
+        hidden: N::HIDDEN,
+        params: N::LEN,
+        updates,
+        seconds,
+        accuracy: result.accuracy(),
+        recall_loss: result.mean_recall_loss(),
+        reached: curriculum.reached(),
+    })
+}
+
+fn token_name(k: usize) -> String {
+    match k {
+        BLANK => "_".into(),
+        DELIM => "|".into(),
+        k => k.to_string(),
+    }
+}
+
+/// predictions.csv: every step of the first `count` test sequences.
+fn write_predictions<N: Net<IN, OUT>>(
+    model: &N,
+    test: &[Vec<u8>],
+    shape: Shape,
+    count: usize,
+    out: &OutDir,
+) -> Result<()> {
+    let seqs = &test[..count.min(test.len())];
+    let mut shard = Shard::<N>::new();
+    shard.pass(model, seqs, shape, None)?;
+    let mut probs = vec![[0.0f32; OUT]; shard.y.len()];
+    if !probs.is_empty() {
+        softmax(&shard.y, &mut probs)?;
+    }
+    let b = seqs.len();
+    let rows = (0..b).flat_map(|j| {
+        let probs = &probs;
+        (0..shape.steps()).map(move |t| {
+            let s = &seqs[j];
+            let p = &probs[t * b + j];
+            let pred = argmax(p);
+            let target = shape.target(s, t);
+            [
+                j.to_string(),
+                t.to_string(),
+                if t >= shape.recall() {
+                    "recall"
+                } else {
+                    "input"
+                }
+                .to_string(),
+                token_name(shape.input(s, t)),
+                token_name(target),
+                token_name(pred),
+                num(p[pred]),
+                (pred == target).to_string(),
+            ]
+        })
+    });
+    out.csv(
+        "predictions.csv",
+        &[
+            "sequence",
+            "t",
+            "phase",
+            "input",
+            "target",
+            "prediction",
+            "probability",
+            "correct",
+        ],
+        rows,
+    )
+    .map(|_| ())
+}
+
+fn column(log: &[[String; 8]], i: usize) -> Vec<(f64, f64)> {
+    log.iter()
+        .filter_map(|r| Some((r[0].parse().ok()?, r[i].parse().ok()?)))
+        .collect()
+}
+
+fn plot_metrics(
+    log: &[[String; 8]],
+    cell: CellKind,
+    hidden: usize,
+    shape: Shape,
+    out: &OutDir,
+) -> Result<()> {
+    let last = log
+        .last()
+        .and_then(|r| r[0].parse::<f64>().ok())
+        .unwrap_or(1.0);
+    let flat = |y: f64| vec![(0.0, y), (last, y)];
+    let panels = [
+        Panel {
+            title: format!(
+                "{} H={hidden}: recall accuracy, L={} N={}",
+                cell.name(),
+                shape.length,
+                shape.blanks
+            ),
+            x_label: "update".into(),
+            y_label: "accuracy".into(),
+            series: vec![
+                Series {
+                    label: format!("held-out, N={}", shape.blanks),
+                    points: column(log, 5),
+                    color: PALETTE[0],
+                },
+                Series {
+                    label: "training batches (curriculum N)".into(),
+                    points: column(log, 3),
+                    color: PALETTE[1],
+                },
+                Series {
+                    label: "chance 1/8".into(),
+                    points: flat(1.0 / SYMBOLS as f64),
+                    color: PALETTE[5],
+                },
+            ],
+            ..Panel::default()
+        },
+        Panel {
+            title: "cross-entropy per step (nats)".into(),
+            x_label: "update".into(),
+            y_label: "loss".into(),
+            log_y: true,
+            series: vec![
+                Series {
+                    label: format!("held-out recall steps, N={}", shape.blanks),
+                    points: column(log, 4),
+                    color: PALETTE[0],
+                },
+                Series {
+                    label: "training, all steps".into(),
+                    points: column(log, 2),
+                    color: PALETTE[1],
+                },
+                Series {
+                    label: "memoryless baseline ln 8".into(),
+                    points: flat(BASELINE),
+                    color: PALETTE[5],
+                },
+            ],
+            ..Panel::default()
+        },
+        Panel {
+            title: "curriculum: blanks N of the training batches".into(),
+            x_label: "update".into(),
+            y_label: "N".into(),
+            series: vec![Series {
+                label: String::new(),
+                points: column(log, 1),
+                color: PALETTE[2],
+            }],
+            ..Panel::default()
+        },
+    ];
+    out.png("memory.png", |p| plot::draw(p, &panels, 1, (760, 300)))
+        .map(|_| ())
+}
+
+/// `--compare`: LSTM and RNN at equal parameter counts, for each N of `--compare-blanks`.
+fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
+    let mut rows: Vec<(usize, Outcome)> = Vec::new();
+    for &n in &args.compare_blanks {
+        for cell in [CellKind::Lstm, CellKind::Rnn] {
+            let dir = OutDir::create(&out.path(&format!("{}-n{n}", cell.name())))
+                .with_context(|| format!("compare run {} N={n}", cell.name()))?;
+            let r = train_cell(args, cell, n as usize, &dir)?;
+            rows.push((n as usize, r));
+        }
+    }
+    out.csv(
+        "compare.csv",
+        &[
+            "blanks",
+            "cell",
+            "hidden",
+            "parameters",
+            "updates",
+            "curriculum_reached_n",
+            "recall_accuracy",
+            "recall_loss",
+            "baseline_recall_loss",
+            "seconds",
+        ],
+        rows.iter().map(|(n, r)| {
+            [
+                n.to_string(),
+                r.cell.name().to_string(),
+                r.hidden.to_string(),
+                r.params.to_string(),
+                r.updates.to_string(),
+                r.reached.to_string(),
+                format!("{:.6}", r.accuracy),
+                format!("{:.6}", r.recall_loss),
+                format!("{BASELINE:.6}"),
+                format!("{:.3}", r.seconds),
+            ]
+        }),
+    )?;
+    let series = |cell: CellKind, color| Series {
+        label: match rows.iter().find(|(_, r)| r.cell == cell) {
+            Some((_, r)) => format!("{} H={} ({} parameters)", cell.name(), r.hidden, r.params),
+            None => cell.name().into(),
+        },
+        points: rows
+            .iter()
+            .filter(|(_, r)| r.cell == cell)
+            .map(|(n, r)| (*n as f64, r.accuracy))
+            .collect(),
+        color,
+    };
+    let (lo, hi) = rows.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (n, _)| {
+        (lo.min(*n as f64), hi.max(*n as f64))
+    });
+    let panel = Panel {
+        title: format!(
+            "copy task, L={}: recall accuracy on unseen sequences",
+            args.length
+        ),
+        x_label: "blanks N".into(),
+        y_label: "recall accuracy".into(),
+        series: vec![
+            series(CellKind::Lstm, PALETTE[0]),
+            series(CellKind::Rnn, PALETTE[3]),
+            Series {
+                label: "chance 1/8".into(),
+                points: vec![(lo, 0.125), (hi, 0.125)],
+                color: PALETTE[5],
+            },
+        ],
+        ..Panel::default()
+    };
+    out.png("compare.png", |p| plot::draw(p, &[panel], 1, (760, 420)))?;
+    let table = rows
+        .iter()
+        .map(|(n, r)| format!("N={n} {} {:.3}", r.cell.name(), r.accuracy))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(format!(
+        "memory --compare (L={}): recall accuracy {table}; wrote {}",
+        args.length,
+        out.path("compare.csv").display()
+    ))
+}
