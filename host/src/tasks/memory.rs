@@ -31,7 +31,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{Common, matched_rnn_hidden};
+use super::{Common, matched_rnn_hidden, update_rng};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -316,15 +316,16 @@ impl Stats {
     }
 }
 
-/// One thread's part of a batch: its gradient, workspaces (by shape) and buffers.
+/// One thread's part of a batch: its workspaces (by shape), buffers, and the sums of its last pass.
 struct Shard<N> {
-    grad: Box<N>,
     ws: HashMap<(usize, usize), Workspace>,
     ws_floats: usize,
     x: Vec<[f32; IN]>,
     y: Vec<[f32; OUT]>,
     dy: Vec<[f32; OUT]>,
     targets: Vec<usize>,
+    stats: Stats,
+    _net: std::marker::PhantomData<fn() -> N>,
 }
 
 /// Cached workspaces of a shard beyond this many floats are dropped (1 GiB).
@@ -333,30 +334,30 @@ const WS_BUDGET: usize = 1 << 28;
 impl<N: Net<IN, OUT>> Shard<N> {
     fn new() -> Self {
         Self {
-            grad: boxed_zeroed(),
             ws: HashMap::new(),
             ws_floats: 0,
             x: Vec::new(),
             y: Vec::new(),
             dy: Vec::new(),
             targets: Vec::new(),
+            stats: Stats::default(),
+            _net: std::marker::PhantomData,
         }
     }
 
-    /// Forward (and, with `train`, backward into `self.grad`, zeroed first) over `seqs`.
+    /// Forward over `seqs` (and, with `train`, backward, accumulating into its gradient); the
+    /// sums land in `self.stats`.
     fn pass(
         &mut self,
         model: &N,
         seqs: &[Vec<u8>],
         shape: Shape,
-        train: Option<LossOn>,
-    ) -> Result<Stats> {
-        if train.is_some() {
-            self.grad.fill_zero();
-        }
+        train: Option<(LossOn, &mut N)>,
+    ) -> Result<()> {
+        self.stats = Stats::default();
         let b = seqs.len();
         if b == 0 {
-            return Ok(Stats::default());
+            return Ok(());
         }
         let steps = shape.steps();
         let n = steps * b;
@@ -394,19 +395,20 @@ impl<N: Net<IN, OUT>> Shard<N> {
         let before = softmax_cross_entropy(y0, t0, d0, Reduction::Sum)? as f64;
         let recall = softmax_cross_entropy(y1, t1, d1, Reduction::Sum)? as f64;
         let correct = y1.iter().zip(t1).filter(|(y, t)| argmax(y) == **t).count();
-        if let Some(on) = train {
+        if let Some((on, grad)) = train {
             if on == LossOn::Recall {
                 d0.fill([0.0; OUT]);
             }
-            model.backward(ws, &mut self.grad, &self.x, &self.dy)?;
+            model.backward(ws, grad, &self.x, &self.dy)?;
         }
-        Ok(Stats {
+        self.stats = Stats {
             loss: before + recall,
             recall_loss: recall,
             rows: n,
             recall_rows: n - split,
             correct,
-        })
+        };
+        Ok(())
     }
 }
 
@@ -420,56 +422,13 @@ fn argmax(y: &[f32; OUT]) -> usize {
     best
 }
 
-/// Runs `seqs` split over the shards, one thread each; with `train`, the shards' gradients are
-/// then added (in shard order) into `grad`.
-fn parallel_pass<N: Net<IN, OUT>>(
-    model: &N,
-    shards: &mut [Shard<N>],
-    seqs: &[Vec<u8>],
-    shape: Shape,
-    train: Option<(LossOn, &mut N)>,
-) -> Result<Stats> {
-    let on = train.as_ref().map(|(on, _)| *on);
-    let per = seqs.len().div_ceil(shards.len()).max(1);
-    let mut parts = seqs.chunks(per);
-    let work: Vec<(&mut Shard<N>, &[Vec<u8>])> = shards
-        .iter_mut()
-        .map(|s| (s, parts.next().unwrap_or(&[])))
-        .collect();
-    let results: Vec<Result<Stats>> = std::thread::scope(|scope| {
-        let mut work = work.into_iter();
-        let first = work.next();
-        let handles: Vec<_> = work
-            .map(|(s, part)| scope.spawn(move || s.pass(model, part, shape, on)))
-            .collect();
-        let mut results = vec![match first {
-            Some((s, part)) => s.pass(model, part, shape, on),
-            None => Ok(Stats::default()),
-        }];
-        for h in handles {
-            results.push(
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))),
-            );
-        }
-        results
-    });
-    let mut total = Stats::default();
-    for r in results {
-        total.add(&r?);
-    }
-    if let Some((_, grad)) = train {
-        let g = grad.as_flat_mut();
-        for s in shards.iter() {
-            for (a, b) in g.iter_mut().zip(s.grad.as_flat()) {
-                *a += *b;
-            }
-        }
-    }
-    Ok(total)
+/// The part of `seqs` that shard `k` of `shards` takes.
+fn part(seqs: &[Vec<u8>], k: usize, shards: usize) -> &[Vec<u8>] {
+    let per = seqs.len().div_ceil(shards).max(1);
+    &seqs[(k * per).min(seqs.len())..((k + 1) * per).min(seqs.len())]
 }
 
-/// Evaluation over `seqs` in chunks (no gradient).
+/// Evaluation over `seqs` in chunks, each split over the shards, one thread each (no gradient).
 fn evaluate<N: Net<IN, OUT>>(
     model: &N,
     shards: &mut [Shard<N>],
@@ -477,8 +436,25 @@ fn evaluate<N: Net<IN, OUT>>(
     shape: Shape,
 ) -> Result<Stats> {
     let mut total = Stats::default();
-    for chunk in seqs.chunks(EVAL_CHUNK * shards.len()) {
-        total.add(&parallel_pass(model, shards, chunk, shape, None)?);
+    let count = shards.len();
+    for chunk in seqs.chunks(EVAL_CHUNK * count) {
+        std::thread::scope(|scope| -> Result<()> {
+            let handles: Vec<_> = shards
+                .iter_mut()
+                .enumerate()
+                .map(|(k, s)| {
+                    scope.spawn(move || s.pass(model, part(chunk, k, count), shape, None))
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("an evaluation thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        for s in shards.iter() {
+            total.add(&s.stats);
+        }
     }
     Ok(total)
 }
@@ -530,9 +506,9 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
     let length = args.length as usize;
     let batch = args.batch as usize;
     let full = Shape { length, blanks };
-    let mut rng = tinyrnn::rng(args.common.seed);
+    let mut init_rng = tinyrnn::rng(args.common.seed);
     let mut model: Box<N> = boxed_zeroed();
-    model.init(&mut rng, Some(args.forget_bias));
+    model.init(&mut init_rng, Some(args.forget_bias));
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
     let mut shards: Vec<Shard<N>> = (0..SHARDS).map(|_| Shard::new()).collect();
@@ -555,6 +531,7 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
     let mut updates = 0;
     let mut stopped = false;
     while updates < args.steps && !stopped {
+        let mut rng = update_rng(args.common.seed, updates);
         let current = curriculum.current;
         let n = if current > 0 && uniform01(&mut rng) < args.mix {
             ((uniform01(&mut rng) * (current + 1) as f64) as usize).min(current)
@@ -563,14 +540,19 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
         };
         let shape = Shape { length, blanks: n };
         let seqs = sequences(&mut rng, batch, length);
-        let mut stats = Stats::default();
-        trainer.update(|m, g| {
-            stats = parallel_pass(m, &mut shards, &seqs, shape, Some((args.loss_on, g)))?;
-            Ok(match args.loss_on {
-                LossOn::All => stats.loss,
-                LossOn::Recall => stats.recall_loss,
+        let (on, count) = (args.loss_on, shards.len());
+        let mut work: Vec<(usize, &mut Shard<N>)> = shards.iter_mut().enumerate().collect();
+        trainer.update_sharded(&mut work, |m, g, (k, s)| {
+            s.pass(m, part(&seqs, *k, count), shape, Some((on, g)))?;
+            Ok(match on {
+                LossOn::All => s.stats.loss,
+                LossOn::Recall => s.stats.recall_loss,
             } as f32)
         })?;
+        let mut stats = Stats::default();
+        for s in &shards {
+            stats.add(&s.stats);
+        }
         updates += 1;
         if n == current {
             curriculum.record(stats.accuracy());
