@@ -5,8 +5,10 @@
 #                    [--threads 1,2] [--no-build] [--out FILE.jsonl]
 #
 # 1. A virtualenv OUTSIDE the repository (default $HOME/.cache/tinyrnn-bench-venv, or
-#    $TINYRNN_BENCH_VENV, or --venv) with torch (CPU wheels) and numpy; created and filled by
-#    pip on first use only. CI never runs this script.
+#    $TINYRNN_BENCH_VENV, or --venv) with torch and numpy; created and filled by pip on first
+#    use only, from PyPI (whose Linux torch wheel also pulls CUDA libraries, ~5 GB, unused here)
+#    or from $TINYRNN_TORCH_INDEX, e.g. https://download.pytorch.org/whl/cpu for the CPU-only
+#    wheel where that index is reachable. CI never runs this script.
 # 2. cargo build --release -p host.
 # 3. The ceiling: 2048^3 sgemm by numpy's OpenBLAS on 1 thread (before and after the workloads).
 # 4. Per workload, PyTorch and then `tinyrnn bench --json`, each at 1 and 2 threads, so that the
@@ -27,7 +29,7 @@ warmup=3
 threads=1,2
 build=1
 out=
-torch_index=${TINYRNN_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+torch_index=${TINYRNN_TORCH_INDEX:-}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
 need() { [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; }; }
@@ -60,7 +62,11 @@ fi
 if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
     echo "== installing torch (CPU) and numpy into $venv" >&2
     "$py" -m pip install --quiet --upgrade pip
-    "$py" -m pip install --quiet --index-url "$torch_index" torch
+    if [ -n "$torch_index" ]; then
+        "$py" -m pip install --quiet --index-url "$torch_index" torch
+    else
+        "$py" -m pip install --quiet torch
+    fi
     "$py" -m pip install --quiet numpy
 fi
 
