@@ -1,11 +1,11 @@
 //! Models as safetensors files with PyTorch's tensor names (`lstm.weight_ih_l0`, ..., `head.bias`)
 //! and shapes, so `module.load_state_dict(safetensors.torch.load_file(path))` loads them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 use tinyrnn::Params;
 
 use crate::out::write_atomic;
@@ -16,6 +16,10 @@ pub fn save<P: Params<f32>>(path: &Path, model: &P, metadata: &[(&str, String)])
 }
 
 /// [`save`] with extra 1-D tensors beside the model's (e.g. a checkpoint's optimizer state).
+///
+/// The file is the same for the same inputs, byte for byte: tensors in name order, metadata keys
+/// sorted (`safetensors::serialize` writes the metadata in `HashMap` order, which changes from one
+/// process to the next).
 pub fn save_with<P: Params<f32>>(
     path: &Path,
     model: &P,
@@ -23,7 +27,7 @@ pub fn save_with<P: Params<f32>>(
     metadata: &[(&str, String)],
 ) -> Result<()> {
     let flat = model.as_flat();
-    let tensors: Vec<(&str, Vec<usize>, &[f32])> = P::TENSORS
+    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = P::TENSORS
         .iter()
         .map(|t| {
             (
@@ -39,26 +43,81 @@ pub fn save_with<P: Params<f32>>(
                 .map(|&(n, v)| (n, vec![v.len()], v)),
         )
         .collect();
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|t| t.2.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|(t, b)| {
-            Ok((
-                t.0.to_string(),
-                TensorView::new(Dtype::F32, t.1.clone(), b)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let meta: HashMap<String, String> = metadata
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    let data = safetensors::serialize(views, Some(meta))?;
-    write_atomic(path, |w| Ok(w.write_all(&data)?))
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
+        bail!("{}: two tensors named `{}`", path.display(), w[0].0);
+    }
+    // A later duplicate key wins, as it would in a map.
+    let meta: BTreeMap<&str, &str> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let mut header = String::from("{");
+    if !meta.is_empty() {
+        header.push_str("\"__metadata__\":{");
+        for (i, (k, v)) in meta.iter().enumerate() {
+            if i > 0 {
+                header.push(',');
+            }
+            json_string(&mut header, k);
+            header.push(':');
+            json_string(&mut header, v);
+        }
+        header.push('}');
+    }
+    let mut offset = 0usize;
+    for (i, (name, shape, values)) in tensors.iter().enumerate() {
+        if i > 0 || !meta.is_empty() {
+            header.push(',');
+        }
+        json_string(&mut header, name);
+        let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let end = offset + 4 * values.len();
+        header.push_str(&format!(
+            ":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+            shape.join(",")
+        ));
+        offset = end;
+    }
+    header.push('}');
+    // Pad with spaces so the data starts 8-byte aligned, as safetensors itself does.
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    write_atomic(path, |w| {
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(header.as_bytes())?;
+        for (_, _, values) in &tensors {
+            for v in values.iter() {
+                w.write_all(&v.to_le_bytes())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Appends `s` to `out` as a JSON string.
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The metadata of a safetensors file, without reading its tensors into a model.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let what = || format!("{} is not a valid safetensors file", path.display());
+    SafeTensors::deserialize(&data).with_context(what)?;
+    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Reads `path` into `model`: every tensor of `P::TENSORS` must be present, F32, with its shape.
@@ -120,4 +179,36 @@ pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<Vec<f32>> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tinyrnn::LstmModel;
+
+    /// The writer's header is valid safetensors JSON (escapes included), reads back exactly, and
+    /// the same inputs give the same bytes whatever order the metadata comes in.
+    #[test]
+    fn files_read_back_and_are_deterministic() {
+        type M = LstmModel<2, 3, 1>;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut model: Box<M> = crate::net::boxed_zeroed();
+        model.init(&mut tinyrnn::rng(1), None);
+        let extra = [1.5f32, -2.0, 3.25];
+        let meta = [
+            ("task", "t".to_string()),
+            ("flags", "A { x: \"q\\\"\", y: \n\t\u{1} é }".to_string()),
+        ];
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        save_with(&a, &*model, &[("opt", &extra)], &meta).expect("save");
+        let reversed = [meta[1].clone(), meta[0].clone()];
+        save_with(&b, &*model, &[("opt", &extra)], &reversed).expect("save");
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let mut back: Box<M> = crate::net::boxed_zeroed();
+        let got = load_into(&a, &mut *back).expect("load");
+        assert_eq!(back.as_flat(), model.as_flat());
+        assert_eq!(got.get("flags"), Some(&meta[1].1));
+        assert_eq!(read_metadata(&a).expect("metadata"), got);
+        assert_eq!(read_vector(&a, "opt", 3).expect("opt"), extra);
+    }
 }

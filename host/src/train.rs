@@ -2,6 +2,7 @@
 //! backward (it knows its data and loss), refuse a non-finite loss or gradient, clip by global
 //! norm, take an optimizer step. Plus the progress bar and the optimizer flags.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -140,51 +141,62 @@ impl<N: Params<f32>> Trainer<N> {
     }
 
     /// Writes a checkpoint to `path` atomically: the model (PyTorch names), the optimizer state,
-    /// the number of updates taken, and `metadata` (the task and its flags). Training data is
-    /// drawn from one random stream per update ([`crate::tasks::update_rng`]), so the update
-    /// count is the whole random state.
-    pub fn save_checkpoint(&self, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
+    /// the number of updates taken, `metadata` (the task and its flags, and whatever else the task
+    /// needs to continue) and `extra` 1-D tensors. Tasks that draw their training data from one
+    /// random stream per update ([`crate::tasks::update_rng`]) need nothing else: the update
+    /// count is their whole random state.
+    pub fn save_checkpoint(
+        &self,
+        path: &Path,
+        metadata: &[(&str, String)],
+        extra: &[(&str, &[f32])],
+    ) -> Result<()> {
         let mut meta = metadata.to_vec();
         meta.push(("format", CHECKPOINT_FORMAT.into()));
         meta.push(("update", self.step.to_string()));
-        crate::modelfile::save_with(
-            path,
-            &*self.model,
-            &[("optimizer.state", &self.opt_state)],
-            &meta,
-        )
+        let mut tensors = vec![("optimizer.state", &self.opt_state[..])];
+        tensors.extend_from_slice(extra);
+        crate::modelfile::save_with(path, &*self.model, &tensors, &meta)
     }
 
     /// Restores model, optimizer state and update count from a checkpoint written by
-    /// [`save_checkpoint`](Self::save_checkpoint) with the same `metadata` (same task and flags:
-    /// anything else would not continue the same run).
-    pub fn resume(&mut self, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
-        let meta = crate::modelfile::load_into(path, &mut *self.model)
-            .with_context(|| format!("cannot resume from {}", path.display()))?;
+    /// [`save_checkpoint`](Self::save_checkpoint) whose metadata holds every entry of `run_id`
+    /// with the same value (same task and flags: anything else would not continue the same run).
+    /// Returns the checkpoint's metadata, for the task's own state.
+    pub fn resume(
+        &mut self,
+        path: &Path,
+        run_id: &[(&str, String)],
+    ) -> Result<HashMap<String, String>> {
+        let cannot = || format!("cannot resume from {}", path.display());
+        let meta = crate::modelfile::read_metadata(path).with_context(cannot)?;
         let get = |k: &str| meta.get(k).map(String::as_str);
         if get("format") != Some(CHECKPOINT_FORMAT) {
             bail!(
-                "{} is a model file, not a tinyrnn checkpoint",
+                "cannot resume: {} is not a tinyrnn checkpoint (no `format: {CHECKPOINT_FORMAT}`)",
                 path.display()
             );
         }
-        for (k, v) in metadata {
-            if get(k) != Some(v.as_str()) {
+        for (k, v) in run_id {
+            let theirs = get(k).unwrap_or("missing");
+            if theirs != v.as_str() {
+                let (theirs, ours) = first_difference(theirs, v);
                 bail!(
-                    "{} was written by a different run: its `{k}` is {:?}, this run's is {v:?}",
+                    "cannot resume: {} was written by a different run: its {k}: `{theirs}`; this run's: `{ours}`",
                     path.display(),
-                    get(k).unwrap_or("missing")
                 );
             }
         }
+        crate::modelfile::load_into(path, &mut *self.model).with_context(cannot)?;
         self.step = get("update")
             .and_then(|s| s.parse().ok())
-            .with_context(|| format!("{}: no valid update count", path.display()))?;
+            .with_context(|| format!("cannot resume: {}: no valid update count", path.display()))?;
         if !self.opt_state.is_empty() {
             self.opt_state =
-                crate::modelfile::read_vector(path, "optimizer.state", self.opt_state.len())?;
+                crate::modelfile::read_vector(path, "optimizer.state", self.opt_state.len())
+                    .with_context(cannot)?;
         }
-        Ok(())
+        Ok(meta)
     }
 
     /// Refuses a non-finite loss or gradient, clips, and takes the optimizer step.
@@ -231,7 +243,7 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 
 /// Exponential moving average, for a readable loss on the progress bar.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Ema(Option<f64>);
+pub struct Ema(pub Option<f64>);
 
 impl Ema {
     /// Adds a value (weight 0.05) and returns the average.
@@ -242,6 +254,20 @@ impl Ema {
         };
         self.0 = Some(a);
         a
+    }
+}
+
+/// The first differing `field: value` parts of two `Debug` renderings of the same flags struct
+/// (`Args { a: 1, b: C { c: 2 } }`), so a refusal names the flag that differs; the whole strings
+/// when no single part differs.
+fn first_difference<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    let parts = |s: &'a str| {
+        s.split(", ")
+            .map(|p| p.rsplit("{ ").next().unwrap_or(p).trim_end_matches(" }"))
+    };
+    match parts(a).zip(parts(b)).find(|(x, y)| x != y) {
+        Some(d) if parts(a).count() == parts(b).count() => d,
+        _ => (a, b),
     }
 }
 

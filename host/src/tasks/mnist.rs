@@ -13,6 +13,14 @@
 //! Each batch is split over `--threads` threads ([`Trainer::update_sharded`]): every thread runs
 //! forward and backward on its part into its own gradient, and the gradients are added in thread
 //! order, so a run is deterministic for a given thread count.
+//!
+//! Checkpoints (`checkpoint.safetensors`, at the end of every epoch by default, or every
+//! `--checkpoint-every N` updates) hold the model, the optimizer state, the update count and the
+//! rest of the run's progress: the finished epochs' metrics, the current epoch's running sums,
+//! the smoothed loss curve, and a check value of the shuffling generator. `--resume DIR`
+//! continues bit for bit: the shuffling generator (seeded once, then drawn from by every epoch's
+//! shuffle) is brought back to its state by replaying the shuffles of the epochs before, and
+//! the learning rate follows from the update count.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,12 +31,14 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
 
-use super::Common;
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, run_id};
 use crate::idx::{self, LabelledImages};
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::OutDir;
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, cosine_lr, default_threads, progress, split};
+use crate::train::{
+    Ema, OptimizerKind, Trainer, cosine_lr, default_threads, progress as progress_bar, split,
+};
 use crate::with_hidden;
 
 /// Image side: rows = time steps, columns = inputs per step.
@@ -90,6 +100,8 @@ pub struct MnistArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
     #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
+    #[command(flatten)]
     pub common: Common,
 }
 
@@ -113,7 +125,8 @@ pub fn run(args: &MnistArgs) -> Result<String> {
     if !(args.clip >= 0.0 && args.clip.is_finite()) {
         bail!("--clip must be 0 or a positive number, got {}", args.clip);
     }
-    with_hidden!(args.hidden, H => run_net::<LstmModel<SIDE, H, CLASSES>>(args),
+    let resume = args.checkpoint.resume_file()?;
+    with_hidden!(args.hidden, H => run_net::<LstmModel<SIDE, H, CLASSES>>(args, resume.as_deref()),
         [16, 32, 64, 128, 256])
 }
 
@@ -349,13 +362,161 @@ struct EpochLog {
     cpu: Option<f64>,
 }
 
-fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
+/// Where training stands, beyond the model, the optimizer and the update count: what a
+/// checkpoint must hold for a resumed run to write what the uninterrupted one would have.
+#[derive(Default)]
+struct Progress {
+    /// The finished epochs.
+    epochs: Vec<EpochLog>,
+    /// The current epoch so far: training sums, wall and CPU seconds.
+    train: Stats,
+    seconds: f64,
+    cpu: Option<f64>,
+    /// The smoothed training loss and its value after every update (for loss.png).
+    ema: Ema,
+    batch_loss: Vec<f32>,
+}
+
+/// Float text that reads back to the same value (Rust prints the shortest such text).
+fn float_field(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v}"))
+}
+
+impl Stats {
+    fn fields(&self) -> [String; 3] {
+        [
+            format!("{}", self.loss_sum),
+            self.correct.to_string(),
+            self.images.to_string(),
+        ]
+    }
+}
+
+impl Progress {
+    /// The checkpoint metadata of this progress (`rng_check`: the shuffling generator's next
+    /// draw, compared on resume).
+    fn metadata(&self, rng_check: f64) -> Vec<(&'static str, String)> {
+        let epochs: Vec<String> = self
+            .epochs
+            .iter()
+            .map(|e| {
+                let mut f = vec![e.epoch.to_string()];
+                f.extend(e.train.fields());
+                f.extend(e.val.fields());
+                match e.test {
+                    Some(t) => f.extend(t.fields()),
+                    None => f.extend(["-".into(), "-".into(), "-".into()]),
+                }
+                f.push(format!("{}", e.seconds));
+                f.push(float_field(e.cpu));
+                f.join(" ")
+            })
+            .collect();
+        vec![
+            ("mnist.epochs", epochs.join(";")),
+            ("mnist.epoch_train", self.train.fields().join(" ")),
+            ("mnist.epoch_seconds", format!("{}", self.seconds)),
+            ("mnist.epoch_cpu_seconds", float_field(self.cpu)),
+            ("mnist.loss_ema", float_field(self.ema.0)),
+            ("mnist.shuffle_check", format!("{}", rng_check.to_bits())),
+        ]
+    }
+
+    /// The progress stored in a checkpoint at update `step`, and its shuffle check value.
+    fn from_checkpoint(
+        path: &Path,
+        meta: &HashMap<String, String>,
+        step: u64,
+    ) -> Result<(Self, u64)> {
+        let bad = |key: &str| {
+            anyhow::anyhow!(
+                "cannot resume: {}: `{key}` is missing or malformed",
+                path.display()
+            )
+        };
+        let get = |key: &str| meta.get(key).map(String::as_str).ok_or_else(|| bad(key));
+        fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
+            s.parse().ok()
+        }
+        fn opt(s: &str) -> Option<Option<f64>> {
+            match s {
+                "-" => Some(None),
+                s => s.parse().ok().map(Some),
+            }
+        }
+        fn stats(f: &[&str]) -> Option<Stats> {
+            Some(Stats {
+                loss_sum: num(f[0])?,
+                correct: num(f[1])?,
+                images: num(f[2])?,
+            })
+        }
+        let parse_epoch = |line: &str| -> Option<EpochLog> {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() != 12 {
+                return None;
+            }
+            Some(EpochLog {
+                epoch: num(f[0])?,
+                train: stats(&f[1..4])?,
+                val: stats(&f[4..7])?,
+                test: match f[7] {
+                    "-" => None,
+                    _ => Some(stats(&f[7..10])?),
+                },
+                seconds: num(f[10])?,
+                cpu: opt(f[11])?,
+            })
+        };
+        let lines = get("mnist.epochs")?;
+        let epochs = match lines {
+            "" => Vec::new(),
+            _ => lines
+                .split(';')
+                .map(parse_epoch)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad("mnist.epochs"))?,
+        };
+        let train_fields: Vec<&str> = get("mnist.epoch_train")?.split(' ').collect();
+        let train = (train_fields.len() == 3)
+            .then(|| stats(&train_fields))
+            .flatten()
+            .ok_or_else(|| bad("mnist.epoch_train"))?;
+        let progress = Progress {
+            epochs,
+            train,
+            seconds: num(get("mnist.epoch_seconds")?).ok_or_else(|| bad("mnist.epoch_seconds"))?,
+            cpu: opt(get("mnist.epoch_cpu_seconds")?)
+                .ok_or_else(|| bad("mnist.epoch_cpu_seconds"))?,
+            ema: Ema(opt(get("mnist.loss_ema")?).ok_or_else(|| bad("mnist.loss_ema"))?),
+            batch_loss: crate::modelfile::read_vector(path, "mnist.smoothed_loss", step as usize)
+                .with_context(|| format!("cannot resume from {}", path.display()))?,
+        };
+        let check = num(get("mnist.shuffle_check")?).ok_or_else(|| bad("mnist.shuffle_check"))?;
+        Ok((progress, check))
+    }
+
+    /// Writes a checkpoint of `trainer` with this progress.
+    fn save<N: Net<SIDE, CLASSES>>(
+        &self,
+        trainer: &Trainer<N>,
+        path: &Path,
+        run_id: &[(&'static str, String)],
+        rng: &SeededRng,
+    ) -> Result<()> {
+        let mut meta = run_id.to_vec();
+        meta.extend(self.metadata(uniform01(&mut rng.clone())));
+        trainer.save_checkpoint(path, &meta, &[("mnist.smoothed_loss", &self.batch_loss)])
+    }
+}
+
+fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Result<String> {
     let dir = args
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEBIAN_DIR));
     let data = &Data::load(&dir, args)?;
-    let out = &args.common.out_dir("mnist")?;
+    let out = &args.checkpoint.out_dir(&args.common, "mnist")?;
     let batch = args.batch as usize;
     let mut rng = tinyrnn::rng(args.common.seed);
     let mut model: Box<N> = boxed_zeroed();
@@ -368,24 +529,81 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
     let mut order: Vec<usize> = (0..data.train_count).collect();
     let val_ids: Vec<usize> = (data.val_start..data.train.images.count).collect();
     let test_ids: Vec<usize> = (0..data.test.images.count).collect();
-    let mut epochs: Vec<EpochLog> = Vec::new();
-    let mut batch_loss: Vec<(f64, f64)> = Vec::new(); // (epoch, smoothed loss) for loss.png
-    let mut ema = Ema::default();
     let batches = data.train_count.div_ceil(batch);
     let total_updates = batches as u64 * u64::from(args.epochs);
+
+    // What a checkpoint must agree on to be continued: the task, every flag that changes the
+    // result (with the data directory and the thread count resolved: the gradient sums depend on
+    // the thread count) and the number of training images.
+    let mut same = args.clone();
+    (same.common.out, same.common.quiet, same.checkpoint) =
+        (None, false, CheckpointArgs::default());
+    let data_dir = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    (same.data, same.threads) = (Some(data_dir), Some(threads as u32));
+    let mut run_id = run_id("mnist", &same);
+    run_id.push(("mnist.train_images", data.train_count.to_string()));
+    let checkpoint = out.path(CHECKPOINT_FILE);
+    let mut progress = Progress::default();
+    let mut resumed = String::new();
+    if let Some(from) = resume {
+        let meta = trainer.resume(from, &run_id)?;
+        let check;
+        (progress, check) = Progress::from_checkpoint(from, &meta, trainer.step)?;
+        // Checkpoints are taken after an update inside an epoch, or after an epoch's evaluation.
+        let done = trainer.step / batches as u64;
+        let mid = !trainer.step.is_multiple_of(batches as u64);
+        if progress.epochs.len() as u64 != done || trainer.step >= total_updates {
+            bail!(
+                "cannot resume: {} is inconsistent: update {} with {} finished epochs of {batches} updates",
+                from.display(),
+                trainer.step,
+                progress.epochs.len()
+            );
+        }
+        // Every epoch (the current one too, when it is under way) has shuffled `order`.
+        for _ in 0..done + u64::from(mid) {
+            shuffle(&mut order, &mut rng);
+        }
+        if uniform01(&mut rng.clone()).to_bits() != check {
+            bail!(
+                "cannot resume: the shuffling generator does not reach the state recorded in {}",
+                from.display()
+            );
+        }
+        resumed = format!(" (resumed at update {} of {total_updates})", trainer.step);
+    }
+
     let start = Instant::now();
-    for epoch in 1..=args.epochs {
-        let bar = progress(
+    let first_epoch = progress.epochs.len() as u32 + 1;
+    for epoch in first_epoch..=args.epochs {
+        let bar = progress_bar(
             data.train_count as u64,
             &format!("epoch {epoch}/{}", args.epochs),
         );
         if args.common.quiet {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        shuffle(&mut order, &mut rng);
-        let (t0, cpu0) = (Instant::now(), cpu_seconds());
-        let mut train = Stats::default();
-        for (k, ids) in order.chunks(batch).enumerate() {
+        // Batches of this epoch already taken before a resume (0 for a fresh epoch).
+        let skip = (trainer.step - u64::from(epoch - 1) * batches as u64) as usize;
+        if skip == 0 {
+            shuffle(&mut order, &mut rng);
+            (progress.train, progress.seconds, progress.cpu) = (Stats::default(), 0.0, Some(0.0));
+        }
+        bar.set_position(progress.train.images as u64);
+        let (t0, cpu0, seconds0, epoch_cpu0) = (
+            Instant::now(),
+            cpu_seconds(),
+            progress.seconds,
+            progress.cpu,
+        );
+        let elapsed = || {
+            let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+            (
+                seconds0 + t0.elapsed().as_secs_f64(),
+                epoch_cpu0.zip(cpu).map(|(a, b)| a + b),
+            )
+        };
+        for (k, ids) in order.chunks(batch).enumerate().skip(skip) {
             if args.schedule == Schedule::Cosine {
                 trainer.set_lr(cosine_lr(
                     args.lr,
@@ -403,16 +621,28 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
             for s in &shards[..busy] {
                 stats.add(&s.stats);
             }
-            train.add(&stats);
-            let avg = ema.add(f64::from(loss));
-            batch_loss.push((epoch as f64 - 1.0 + (k + 1) as f64 / batches as f64, avg));
+            progress.train.add(&stats);
+            let avg = progress.ema.add(f64::from(loss));
+            progress.batch_loss.push(avg as f32);
             bar.inc(ids.len() as u64);
             if k % 5 == 0 {
-                bar.set_message(format!("loss {avg:.3} acc {:.3}", train.accuracy()));
+                bar.set_message(format!(
+                    "loss {avg:.3} acc {:.3}",
+                    progress.train.accuracy()
+                ));
+            }
+            // Inside the epoch only: a checkpoint at its end waits for the evaluation below.
+            if let Some(every) = args.checkpoint.checkpoint_every
+                && every > 0
+                && trainer.step.is_multiple_of(every)
+                && k + 1 < batches
+            {
+                (progress.seconds, progress.cpu) = elapsed();
+                progress.save(&trainer, &checkpoint, &run_id, &rng)?;
             }
         }
-        let seconds = t0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+        let (seconds, cpu) = elapsed();
+        let train = progress.train;
         bar.set_message(format!("loss {:.3}: validating", train.loss()));
         let val = evaluate(&*trainer.model, &mut shards[0], &data.train, &val_ids, None)?;
         let test = match args.test_every_epoch {
@@ -440,7 +670,7 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
                 cpu.map_or(String::new(), |c| format!(", {c:.1} s CPU"))
             );
         }
-        epochs.push(EpochLog {
+        progress.epochs.push(EpochLog {
             epoch,
             train,
             val,
@@ -448,8 +678,27 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
             seconds,
             cpu,
         });
-        write_metrics(out, &epochs)?; // after every epoch: an interrupted run keeps its curves
+        // After every epoch: an interrupted run keeps its curves.
+        write_metrics(out, &progress.epochs)?;
+        let due = match args.checkpoint.checkpoint_every {
+            None => true,
+            Some(every) => every > 0 && trainer.step.is_multiple_of(every),
+        };
+        if due && epoch < args.epochs {
+            (progress.train, progress.seconds, progress.cpu) = (Stats::default(), 0.0, Some(0.0));
+            progress.save(&trainer, &checkpoint, &run_id, &rng)?;
+        }
     }
+    let epochs = &progress.epochs;
+    let batch_loss: Vec<(f64, f64)> = progress
+        .batch_loss
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let (e, k) = (i / batches, i % batches);
+            (e as f64 + (k + 1) as f64 / batches as f64, f64::from(v))
+        })
+        .collect();
     let train_seconds = epochs.iter().map(|e| e.seconds).sum::<f64>();
     let model = &*trainer.model;
 
@@ -481,7 +730,7 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
             format!("{:.6}", test.accuracy()),
         ]],
     )?;
-    plot_curves(out, &epochs, &batch_loss, N::HIDDEN)?;
+    plot_curves(out, epochs, &batch_loss, N::HIDDEN)?;
     crate::modelfile::save(
         &out.path("model.safetensors"),
         model,
@@ -500,7 +749,7 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs) -> Result<String> {
     )?;
     let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
     Ok(format!(
-        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}; wrote {}",
+        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}; wrote {}",
         N::HIDDEN,
         data.dir.display(),
         data.train_count,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::out::OutDir;
 
@@ -48,13 +48,58 @@ impl Common {
 /// Checkpoint flags of the tasks that train for long.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckpointArgs {
-    /// Write a checkpoint (model, optimizer state, update count) every N updates; 0: never.
-    #[arg(long, default_value_t = 500)]
-    pub checkpoint_every: u64,
+    /// Write a checkpoint (model, optimizer state, update count, training progress) every N
+    /// updates; 0: never [default: sine every 500 updates, mnist at the end of every epoch]
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
     /// Continue the run whose output directory is DIR from its last checkpoint, bit for bit as
     /// if it had never stopped (same flags required). Outputs go to DIR unless --out is given.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+}
+
+/// The checkpoint's name in a run's output directory.
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+
+impl CheckpointArgs {
+    /// The checkpoint to resume from (with `--resume`), refusing a missing directory or
+    /// checkpoint before anything is created.
+    pub fn resume_file(&self) -> Result<Option<PathBuf>> {
+        let Some(dir) = &self.resume else {
+            return Ok(None);
+        };
+        if !dir.is_dir() {
+            let what = match dir.exists() {
+                true => "is not a directory",
+                false => "does not exist",
+            };
+            bail!("cannot resume: {} {what}", dir.display());
+        }
+        let file = dir.join(CHECKPOINT_FILE);
+        if !file.is_file() {
+            bail!(
+                "cannot resume: {} has no {CHECKPOINT_FILE} (the run stopped before its first \
+                 checkpoint, or was run with --checkpoint-every 0)",
+                dir.display()
+            );
+        }
+        Ok(Some(file))
+    }
+
+    /// The output directory: `--out`, else the `--resume` directory, else `runs/<task>`.
+    pub fn out_dir(&self, common: &Common, task: &str) -> Result<OutDir> {
+        match (&common.out, &self.resume) {
+            (None, Some(dir)) => OutDir::create(dir),
+            _ => common.out_dir(task),
+        }
+    }
+}
+
+/// What a checkpoint must agree on to be continued: the task and its flags, `flags` being the
+/// task's arguments with everything that does not change the result (where outputs go, the
+/// progress bar, the checkpoint flags) reset to fixed values.
+pub fn run_id(task: &str, flags: &impl std::fmt::Debug) -> Vec<(&'static str, String)> {
+    vec![("task", task.to_string()), ("flags", format!("{flags:?}"))]
 }
 
 /// The random stream of training update `update` (0-based): data for every update is drawn from

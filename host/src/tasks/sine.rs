@@ -24,7 +24,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{CheckpointArgs, Common, matched_rnn_hidden, update_rng};
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id, update_rng};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -106,20 +106,22 @@ pub fn run(args: &SineArgs) -> Result<String> {
     if !(args.lr > 0.0 && args.lr.is_finite()) {
         anyhow::bail!("--lr must be a positive number, got {}", args.lr);
     }
-    let out = match (&args.common.out, &args.checkpoint.resume) {
-        (None, Some(dir)) => crate::out::OutDir::create(dir)?,
-        _ => args.common.out_dir("sine")?,
-    };
+    let resume = args.checkpoint.resume_file()?;
+    let out = args.checkpoint.out_dir(&args.common, "sine")?;
     let h = match (args.hidden, args.cell) {
         (Some(h), _) => h as usize,
         (None, CellKind::Lstm) => 32,
         (None, CellKind::Rnn) => matched_rnn_hidden(1, 32, 1),
     };
     match args.cell {
-        CellKind::Lstm => with_hidden!(h, H => run_net::<LstmModel<1, H, 1>>(args, &out),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        CellKind::Rnn => with_hidden!(h, H => run_net::<RnnModel<1, H, 1>>(args, &out),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+        CellKind::Lstm => {
+            with_hidden!(h, H => run_net::<LstmModel<1, H, 1>>(args, &out, resume.as_deref()),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        }
+        CellKind::Rnn => {
+            with_hidden!(h, H => run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        }
     }
 }
 
@@ -225,7 +227,14 @@ fn read_log(path: &std::path::Path, upto: u64) -> Result<Vec<[String; 4]>> {
     Ok(rows)
 }
 
-fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
+/// Checkpoints every this many updates unless `--checkpoint-every` says otherwise.
+const CHECKPOINT_EVERY: u64 = 500;
+
+fn run_net<N: Net<1, 1>>(
+    args: &SineArgs,
+    out: &OutDir,
+    resume: Option<&std::path::Path>,
+) -> Result<String> {
     let (batch, length, warmup) = (
         args.batch as usize,
         args.length as usize,
@@ -241,12 +250,12 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
     let mut same = args.clone();
     (same.common.out, same.common.quiet, same.checkpoint) =
         (None, false, CheckpointArgs::default());
-    let run_id = [("task", "sine".to_string()), ("flags", format!("{same:?}"))];
-    let checkpoint = out.path("checkpoint.safetensors");
+    let run_id = run_id("sine", &same);
+    let checkpoint = out.path(CHECKPOINT_FILE);
     let mut log: Vec<[String; 4]> = Vec::new();
-    if let Some(dir) = &args.checkpoint.resume {
-        let from = dir.join("checkpoint.safetensors");
-        trainer.resume(&from, &run_id)?;
+    if let Some(from) = resume {
+        trainer.resume(from, &run_id)?;
+        let dir = from.parent().unwrap_or(std::path::Path::new("."));
         log = read_log(&dir.join("metrics.csv"), trainer.step)?;
     }
 
@@ -339,11 +348,11 @@ fn run_net<N: Net<1, 1>>(args: &SineArgs, out: &OutDir) -> Result<String> {
                 format!("{:.3}", start.elapsed().as_secs_f64()),
             ]);
         }
-        let every = args.checkpoint.checkpoint_every;
+        let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
         if every > 0 && trainer.step.is_multiple_of(every) && trainer.step < args.steps {
             // The log first: a checkpoint is only ever paired with a log that reaches it.
             out.csv("metrics.csv", &LOG_HEADER, log.iter())?;
-            trainer.save_checkpoint(&checkpoint, &run_id)?;
+            trainer.save_checkpoint(&checkpoint, &run_id, &[])?;
         }
     }
     bar.finish_and_clear();
