@@ -166,7 +166,8 @@ fn steps(c: &mut Criterion, h: usize) {
     pack_lstm(h, &w_hh, &b_ih, &b_hh, &mut packed);
     let mut packed_ih = vec![0.0; lstm_ih_packed_len(h, I)];
     pack_lstm_ih(h, I, &w_ih, &mut packed_ih);
-    let (mut gates, mut cc, mut tc, mut hh) = (
+    let (mut pre, mut gates, mut cc, mut tc, mut hh) = (
+        vec![0.0; B * g4],
         vec![0.0; B * g4],
         vec![0.0; B * h],
         vec![0.0; B * h],
@@ -175,8 +176,8 @@ fn steps(c: &mut Criterion, h: usize) {
     let flops = 2 * B * g4 * (I + h);
     pair!(c, format!("lstm_forward_step/B{B}_I{I}_H{h}"), flops, |K| {
         K::lstm_forward_step(
-            B, h, I, &x, &w_ih, &packed, &packed_ih, &h_prev, &c_prev, &mut gates, &mut cc,
-            &mut tc, &mut hh,
+            B, h, I, &x, &w_ih, &packed, &packed_ih, &h_prev, &c_prev, &mut pre, &mut gates,
+            &mut cc, &mut tc, &mut hh,
         );
         black_box(&mut hh);
     });
@@ -222,7 +223,18 @@ fn steps(c: &mut Criterion, h: usize) {
         format!("rnn_forward_step/B{B}_I{I}_H{h}"),
         2 * B * h * (I + h),
         |K| {
-            K::rnn_forward_step(B, h, I, &x, w_ih, &packed, &packed_ih, &h_prev, &mut hh);
+            K::rnn_forward_step(
+                B,
+                h,
+                I,
+                &x,
+                w_ih,
+                &packed,
+                &packed_ih,
+                &h_prev,
+                &mut pre[..B * h],
+                &mut hh,
+            );
             black_box(&mut hh);
         }
     );

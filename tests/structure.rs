@@ -4,6 +4,8 @@
 //! * backward over chained chunks (each with its own cache, the carry handed from one to the
 //!   next) == one backward over the whole sequence: length-1 chunks, and two TBPTT chunks;
 //! * the forward pass implements the documented equations (independent scalar reference);
+//! * the cache's pre-activations are `W_ih x_t + b_ih + W_hh h_{t-1} + b_hh` (recomputed in f64
+//!   from the cache's own `h`) and its gates / `h` are their activations, for both kernel sets;
 //! * `LstmModel::step` / `RnnModel::step` == layer step then head step;
 //! * `Params::TENSORS` are PyTorch's names, offsets and shapes, and they address the fields;
 //! * shape errors are reported as `Err`, not panics.
@@ -13,8 +15,8 @@
 //! are split, so they differ by rounding only (observed ~1e-7 in f32, ~1e-16 in f64).
 
 use tinyrnn::{
-    Error, Linear, Lstm, LstmCache, LstmModel, LstmState, Params, Real, Rnn, RnnCache, RnnModel,
-    TensorInfo, rng,
+    Error, Kernels, Linear, Lstm, LstmCache, LstmModel, LstmState, Naive, Params, Real, Rnn,
+    RnnCache, RnnModel, Simd, TensorInfo, rng,
 };
 use tinyrnn_tests::{assert_bits_eq, assert_close, boxed_random, boxed_zeroed, rand_rows};
 
@@ -213,6 +215,168 @@ fn rnn_forward_matches_reference_equations() {
             hp = hn;
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache's pre-activations, recomputed in f64 from the parameters, the inputs and the cache's
+// own h_{t-1} (so each step is checked on its own, without compounding), and the cache's
+// activations of them.
+
+/// `|got - want| <= tol · (1 + Σ|terms|)`: the rounding of a sum grows with its terms.
+fn assert_sum_close(what: &str, got: f64, want: f64, abs_terms: f64, tol: f64) {
+    let bound = tol * (1.0 + abs_terms);
+    assert!(
+        (got - want).abs() <= bound,
+        "{what}: got {got}, want {want} (diff {:e} > {bound:e})",
+        (got - want).abs()
+    );
+}
+
+/// One row `b_ih[j] + b_hh[j] + W_ih[j] · x + W_hh[j] · h` in f64, and the sum of its terms'
+/// magnitudes.
+fn affine_row<F: Real>(bi: F, bh: F, wi: &[F], x: &[F], wh: &[F], h: &[F]) -> (f64, f64) {
+    let terms = [bi.to_f64(), bh.to_f64()]
+        .into_iter()
+        .chain(wi.iter().zip(x).map(|(w, v)| w.to_f64() * v.to_f64()))
+        .chain(wh.iter().zip(h).map(|(w, v)| w.to_f64() * v.to_f64()));
+    terms.fold((0.0, 0.0), |(s, a), v| (s + v, a + v.abs()))
+}
+
+/// `tol_sum`: for the pre-activations, relative to their terms; `tol_act`: absolute, for the
+/// activations of the stored pre-activations.
+fn lstm_cache_pre<F: Real, K: Kernels<F>, const I: usize, const H: usize>(
+    steps: usize,
+    batch: usize,
+    seed: u64,
+    (tol_sum, tol_act): (f64, f64),
+) {
+    let lstm: Box<Lstm<I, H, F>> = boxed_random(seed, 1.5 / (H as f64).sqrt());
+    let mut r = rng(seed + 1);
+    let x: Vec<[F; I]> = rand_rows(&mut r, steps * batch, -1.0, 1.0);
+    let h0: Vec<[F; H]> = rand_rows(&mut r, batch, -0.5, 0.5);
+    let c0: Vec<[F; H]> = rand_rows(&mut r, batch, -1.0, 1.0);
+    let (mut h, mut c) = (h0.clone(), c0.clone());
+    let mut buf = vec![F::ZERO; LstmCache::<H, F>::len(steps, batch)];
+    let mut cache = LstmCache::new(&mut buf, steps, batch).unwrap();
+    lstm.forward_with::<K>(&x, &mut h, &mut c, &mut cache)
+        .unwrap();
+    assert_eq!(cache.pre().len(), steps * batch);
+    for t in 0..steps {
+        for b in 0..batch {
+            let row = t * batch + b;
+            let hp = if t == 0 {
+                &cache.h0()[b]
+            } else {
+                &cache.h()[row - batch]
+            };
+            let (pre, gates) = (&cache.pre()[row], &cache.gates()[row]);
+            for g in 0..4 {
+                for j in 0..H {
+                    let what = format!("lstm I={I} H={H} B={batch} t={t} b={b} gate {g} unit {j}");
+                    let (want, abs) = affine_row(
+                        lstm.bias_ih[g][j],
+                        lstm.bias_hh[g][j],
+                        &lstm.weight_ih[g][j],
+                        &x[row],
+                        &lstm.weight_hh[g][j],
+                        hp,
+                    );
+                    let a = pre[g][j].to_f64();
+                    assert_sum_close(&format!("{what} pre"), a, want, abs, tol_sum);
+                    let act = if g == 2 { a.tanh() } else { sigmoid(a) };
+                    let got = gates[g][j].to_f64();
+                    assert_sum_close(&format!("{what} activation"), got, act, 0.0, tol_act);
+                }
+            }
+        }
+    }
+}
+
+fn rnn_cache_pre<F: Real, K: Kernels<F>, const I: usize, const H: usize>(
+    steps: usize,
+    batch: usize,
+    seed: u64,
+    (tol_sum, tol_act): (f64, f64),
+) {
+    let rnn: Box<Rnn<I, H, F>> = boxed_random(seed, 1.5 / (H as f64).sqrt());
+    let mut r = rng(seed + 1);
+    let x: Vec<[F; I]> = rand_rows(&mut r, steps * batch, -1.0, 1.0);
+    let mut h: Vec<[F; H]> = rand_rows(&mut r, batch, -0.5, 0.5);
+    let mut buf = vec![F::ZERO; RnnCache::<H, F>::len(steps, batch)];
+    let mut cache = RnnCache::new(&mut buf, steps, batch).unwrap();
+    rnn.forward_with::<K>(&x, &mut h, &mut cache).unwrap();
+    assert_eq!(cache.pre().len(), steps * batch);
+    for t in 0..steps {
+        for b in 0..batch {
+            let row = t * batch + b;
+            let hp = if t == 0 {
+                &cache.h0()[b]
+            } else {
+                &cache.h()[row - batch]
+            };
+            for j in 0..H {
+                let what = format!("rnn I={I} H={H} B={batch} t={t} b={b} unit {j}");
+                let (want, abs) = affine_row(
+                    rnn.bias_ih[j],
+                    rnn.bias_hh[j],
+                    &rnn.weight_ih[j],
+                    &x[row],
+                    &rnn.weight_hh[j],
+                    hp,
+                );
+                let a = cache.pre()[row][j].to_f64();
+                assert_sum_close(&format!("{what} pre"), a, want, abs, tol_sum);
+                let got = cache.h()[row][j].to_f64();
+                assert_sum_close(&format!("{what} tanh"), got, a.tanh(), 0.0, tol_act);
+            }
+        }
+    }
+}
+
+/// Both cells, both kernel sets in f32 and the naive ones in f64, for one (I, H). The callers'
+/// shapes take both paths of the SIMD step: `W_ih` packed once per forward into the dpre rows
+/// (when they have room: always with I = 1, for most H with I = 5), and transposed at every step
+/// (I = 40 > T·B; the partial sums of the first 32 inputs wait in `pre`). The batches cover a
+/// full 6-row tile of the SIMD step plus a remainder, and a remainder alone.
+fn cache_pre_all<const I: usize, const H: usize>(steps: usize, batch: usize, seed: u64) {
+    // f32: a few roundings of the terms' size per sum (~1e-7 observed); the SIMD sigmoid/tanh
+    // are within 4e-7 of libm's (tests/activations.rs).
+    let f32_tol = (1e-6, 1e-6);
+    let f64_tol = (1e-14, 1e-15);
+    lstm_cache_pre::<f32, Simd, I, H>(steps, batch, seed, f32_tol);
+    lstm_cache_pre::<f32, Naive, I, H>(steps, batch, seed, f32_tol);
+    lstm_cache_pre::<f64, Naive, I, H>(steps, batch, seed, f64_tol);
+    rnn_cache_pre::<f32, Simd, I, H>(steps, batch, seed + 2, f32_tol);
+    rnn_cache_pre::<f32, Naive, I, H>(steps, batch, seed + 2, f32_tol);
+    rnn_cache_pre::<f64, Naive, I, H>(steps, batch, seed + 2, f64_tol);
+}
+
+#[test]
+fn cache_pre_activations_h1() {
+    cache_pre_all::<1, 1>(5, 7, 190);
+    cache_pre_all::<5, 1>(4, 7, 190);
+    cache_pre_all::<40, 1>(3, 5, 191);
+}
+
+#[test]
+fn cache_pre_activations_h3() {
+    cache_pre_all::<1, 3>(5, 7, 192);
+    cache_pre_all::<5, 3>(4, 7, 192);
+    cache_pre_all::<40, 3>(3, 5, 193);
+}
+
+#[test]
+fn cache_pre_activations_h8() {
+    cache_pre_all::<1, 8>(5, 7, 194);
+    cache_pre_all::<5, 8>(4, 7, 194);
+    cache_pre_all::<40, 8>(3, 5, 195);
+}
+
+#[test]
+fn cache_pre_activations_h32() {
+    cache_pre_all::<1, 32>(5, 7, 196);
+    cache_pre_all::<5, 32>(4, 7, 196);
+    cache_pre_all::<40, 32>(3, 5, 197);
 }
 
 // ---------------------------------------------------------------------------------------------

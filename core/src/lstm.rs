@@ -98,13 +98,13 @@ impl<const H: usize, T: Real> Default for LstmState<H, T> {
 /// Everything the forward pass over a batch of sequences keeps for the backward pass, carved out of
 /// one caller-owned buffer of [`LstmCache::len`] scalars. Time-major: row `t * batch + b`.
 ///
-/// Readable from outside (the gate values of every step are here). The pre-activations are not
-/// kept: nothing in the backward pass needs them, and storing them was a third of the forward
-/// pass's memory traffic (they are `logit(i)`, `logit(f)`, `atanh(g)`, `logit(o)` of the gates).
+/// Readable from outside: the pre-activations and the gate values of every step, `c_t`,
+/// `tanh(c_t)` and `h_t` are here.
 #[derive(Debug)]
 pub struct LstmCache<'a, const H: usize, T: Real = f32> {
     steps: usize,
     batch: usize,
+    pre: &'a mut [[[T; H]; 4]],   // (T, B, 4H) a_i, a_f, a_g, a_o
     gates: &'a mut [[[T; H]; 4]], // (T, B, 4H) i, f, g, o
     c: &'a mut [[T; H]],          // (T, B, H)
     tanh_c: &'a mut [[T; H]],     // (T, B, H)
@@ -118,7 +118,7 @@ pub struct LstmCache<'a, const H: usize, T: Real = f32> {
 impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
     /// Scalars needed for `steps` steps of `batch` sequences.
     pub const fn len(steps: usize, batch: usize) -> usize {
-        steps * batch * (4 * H * 2 + 3 * H) + 2 * batch * H + lstm_packed_len(H)
+        steps * batch * (4 * H * 3 + 3 * H) + 2 * batch * H + lstm_packed_len(H)
     }
 
     /// Carves a cache for `steps` x `batch` out of `buf`, which must hold exactly
@@ -130,6 +130,7 @@ impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
         Ok(Self {
             steps,
             batch,
+            pre: gate_rows(&mut b, n),
             gates: gate_rows(&mut b, n),
             c: rows(&mut b, n),
             tanh_c: rows(&mut b, n),
@@ -148,6 +149,11 @@ impl<'a, const H: usize, T: Real> LstmCache<'a, H, T> {
     /// Number of sequences in the batch.
     pub fn batch(&self) -> usize {
         self.batch
+    }
+    /// Pre-activations `[a_i, a_f, a_g, a_o]` = `W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`,
+    /// (T, B, 4H).
+    pub fn pre(&self) -> &[[[T; H]; 4]] {
+        self.pre
     }
     /// Gate activations `[i, f, g, o]`, (T, B, 4H).
     pub fn gates(&self) -> &[[[T; H]; 4]] {
@@ -294,6 +300,7 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
                 packed_ih,
                 h_prev.as_flattened(),
                 c_prev.as_flattened(),
+                cache.pre[now.clone()].as_flattened_mut().as_flattened_mut(),
                 cache.gates[now.clone()]
                     .as_flattened_mut()
                     .as_flattened_mut(),

@@ -60,12 +60,13 @@ unsafe impl<const I: usize, const H: usize, T: Real> Params<T> for Rnn<I, H, T> 
 }
 
 /// What the RNN's forward pass keeps for backward, carved out of one caller-owned buffer of
-/// [`RnnCache::len`] scalars. Time-major: row `t * batch + b`. The pre-activations are not kept
-/// (backward needs only `h`; they are `atanh(h)`).
+/// [`RnnCache::len`] scalars. Time-major: row `t * batch + b`. Readable from outside: the
+/// pre-activations and hidden states of every step are here.
 #[derive(Debug)]
 pub struct RnnCache<'a, const H: usize, T: Real = f32> {
     steps: usize,
     batch: usize,
+    pre: &'a mut [[T; H]],  // (T, B, H) a_t
     h: &'a mut [[T; H]],    // (T, B, H) h_t = tanh(a_t)
     h0: &'a mut [[T; H]],   // (B, H)
     dpre: &'a mut [[T; H]], // (T, B, H)
@@ -75,7 +76,7 @@ pub struct RnnCache<'a, const H: usize, T: Real = f32> {
 impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
     /// Scalars needed for `steps` steps of `batch` sequences.
     pub const fn len(steps: usize, batch: usize) -> usize {
-        steps * batch * 2 * H + batch * H + rnn_packed_len(H)
+        steps * batch * 3 * H + batch * H + rnn_packed_len(H)
     }
 
     /// Carves a cache out of `buf`, which must hold exactly [`RnnCache::len`] scalars.
@@ -86,6 +87,7 @@ impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
         Ok(Self {
             steps,
             batch,
+            pre: rows(&mut b, n),
             h: rows(&mut b, n),
             h0: rows(&mut b, batch),
             dpre: rows(&mut b, n),
@@ -100,6 +102,10 @@ impl<'a, const H: usize, T: Real> RnnCache<'a, H, T> {
     /// Number of sequences in the batch.
     pub fn batch(&self) -> usize {
         self.batch
+    }
+    /// Pre-activations `a_t` = `W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`, (T, B, H).
+    pub fn pre(&self) -> &[[T; H]] {
+        self.pre
     }
     /// Hidden states `h_t`, (T, B, H).
     pub fn h(&self) -> &[[T; H]] {
@@ -192,6 +198,7 @@ impl<const I: usize, const H: usize, T: Real> Rnn<I, H, T> {
                 cache.packed,
                 packed_ih,
                 h_prev.as_flattened(),
+                cache.pre[now].as_flattened_mut(),
                 h_now[..batch].as_flattened_mut(),
             );
         }

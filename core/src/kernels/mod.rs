@@ -223,13 +223,14 @@ pub trait Kernels<T: Real> {
         Self::lstm_pointwise(pre, c_prev, gates, &mut c[..hs], tanh_c, &mut h[..hs]);
     }
     /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
-    /// pre-activations `b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` go through [`lstm_pointwise`] row by
-    /// row into `gates`, `c`, `tanh_c`, `h` (they are not stored). `W_hh` and the biases come from
-    /// `packed` ([`pack_lstm`]); `packed_ih` is either empty or [`pack_lstm_ih`] of `w_ih` (the
-    /// SIMD kernel then reads `W_ih` from it instead of transposing panels of it at every step).
+    /// pre-activations `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set) go through
+    /// [`lstm_pointwise`] row by row into `gates`, `c`, `tanh_c`, `h`. `W_hh` and the biases come
+    /// from `packed` ([`pack_lstm`]); `packed_ih` is either empty or [`pack_lstm_ih`] of `w_ih`
+    /// (the SIMD kernel then reads `W_ih` from it instead of transposing panels of it at every
+    /// step).
     ///
-    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `gates`
-    /// (B, 4H).
+    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `pre`,
+    /// `gates` (B, 4H).
     ///
     /// [`lstm_pointwise`]: Kernels::lstm_pointwise
     #[allow(clippy::too_many_arguments)]
@@ -243,15 +244,16 @@ pub trait Kernels<T: Real> {
         packed_ih: &[T],
         h_prev: &[T],
         c_prev: &[T],
+        pre: &mut [T],
         gates: &mut [T],
         c: &mut [T],
         tanh_c: &mut [T],
         h: &mut [T],
     );
     /// One tanh-RNN time step for `batch` sequences, fused:
-    /// `h = tanh(b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ)`, with `W_hh` and the biases from `packed`
-    /// ([`pack_rnn`]), `packed_ih` empty or [`pack_rnn_ih`] of `w_ih`. Shapes: `x` (B, I), `w_ih`
-    /// (H, I), `h_prev`, `h` (B, H).
+    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), `h = tanh(pre)`, with `W_hh` and the
+    /// biases from `packed` ([`pack_rnn`]), `packed_ih` empty or [`pack_rnn_ih`] of `w_ih`.
+    /// Shapes: `x` (B, I), `w_ih` (H, I), `h_prev`, `pre`, `h` (B, H).
     #[allow(clippy::too_many_arguments)]
     fn rnn_forward_step(
         batch: usize,
@@ -262,6 +264,7 @@ pub trait Kernels<T: Real> {
         packed: &[T],
         packed_ih: &[T],
         h_prev: &[T],
+        pre: &mut [T],
         h: &mut [T],
     );
     /// One LSTM backward time step for `batch` sequences: [`lstm_pointwise_backward`] row by row

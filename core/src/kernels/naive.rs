@@ -112,6 +112,7 @@ impl<T: Real> Kernels<T> for Naive {
         _packed_ih: &[T],
         h_prev: &[T],
         c_prev: &[T],
+        pre: &mut [T],
         gates: &mut [T],
         c: &mut [T],
         tanh_c: &mut [T],
@@ -120,7 +121,7 @@ impl<T: Real> Kernels<T> for Naive {
         debug_assert!(x.len() >= batch * is && w_ih.len() >= 4 * hs * is);
         debug_assert!(packed.len() >= lstm_packed_len(hs));
         debug_assert!(h_prev.len() >= batch * hs && c_prev.len() >= batch * hs);
-        debug_assert!(gates.len() >= batch * 4 * hs);
+        debug_assert!(pre.len() >= batch * 4 * hs && gates.len() >= batch * 4 * hs);
         debug_assert!(c.len() >= batch * hs && tanh_c.len() >= batch * hs && h.len() >= batch * hs);
         let g4 = 4 * hs;
         for b in 0..batch {
@@ -138,6 +139,9 @@ impl<T: Real> Kernels<T> for Naive {
                     }
                     s
                 });
+                for (q, &v) in a.iter().enumerate() {
+                    pre[b * g4 + q * hs + u] = v;
+                }
                 let (i, f, g, o) = (a[0].sigmoid(), a[1].sigmoid(), a[2].tanh(), a[3].sigmoid());
                 let cj = f * c_prev[b * hs + u] + i * g;
                 let tc = cj.tanh();
@@ -160,11 +164,13 @@ impl<T: Real> Kernels<T> for Naive {
         packed: &[T],
         _packed_ih: &[T],
         h_prev: &[T],
+        pre: &mut [T],
         h: &mut [T],
     ) {
         debug_assert!(x.len() >= batch * is && w_ih.len() >= hs * is);
         debug_assert!(packed.len() >= rnn_packed_len(hs));
-        debug_assert!(h_prev.len() >= batch * hs && h.len() >= batch * hs);
+        debug_assert!(h_prev.len() >= batch * hs && pre.len() >= batch * hs);
+        debug_assert!(h.len() >= batch * hs);
         for b in 0..batch {
             for u in 0..hs {
                 let base = (u / PANEL) * PANEL * (hs + 1);
@@ -176,6 +182,7 @@ impl<T: Real> Kernels<T> for Naive {
                 for k in 0..hs {
                     s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
                 }
+                pre[b * hs + u] = s;
                 h[b * hs + u] = s.tanh();
             }
         }

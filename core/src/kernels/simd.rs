@@ -629,14 +629,14 @@ unsafe fn lstm_cell(
 struct StepBufs {
     hs: usize,
     is: usize,
-    /// Row length of `part` (and `gates`): 4H (LSTM) or H (RNN).
+    /// Row length of `pre` (and `gates`): 4H (LSTM) or H (RNN).
     ld: usize,
     x: *const f32,
     h_prev: *const f32,
     c_prev: *const f32,
-    /// Where the partial sums of all but the last pass over `W_ih` wait, laid out like the
-    /// pre-activations: `gates` (LSTM) or `h` (RNN), overwritten by the last pass.
-    part: *mut f32,
+    /// The pre-activations (set by the last pass); the partial sums of all but the last pass
+    /// over `W_ih` wait there too.
+    pre: *mut f32,
     gates: *mut f32,
     c: *mut f32,
     tanh_c: *mut f32,
@@ -648,8 +648,8 @@ struct StepBufs {
 enum Init {
     /// The panel's bias row.
     Bias,
-    /// The partial sums an earlier pass stored in `part`.
-    Part,
+    /// The partial sums an earlier pass stored in `pre`.
+    Pre,
 }
 
 /// Which cell a fused step computes.
@@ -681,8 +681,8 @@ type TilePre = [[f32x8; 4]; MR_STEP];
 
 /// One MR x 16 tile of a fused step: columns `8·v0 .. 8·v0 + 16` of the panel of units `u0..`
 /// for rows `r .. r + MR`. Accumulators start from `init`, take `x[.., q0 .. q0 + xk] · xpanel`
-/// and, if `last`, `h_prev · W_hhᵀ`. Then: not `last`: stored to `part`; `last`, LSTM: to
-/// `tile`; `last`, RNN: `h = tanh(·)`.
+/// and, if `last`, `h_prev · W_hhᵀ`. They are stored to `pre` either way; if `last`, also (LSTM)
+/// kept in `tile` for the cell update, or (RNN) `h = tanh(·)`.
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
@@ -714,7 +714,7 @@ unsafe fn step_tile<const MR: usize>(
                 for (v, acc) in acc.iter_mut().enumerate() {
                     let (at, w) = slot(v);
                     if w > 0 {
-                        *acc = ldw(s.part.add((r + rr) * ld + at), w);
+                        *acc = ldw(s.pre.add((r + rr) * ld + at), w);
                     }
                 }
             }
@@ -739,11 +739,14 @@ unsafe fn step_tile<const MR: usize>(
         for (rr, acc) in acc.iter().enumerate() {
             for (v, &a) in acc.iter().enumerate() {
                 let (at, w) = slot(v);
-                match (last, cell) {
-                    (true, Cell::Lstm) => tile[rr][v0 + v] = a,
-                    _ if w == 0 => {}
-                    (true, Cell::Rnn) => stw(s.h.add((r + rr) * hs + at), tanh8(a), w),
-                    (false, _) => stw(s.part.add((r + rr) * ld + at), a, w),
+                if last && cell == Cell::Lstm {
+                    tile[rr][v0 + v] = a;
+                }
+                if w > 0 {
+                    stw(s.pre.add((r + rr) * ld + at), a, w);
+                    if last && cell == Cell::Rnn {
+                        stw(s.h.add((r + rr) * hs + at), tanh8(a), w);
+                    }
                 }
             }
         }
@@ -840,7 +843,7 @@ unsafe fn pack_x(
 /// The fused step for all rows and panels. `W_ih` comes pre-packed (`packed_ih` non-null: one
 /// pass, the input projection and the recurrent product in the same accumulators) or is
 /// transposed onto the stack 32 of its columns at a time at every step; then all but the last
-/// such chunk go through `part`.
+/// such chunk go through `pre`.
 ///
 /// # Safety
 /// `s` describes buffers of `batch` rows, `w_ih` holds (rows of the cell) x `is`, `packed` the
@@ -877,7 +880,7 @@ unsafe fn fused_step(
                 unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
                 (q0, xk, xbuf.as_ptr())
             };
-            let init = if pass == 0 { Init::Bias } else { Init::Part };
+            let init = if pass == 0 { Init::Bias } else { Init::Pre };
             let last = pass + 1 == passes;
             let mut r = 0;
             // SAFETY: rows below batch, panel p of the packed weights.
@@ -1292,6 +1295,7 @@ impl Kernels<f32> for Simd {
         packed_ih: &[f32],
         h_prev: &[f32],
         c_prev: &[f32],
+        pre: &mut [f32],
         gates: &mut [f32],
         c: &mut [f32],
         tanh_c: &mut [f32],
@@ -1306,11 +1310,9 @@ impl Kernels<f32> for Simd {
             _ => panic!("packed_ih too short"),
         };
         assert!(fits(h_prev.len(), batch, hs) && fits(c_prev.len(), batch, hs));
-        assert!(fits(gates.len(), batch, g4));
+        assert!(fits(pre.len(), batch, g4) && fits(gates.len(), batch, g4));
         assert!(fits(c.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
         assert!(fits(h.len(), batch, hs));
-        // One pointer each: `part` and `gates` are the same buffer.
-        let gp = gates.as_mut_ptr();
         let s = StepBufs {
             hs,
             is,
@@ -1318,8 +1320,8 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: c_prev.as_ptr(),
-            part: gp,
-            gates: gp,
+            pre: pre.as_mut_ptr(),
+            gates: gates.as_mut_ptr(),
             c: c.as_mut_ptr(),
             tanh_c: tanh_c.as_mut_ptr(),
             h: h.as_mut_ptr(),
@@ -1337,6 +1339,7 @@ impl Kernels<f32> for Simd {
         packed: &[f32],
         packed_ih: &[f32],
         h_prev: &[f32],
+        pre: &mut [f32],
         h: &mut [f32],
     ) {
         assert!(fits(x.len(), batch, is) && fits(w_ih.len(), hs, is));
@@ -1346,9 +1349,8 @@ impl Kernels<f32> for Simd {
             n if n >= rnn_ih_packed_len(hs, is) => packed_ih.as_ptr(),
             _ => panic!("packed_ih too short"),
         };
-        assert!(fits(h_prev.len(), batch, hs) && fits(h.len(), batch, hs));
-        // One pointer: `part` and `h` are the same buffer.
-        let hp = h.as_mut_ptr();
+        assert!(fits(h_prev.len(), batch, hs) && fits(pre.len(), batch, hs));
+        assert!(fits(h.len(), batch, hs));
         let s = StepBufs {
             hs,
             is,
@@ -1356,11 +1358,11 @@ impl Kernels<f32> for Simd {
             x: x.as_ptr(),
             h_prev: h_prev.as_ptr(),
             c_prev: ptr::null(),
-            part: hp,
+            pre: pre.as_mut_ptr(),
             gates: ptr::null_mut(),
             c: ptr::null_mut(),
             tanh_c: ptr::null_mut(),
-            h: hp,
+            h: h.as_mut_ptr(),
         };
         // SAFETY: lengths checked above; the RNN path touches no LSTM-only buffer.
         unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
