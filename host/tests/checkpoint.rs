@@ -436,3 +436,187 @@ fn mnist_resume_refuses_bad_input() {
         refuses(&["--epochs", "2", "--resume", &corrupt_s], want);
     }
 }
+
+const MEMORY_ARGS: &[&str] = &[
+    "memory",
+    "--length",
+    "3",
+    "--blanks",
+    "8",
+    "--hidden",
+    "16",
+    "--lr",
+    "0.01",
+    "--advance-at",
+    "0.5",
+    "--batch",
+    "8",
+    "--log-every",
+    "50",
+    "--window",
+    "5",
+    "--eval-sequences",
+    "16",
+    "--test-sequences",
+    "16",
+    "--predictions",
+    "2",
+    "--quiet",
+];
+
+/// A CSV without its `seconds` column (wall clock).
+fn csv_without_seconds(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<String> = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != "seconds")
+        .collect();
+    let mut rows = vec![keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>()];
+    for rec in r.records() {
+        let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        rows.push(keep.iter().map(|&i| rec[i].to_string()).collect());
+    }
+    rows
+}
+
+/// memory: the curriculum (current N, the window of recent accuracies), the smoothed loss and the
+/// metrics rows so far travel in the checkpoint. A run of 400 updates without checkpoints, and the
+/// same run with one every 175 updates resumed from its last (update 350, mid-curriculum: N moves
+/// from 0 to 8 by steps of 2 over the first 400 updates), write the same model bytes, metrics and
+/// predictions; so does a 3,000-update run SIGKILLed at a random moment and resumed.
+#[test]
+fn memory_resumes_bit_for_bit() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let memory = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tinyrnn"));
+        c.args(MEMORY_ARGS).args(extra);
+        c
+    };
+    let same = |a: &Path, b: &Path| {
+        assert!(
+            bytes(&a.join("model.safetensors")) == bytes(&b.join("model.safetensors")),
+            "model files differ: {} vs {}",
+            a.display(),
+            b.display()
+        );
+        for f in ["metrics.csv", "predictions.csv"] {
+            assert_eq!(
+                csv_without_seconds(&a.join(f)),
+                csv_without_seconds(&b.join(f)),
+                "{f} differs"
+            );
+        }
+    };
+    let dir = |name: &str| root.path().join(name).display().to_string();
+
+    let (whole, ckpt) = (dir("whole"), dir("ckpt"));
+    run_ok(memory(&[
+        "--steps",
+        "400",
+        "--out",
+        &whole,
+        "--checkpoint-every",
+        "0",
+    ]));
+    assert!(
+        !Path::new(&whole).join("checkpoint.safetensors").exists(),
+        "--checkpoint-every 0 wrote a checkpoint"
+    );
+    run_ok(memory(&[
+        "--steps",
+        "400",
+        "--out",
+        &ckpt,
+        "--checkpoint-every",
+        "175",
+    ]));
+    same(Path::new(&ckpt), Path::new(&whole));
+    let meta = host::modelfile::read_metadata(&Path::new(&ckpt).join("checkpoint.safetensors"))
+        .expect("metadata");
+    assert_eq!(meta["update"], "350");
+    let n = &meta["memory.curriculum_n"];
+    assert!(
+        n != "0" && n != "8",
+        "update 350 should be mid-curriculum, N = {n}"
+    );
+    let summary = run_ok(memory(&["--steps", "400", "--resume", &ckpt]));
+    assert!(
+        summary.contains("resumed at update 350"),
+        "did not resume: {summary}"
+    );
+    same(Path::new(&ckpt), Path::new(&whole));
+
+    let (whole, cut) = (dir("whole-long"), dir("cut"));
+    let t0 = Instant::now();
+    run_ok(memory(&[
+        "--steps",
+        "3000",
+        "--out",
+        &whole,
+        "--checkpoint-every",
+        "0",
+    ]));
+    let full = t0.elapsed();
+    for attempt in 0..20u64 {
+        let _ = std::fs::remove_dir_all(&cut);
+        let mut child = memory(&["--steps", "3000", "--out", &cut, "--checkpoint-every", "10"])
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(kill_after(full, attempt));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().expect("wait");
+        if status.code().is_some() || !Path::new(&cut).join("checkpoint.safetensors").exists() {
+            continue;
+        }
+        let summary = run_ok(memory(&["--steps", "3000", "--resume", &cut]));
+        assert!(
+            summary.contains("resumed at update"),
+            "did not resume: {summary}"
+        );
+        same(Path::new(&cut), Path::new(&whole));
+        return;
+    }
+    panic!("no attempt was killed between the first checkpoint and the end of the run");
+}
+
+#[test]
+fn memory_resume_refuses_compare_and_other_runs() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("run");
+    let dir_s = dir.display().to_string();
+    run_ok({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tinyrnn"));
+        c.args(MEMORY_ARGS)
+            .args(["--out", &dir_s, "--steps", "20", "--checkpoint-every", "10"]);
+        c
+    });
+    for (extra, want) in [
+        (
+            &["--resume", &dir_s, "--compare"][..],
+            "does not work with --compare",
+        ),
+        (&["--resume", &dir_s, "--hidden", "32"][..], "different run"),
+        (
+            &["--resume", &dir_s, "--steps", "20", "--lr", "0.02"][..],
+            "different run",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tinyrnn"))
+            .args(MEMORY_ARGS)
+            .args(["--steps", "20"])
+            .args(extra)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(
+            err.contains(want) && err.trim().lines().count() == 1,
+            "{extra:?}: {err}"
+        );
+    }
+}

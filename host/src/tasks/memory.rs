@@ -24,6 +24,7 @@
 //! deterministic.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -31,7 +32,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{Common, matched_rnn_hidden, update_rng};
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id, update_rng};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -141,6 +142,8 @@ pub struct MemoryArgs {
     pub compare_blanks: Vec<u32>,
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
 }
 
 /// Runs the task (or the comparison); returns the summary line.
@@ -166,15 +169,25 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
     if args.compare && args.compare_blanks.is_empty() {
         bail!("--compare-blanks needs at least one value");
     }
-    let out = args.common.out_dir("memory")?;
+    if args.compare && args.checkpoint.resume.is_some() {
+        bail!("--resume continues a single run; it does not work with --compare");
+    }
+    let resume = args.checkpoint.resume_file()?;
+    let out = args.checkpoint.out_dir(&args.common, "memory")?;
     if args.compare {
         return compare(args, &out);
     }
-    let r = train_cell(args, args.cell, args.blanks as usize, &out)?;
+    let r = train_cell(
+        args,
+        args.cell,
+        args.blanks as usize,
+        &out,
+        resume.as_deref(),
+    )?;
     Ok(format!(
         "memory: {} H={} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
          (chance 0.125), recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
-         in {:.1} s ({:.1} ms/update){}; wrote {}",
+         in {:.1} s ({:.1} ms/update){}{}; wrote {}",
         r.cell.name(),
         r.hidden,
         r.params,
@@ -192,6 +205,7 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
         } else {
             " (curriculum did not reach the full N)"
         },
+        r.resumed,
         out.path("").display()
     ))
 }
@@ -210,6 +224,8 @@ struct Outcome {
     accuracy: f64,
     recall_loss: f64,
     reached: bool,
+    /// " (resumed at update k)" or empty.
+    resumed: String,
 }
 
 fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
@@ -225,13 +241,23 @@ fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
 
 const DEFAULT_HIDDEN: usize = 128;
 
-fn train_cell(args: &MemoryArgs, cell: CellKind, blanks: usize, out: &OutDir) -> Result<Outcome> {
+fn train_cell(
+    args: &MemoryArgs,
+    cell: CellKind,
+    blanks: usize,
+    out: &OutDir,
+    resume: Option<&Path>,
+) -> Result<Outcome> {
     let h = hidden_for(args, cell);
     match cell {
-        CellKind::Lstm => with_hidden!(h, H => run_net::<LstmModel<IN, H, OUT>>(args, blanks, out),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        CellKind::Rnn => with_hidden!(h, H => run_net::<RnnModel<IN, H, OUT>>(args, blanks, out),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+        CellKind::Lstm => {
+            with_hidden!(h, H => run_net::<LstmModel<IN, H, OUT>>(args, blanks, out, resume),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        }
+        CellKind::Rnn => {
+            with_hidden!(h, H => run_net::<RnnModel<IN, H, OUT>>(args, blanks, out, resume),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        }
     }
 }
 
@@ -502,7 +528,113 @@ impl Curriculum {
     }
 }
 
-fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> Result<Outcome> {
+/// Everything besides model, optimizer and update count that the rest of a run depends on: what
+/// a checkpoint adds so that a resumed run writes what the uninterrupted one would have. Floats
+/// are stored as text, which Rust prints with the digits that parse back to the same `f64`.
+#[derive(Debug, Default)]
+struct Progress {
+    curriculum_n: usize,
+    recent: Vec<f64>,
+    ema: Ema,
+    window: Stats,
+    log: Vec<[String; 8]>,
+    seconds: f64,
+    stopped: bool,
+}
+
+impl Progress {
+    fn metadata(&self) -> Vec<(&'static str, String)> {
+        let w = &self.window;
+        let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
+        vec![
+            ("memory.curriculum_n", self.curriculum_n.to_string()),
+            ("memory.recent", join(&self.recent)),
+            (
+                "memory.ema",
+                self.ema.0.map_or("none".into(), |v| v.to_string()),
+            ),
+            (
+                "memory.window",
+                format!(
+                    "{} {} {} {} {}",
+                    w.loss, w.recall_loss, w.rows, w.recall_rows, w.correct
+                ),
+            ),
+            (
+                "memory.log",
+                self.log
+                    .iter()
+                    .map(|r| r.join(","))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            ("memory.seconds", self.seconds.to_string()),
+            ("memory.stopped", self.stopped.to_string()),
+        ]
+    }
+
+    fn from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result<Self> {
+        let bad = |key: &str| {
+            anyhow::anyhow!(
+                "cannot resume: {}: `{key}` is missing or malformed",
+                path.display()
+            )
+        };
+        let get = |key: &str| meta.get(key).map(String::as_str).ok_or_else(|| bad(key));
+        let floats = |key: &str| -> Result<Vec<f64>> {
+            get(key)?
+                .split_whitespace()
+                .map(|v| v.parse().map_err(|_| bad(key)))
+                .collect()
+        };
+        let window = floats("memory.window")?;
+        let [loss, recall_loss, rows, recall_rows, correct] = window[..] else {
+            return Err(bad("memory.window"));
+        };
+        let log = get("memory.log")?
+            .split(';')
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let v: Vec<String> = r.split(',').map(String::from).collect();
+                <[String; 8]>::try_from(v).map_err(|_| bad("memory.log"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            curriculum_n: get("memory.curriculum_n")?
+                .parse()
+                .map_err(|_| bad("memory.curriculum_n"))?,
+            recent: floats("memory.recent")?,
+            ema: Ema(match get("memory.ema")? {
+                "none" => None,
+                v => Some(v.parse().map_err(|_| bad("memory.ema"))?),
+            }),
+            window: Stats {
+                loss,
+                recall_loss,
+                rows: rows as usize,
+                recall_rows: recall_rows as usize,
+                correct: correct as usize,
+            },
+            log,
+            seconds: get("memory.seconds")?
+                .parse()
+                .map_err(|_| bad("memory.seconds"))?,
+            stopped: get("memory.stopped")?
+                .parse()
+                .map_err(|_| bad("memory.stopped"))?,
+        })
+    }
+}
+
+/// Checkpoints every this many updates unless --checkpoint-every says otherwise.
+const CHECKPOINT_EVERY: u64 = 1000;
+
+fn run_net<N: Net<IN, OUT>>(
+    args: &MemoryArgs,
+    blanks: usize,
+    out: &OutDir,
+    resume: Option<&Path>,
+) -> Result<Outcome> {
     let length = args.length as usize;
     let batch = args.batch as usize;
     let full = Shape { length, blanks };
@@ -520,16 +652,38 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
     let test = sequences(&mut eval_rng, args.test_sequences as usize, length);
 
     let mut curriculum = Curriculum::new(args, blanks);
+    // What a checkpoint must agree on to be continued: the task and every flag that changes the
+    // result (not where outputs go, the progress bar or how often checkpoints are taken).
+    let mut same = args.clone();
+    (same.common.out, same.common.quiet, same.checkpoint) =
+        (None, false, CheckpointArgs::default());
+    let mut run_id = run_id("memory", &same);
+    run_id.push(("memory.run", format!("{} N={blanks}", N::CELL.name())));
+    let checkpoint = out.path(CHECKPOINT_FILE);
+    let mut p = Progress::default();
+    let mut resumed = String::new();
+    if let Some(from) = resume {
+        let meta = trainer.resume(from, &run_id)?;
+        p = Progress::from_metadata(from, &meta)?;
+        curriculum.current = p.curriculum_n;
+        curriculum.recent = std::mem::take(&mut p.recent);
+        resumed = format!(" (resumed at update {})", trainer.step);
+    }
+    let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
     let bar = progress(args.steps, &format!("memory {} N={blanks}", N::CELL.name()));
     if args.common.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let start = Instant::now();
-    let mut ema = Ema::default();
-    let mut window = Stats::default();
-    let mut log: Vec<[String; 8]> = Vec::new();
-    let mut updates = 0;
-    let mut stopped = false;
+    bar.set_position(trainer.step);
+    let start = Instant::now() - std::time::Duration::from_secs_f64(p.seconds);
+    let Progress {
+        mut ema,
+        mut window,
+        mut log,
+        mut stopped,
+        ..
+    } = p;
+    let mut updates = trainer.step;
     while updates < args.steps && !stopped {
         let mut rng = update_rng(args.common.seed, updates);
         let current = curriculum.current;
@@ -560,10 +714,10 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
         window.add(&stats);
         let avg = ema.add(stats.mean_loss());
         bar.inc(1);
-        if updates % 10 == 0 {
+        if updates.is_multiple_of(10) {
             bar.set_message(format!("N {} loss {avg:.3}", curriculum.current));
         }
-        if updates % args.log_every == 0 || updates == args.steps {
+        if updates.is_multiple_of(args.log_every) || updates == args.steps {
             let seconds = start.elapsed().as_secs_f64();
             let eval = evaluate(&*trainer.model, &mut shards, &monitor, full)?;
             log.push([
@@ -583,6 +737,21 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
                 eval.accuracy()
             ));
             stopped = curriculum.reached() && eval.accuracy() >= args.stop_at;
+        }
+        if every > 0 && updates.is_multiple_of(every) {
+            let p = Progress {
+                curriculum_n: curriculum.current,
+                recent: curriculum.recent.clone(),
+                ema,
+                window,
+                log,
+                seconds: start.elapsed().as_secs_f64(),
+                stopped,
+            };
+            let mut meta = run_id.clone();
+            meta.extend(p.metadata());
+            trainer.save_checkpoint(&checkpoint, &meta, &[])?;
+            log = p.log;
         }
     }
     bar.finish_and_clear();
@@ -631,6 +800,7 @@ fn run_net<N: Net<IN, OUT>>(args: &MemoryArgs, blanks: usize, out: &OutDir) -> R
         accuracy: result.accuracy(),
         recall_loss: result.mean_recall_loss(),
         reached: curriculum.reached(),
+        resumed,
     })
 }
 
@@ -793,7 +963,7 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
         for cell in [CellKind::Lstm, CellKind::Rnn] {
             let dir = OutDir::create(&out.path(&format!("{}-n{n}", cell.name())))
                 .with_context(|| format!("compare run {} N={n}", cell.name()))?;
-            let r = train_cell(args, cell, n as usize, &dir)?;
+            let r = train_cell(args, cell, n as usize, &dir, None)?;
             rows.push((n as usize, r));
         }
     }
