@@ -5,6 +5,7 @@
 //! bit for bit on every run and platform.
 
 use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
+use std::path::Path;
 
 use tinyrnn::init::{fill_uniform, uniform01};
 use tinyrnn::{Params, Real, SeededRng, rng};
@@ -209,4 +210,21 @@ pub fn tensor<T: Real, P: Params<T>>(p: &P, name: &str) -> Vec<f64> {
         p.tensor(name)
             .unwrap_or_else(|| panic!("no tensor named {name}")),
     )
+}
+
+/// A CSV file read whole: its header and its rows, every field as text. Panics (naming the file)
+/// if it cannot be read.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("record").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
 }
