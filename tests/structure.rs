@@ -18,7 +18,9 @@ use tinyrnn::{
     Error, Kernels, Linear, Lstm, LstmCache, LstmModel, LstmState, Naive, Params, Real, Rnn,
     RnnCache, RnnModel, Simd, TensorInfo, rng,
 };
-use tinyrnn_tests::{assert_bits_eq, assert_close, boxed_random, boxed_zeroed, rand_rows};
+use tinyrnn_tests::{
+    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, rand_rows,
+};
 
 const I: usize = 4;
 const H: usize = 11; // 8 SIMD lanes + a remainder of 3
@@ -382,6 +384,18 @@ fn cache_pre_activations_h32() {
 // ---------------------------------------------------------------------------------------------
 // (b), (c) chained backward chunks == one full backward
 
+/// The first row (t·B) of each chunk of `lengths` steps laid end to end.
+fn chunk_starts(lengths: &[usize]) -> Vec<usize> {
+    lengths
+        .iter()
+        .scan(0, |at, &l| {
+            let s = *at;
+            *at += l;
+            Some(s * B)
+        })
+        .collect()
+}
+
 /// Runs the LSTM over `sum(lengths)` steps once in full and once as consecutive chunks of the
 /// given lengths (each with its own cache; forward state and backward carry handed across), and
 /// compares outputs, final state, every gradient, dx and the carry returned at the start.
@@ -427,14 +441,7 @@ fn lstm_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         .zip(lengths)
         .map(|(buf, &l)| LstmCache::new(buf, l, B).unwrap())
         .collect();
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &l| {
-            let s = *at;
-            *at += l;
-            Some(s * B)
-        })
-        .collect();
+    let starts = chunk_starts(lengths);
     let (mut h, mut c) = (h0.clone(), c0.clone());
     for ((cache, &l), &s) in caches.iter_mut().zip(lengths).zip(&starts) {
         lstm.forward(&x[s..s + l * B], &mut h, &mut c, cache)
@@ -465,14 +472,7 @@ fn lstm_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         )
         .unwrap();
     }
-    for t in <Lstm<I, H, F> as Params<F>>::TENSORS {
-        assert_close(
-            &format!("chunked grad {}", t.name),
-            g.tensor(t.name).unwrap(),
-            g_full.tensor(t.name).unwrap(),
-            tol::<F>(),
-        );
-    }
+    assert_tensors_close("chunked grad", &*g, &*g_full, tol::<F>());
     assert_close("chunked dx", flat(&dx), flat(&dx_full), tol::<F>());
     assert_close("chunked dL/dh0", flat(&dh_c), flat(&dh_full), tol::<F>());
     assert_close("chunked dL/dc0", flat(&dc_c), flat(&dc_full), tol::<F>());
@@ -516,14 +516,7 @@ fn rnn_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         .zip(lengths)
         .map(|(buf, &l)| RnnCache::new(buf, l, B).unwrap())
         .collect();
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &l| {
-            let s = *at;
-            *at += l;
-            Some(s * B)
-        })
-        .collect();
+    let starts = chunk_starts(lengths);
     let mut h = h0.clone();
     for ((cache, &l), &s) in caches.iter_mut().zip(lengths).zip(&starts) {
         rnn.forward(&x[s..s + l * B], &mut h, cache).unwrap();
@@ -551,14 +544,7 @@ fn rnn_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         )
         .unwrap();
     }
-    for t in <Rnn<I, H, F> as Params<F>>::TENSORS {
-        assert_close(
-            &format!("chunked grad {}", t.name),
-            g.tensor(t.name).unwrap(),
-            g_full.tensor(t.name).unwrap(),
-            tol::<F>(),
-        );
-    }
+    assert_tensors_close("chunked grad", &*g, &*g_full, tol::<F>());
     assert_close("chunked dx", flat(&dx), flat(&dx_full), tol::<F>());
     assert_close("chunked dL/dh0", flat(&dh_c), flat(&dh_full), tol::<F>());
     assert!(g_full.as_flat().iter().any(|v| v.abs() > F::from_f64(1e-3)));

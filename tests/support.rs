@@ -122,6 +122,19 @@ pub fn assert_close<A: Real, B: Real>(what: &str, got: &[A], want: &[B], tol: f6
     }
 }
 
+/// [`assert_close`] on every tensor of `P::TENSORS`, named `"{what} {tensor name}"`.
+#[track_caller]
+pub fn assert_tensors_close<T: Real, P: Params<T>>(what: &str, got: &P, want: &P, tol: f64) {
+    for t in P::TENSORS {
+        assert_close(
+            &format!("{what} {}", t.name),
+            got.tensor(t.name).unwrap(),
+            want.tensor(t.name).unwrap(),
+            tol,
+        );
+    }
+}
+
 /// Asserts bitwise equality of two float slices (treats equal NaN payloads as equal).
 #[track_caller]
 pub fn assert_bits_eq<T: Real>(what: &str, got: &[T], want: &[T]) {
