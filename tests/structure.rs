@@ -678,6 +678,16 @@ fn model_step_equals_layer_step_then_head_f64() {
 // ---------------------------------------------------------------------------------------------
 // Parameter tables
 
+/// `$p`'s tensor table (see [`table`]) is `$want` for `f32` and `f64` alike, and its `f32`
+/// parameter count is `$len`.
+macro_rules! assert_table {
+    ($p:ident<$($g:ident),*>, $want:expr, $len:expr) => {{
+        assert_eq!(table(<$p<$($g,)* f32> as Params<f32>>::TENSORS), $want);
+        assert_eq!(table(<$p<$($g,)* f64> as Params<f64>>::TENSORS), $want);
+        assert_eq!(<$p<$($g,)* f32> as Params<f32>>::LEN, $len);
+    }};
+}
+
 fn table(t: &[TensorInfo]) -> Vec<(&'static str, usize, Vec<usize>)> {
     t.iter()
         .map(|t| (t.name, t.offset, t.shape.to_vec()))
@@ -701,9 +711,7 @@ fn tensor_tables_are_pytorchs() {
         row("bias_ih", 160, &[20]),
         row("bias_hh", 180, &[20]),
     ];
-    assert_eq!(table(<Lstm<I, H, f32> as Params<f32>>::TENSORS), lstm);
-    assert_eq!(table(<Lstm<I, H, f64> as Params<f64>>::TENSORS), lstm);
-    assert_eq!(<Lstm<I, H, f32> as Params<f32>>::LEN, 200);
+    assert_table!(Lstm<I, H>, lstm, 200);
 
     let rnn = vec![
         row("weight_ih", 0, &[5, 3]),
@@ -711,14 +719,10 @@ fn tensor_tables_are_pytorchs() {
         row("bias_ih", 40, &[5]),
         row("bias_hh", 45, &[5]),
     ];
-    assert_eq!(table(<Rnn<I, H, f32> as Params<f32>>::TENSORS), rnn);
-    assert_eq!(table(<Rnn<I, H, f64> as Params<f64>>::TENSORS), rnn);
-    assert_eq!(<Rnn<I, H, f32> as Params<f32>>::LEN, 50);
+    assert_table!(Rnn<I, H>, rnn, 50);
 
     let lin = vec![row("weight", 0, &[2, 5]), row("bias", 10, &[2])];
-    assert_eq!(table(<Linear<H, O, f32> as Params<f32>>::TENSORS), lin);
-    assert_eq!(table(<Linear<H, O, f64> as Params<f64>>::TENSORS), lin);
-    assert_eq!(<Linear<H, O, f32> as Params<f32>>::LEN, 12);
+    assert_table!(Linear<H, O>, lin, 12);
 
     let lstm_model = vec![
         row("lstm.weight_ih_l0", 0, &[20, 3]),
@@ -728,15 +732,7 @@ fn tensor_tables_are_pytorchs() {
         row("head.weight", 200, &[2, 5]),
         row("head.bias", 210, &[2]),
     ];
-    assert_eq!(
-        table(<LstmModel<I, H, O, f32> as Params<f32>>::TENSORS),
-        lstm_model
-    );
-    assert_eq!(
-        table(<LstmModel<I, H, O, f64> as Params<f64>>::TENSORS),
-        lstm_model
-    );
-    assert_eq!(<LstmModel<I, H, O, f32> as Params<f32>>::LEN, 212);
+    assert_table!(LstmModel<I, H, O>, lstm_model, 212);
 
     let rnn_model = vec![
         row("rnn.weight_ih_l0", 0, &[5, 3]),
@@ -746,15 +742,7 @@ fn tensor_tables_are_pytorchs() {
         row("head.weight", 50, &[2, 5]),
         row("head.bias", 60, &[2]),
     ];
-    assert_eq!(
-        table(<RnnModel<I, H, O, f32> as Params<f32>>::TENSORS),
-        rnn_model
-    );
-    assert_eq!(
-        table(<RnnModel<I, H, O, f64> as Params<f64>>::TENSORS),
-        rnn_model
-    );
-    assert_eq!(<RnnModel<I, H, O, f32> as Params<f32>>::LEN, 62);
+    assert_table!(RnnModel<I, H, O>, rnn_model, 62);
 
     // TensorInfo::len is the product of the shape.
     let t = <LstmModel<I, H, O, f32> as Params<f32>>::TENSORS;
