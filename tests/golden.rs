@@ -13,25 +13,12 @@
 
 use std::path::{Path, PathBuf};
 
+use tinyrnn_tests::read_csv;
+
 const VOLATILE: &[&str] = &["seconds", "wall_seconds", "images_per_second"];
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden")
-}
-
-fn read(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.expect("record").iter().map(String::from).collect())
-        .collect();
-    (header, rows)
 }
 
 fn close(a: &str, b: &str) -> bool {
@@ -62,8 +49,8 @@ pub fn golden(name: &str, args: &[&str], files: &[&str]) {
             std::fs::copy(&got, &want).unwrap_or_else(|e| panic!("bless {}: {e}", want.display()));
             continue;
         }
-        let (gh, gr) = read(&got);
-        let (wh, wr) = read(&want);
+        let (gh, gr) = read_csv(&got);
+        let (wh, wr) = read_csv(&want);
         assert_eq!(gh, wh, "{name}/{file}: header differs");
         assert_eq!(gr.len(), wr.len(), "{name}/{file}: row count differs");
         for (i, (g, w)) in gr.iter().zip(&wr).enumerate() {

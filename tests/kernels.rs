@@ -11,7 +11,8 @@
 
 use tinyrnn::{Kernels, Lstm, LstmCache, LstmState, Naive, Params, Rnn, RnnCache, Simd, rng};
 use tinyrnn_tests::{
-    assert_bits_eq, assert_close, boxed_random, boxed_zeroed, rand_rows, rand_vec,
+    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, rand_rows,
+    rand_vec,
 };
 
 const TOL: f64 = 1e-5;
@@ -418,14 +419,7 @@ fn lstm_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
     assert_close(&format!("{what} final h"), flat(&s.h), flat(&n.h), TOL);
     assert_close(&format!("{what} final c"), flat(&s.c), flat(&n.c), TOL);
     assert_close(&format!("{what} dpre"), &s.dpre, &n.dpre, TOL);
-    for t in <Lstm<I, H, f32> as Params<f32>>::TENSORS {
-        assert_close(
-            &format!("{what} grad {}", t.name),
-            s.grad.tensor(t.name).unwrap(),
-            n.grad.tensor(t.name).unwrap(),
-            TOL,
-        );
-    }
+    assert_tensors_close(&format!("{what} grad"), &*s.grad, &*n.grad, TOL);
     assert_close(&format!("{what} dx"), flat(&s.dx), flat(&n.dx), TOL);
     assert_close(&format!("{what} dh0"), flat(&s.dh0), flat(&n.dh0), TOL);
     assert_close(&format!("{what} dc0"), flat(&s.dc0), flat(&n.dc0), TOL);
@@ -496,14 +490,7 @@ fn rnn_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
     );
     assert_close(&format!("{what} final h"), flat(&s.h), flat(&n.h), TOL);
     assert_close(&format!("{what} dpre"), &s.dpre, &n.dpre, TOL);
-    for t in <Rnn<I, H, f32> as Params<f32>>::TENSORS {
-        assert_close(
-            &format!("{what} grad {}", t.name),
-            s.grad.tensor(t.name).unwrap(),
-            n.grad.tensor(t.name).unwrap(),
-            TOL,
-        );
-    }
+    assert_tensors_close(&format!("{what} grad"), &*s.grad, &*n.grad, TOL);
     assert_close(&format!("{what} dx"), flat(&s.dx), flat(&n.dx), TOL);
     assert_close(&format!("{what} dh0"), flat(&s.dh0), flat(&n.dh0), TOL);
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use host::cli::{Failure, run};
+use tinyrnn_tests::read_csv;
 
 /// Where Debian's `dataset-fashion-mnist` installs Fashion-MNIST.
 const FASHION: &str = "/usr/share/datasets/fashion-mnist";
@@ -248,21 +249,6 @@ fn bad_flags_are_refused() {
         mnist(d.path(), out.path(), &["--epochs", "0"]),
         Err(Failure::Usage(_))
     ));
-}
-
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let rows = r
-        .records()
-        .map(|rec| rec.expect("record").iter().map(String::from).collect())
-        .collect();
-    (header, rows)
 }
 
 /// The value of column `col` in row `row`.

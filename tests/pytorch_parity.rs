@@ -19,7 +19,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
-use tinyrnn::{Kernels, LstmCache, LstmModel, LstmState, Naive, Params, RnnCache, RnnModel, Simd};
+use tinyrnn::{
+    Kernels, Linear, LstmCache, LstmModel, LstmState, Naive, Params, RnnCache, RnnModel, Simd,
+};
 
 const I: usize = 5;
 const H: usize = 16;
@@ -270,6 +272,22 @@ struct Run<P> {
     dx: Vec<[f32; I]>,
 }
 
+/// The head at every step over the cell's outputs `h_all`, then its backward for L = sum y^2
+/// (dL/dy = 2y), accumulating into `grad`; returns y and dL/dh_t at every step.
+fn run_head<K: Kernels<f32>>(
+    head: &Linear<H, O>,
+    grad: &mut Linear<H, O>,
+    h_all: &[[f32; H]],
+) -> (Vec<[f32; O]>, Vec<[f32; H]>) {
+    let mut y = vec![[0.0; O]; STEPS];
+    head.forward_with::<K>(h_all, &mut y).unwrap();
+    let dy: Vec<[f32; O]> = y.iter().map(|r| r.map(|v| 2.0 * v)).collect();
+    let mut dh = vec![[0.0; H]; STEPS];
+    head.backward_with::<K>(grad, h_all, &dy, Some(&mut dh))
+        .unwrap();
+    (y, dh)
+}
+
 fn run_lstm<K: Kernels<f32>>(model: &Lstm, x: &[[f32; I]]) -> Run<Lstm> {
     let mut buf = vec![0.0; LstmCache::<H>::len(STEPS, 1)];
     let mut cache = LstmCache::<H>::new(&mut buf, STEPS, 1).unwrap();
@@ -279,18 +297,9 @@ fn run_lstm<K: Kernels<f32>>(model: &Lstm, x: &[[f32; I]]) -> Run<Lstm> {
         .lstm
         .forward_with::<K>(x, &mut h, &mut c, &mut cache)
         .unwrap();
-    let mut y = vec![[0.0; O]; STEPS];
-    model.head.forward_with::<K>(cache.h(), &mut y).unwrap();
-
-    // dL/dy = 2y; the head's backward gives dL/dh_t at every step.
-    let dy: Vec<[f32; O]> = y.iter().map(|r| r.map(|v| 2.0 * v)).collect();
     let mut grad = Box::new(Lstm::zeroed());
-    let mut dh = vec![[0.0; H]; STEPS];
     let h_all = cache.h().to_vec();
-    model
-        .head
-        .backward_with::<K>(&mut grad.head, &h_all, &dy, Some(&mut dh))
-        .unwrap();
+    let (y, dh) = run_head::<K>(&model.head, &mut grad.head, &h_all);
     let mut dh_carry = [[0.0; H]];
     let mut dc_carry = [[0.0; H]];
     let mut dx = vec![[0.0; I]; STEPS];
@@ -322,17 +331,9 @@ fn run_rnn<K: Kernels<f32>>(model: &Rnn, x: &[[f32; I]]) -> Run<Rnn> {
     let mut cache = RnnCache::<H>::new(&mut buf, STEPS, 1).unwrap();
     let mut h = [[0.0; H]];
     model.rnn.forward_with::<K>(x, &mut h, &mut cache).unwrap();
-    let mut y = vec![[0.0; O]; STEPS];
-    model.head.forward_with::<K>(cache.h(), &mut y).unwrap();
-
-    let dy: Vec<[f32; O]> = y.iter().map(|r| r.map(|v| 2.0 * v)).collect();
     let mut grad = Box::new(Rnn::zeroed());
-    let mut dh = vec![[0.0; H]; STEPS];
     let h_all = cache.h().to_vec();
-    model
-        .head
-        .backward_with::<K>(&mut grad.head, &h_all, &dy, Some(&mut dh))
-        .unwrap();
+    let (y, dh) = run_head::<K>(&model.head, &mut grad.head, &h_all);
     let mut dh_carry = [[0.0; H]];
     let mut dx = vec![[0.0; I]; STEPS];
     model

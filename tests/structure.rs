@@ -18,7 +18,9 @@ use tinyrnn::{
     Error, Kernels, Linear, Lstm, LstmCache, LstmModel, LstmState, Naive, Params, Real, Rnn,
     RnnCache, RnnModel, Simd, TensorInfo, rng,
 };
-use tinyrnn_tests::{assert_bits_eq, assert_close, boxed_random, boxed_zeroed, rand_rows};
+use tinyrnn_tests::{
+    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, rand_rows,
+};
 
 const I: usize = 4;
 const H: usize = 11; // 8 SIMD lanes + a remainder of 3
@@ -382,6 +384,18 @@ fn cache_pre_activations_h32() {
 // ---------------------------------------------------------------------------------------------
 // (b), (c) chained backward chunks == one full backward
 
+/// The first row (t·B) of each chunk of `lengths` steps laid end to end.
+fn chunk_starts(lengths: &[usize]) -> Vec<usize> {
+    lengths
+        .iter()
+        .scan(0, |at, &l| {
+            let s = *at;
+            *at += l;
+            Some(s * B)
+        })
+        .collect()
+}
+
 /// Runs the LSTM over `sum(lengths)` steps once in full and once as consecutive chunks of the
 /// given lengths (each with its own cache; forward state and backward carry handed across), and
 /// compares outputs, final state, every gradient, dx and the carry returned at the start.
@@ -427,14 +441,7 @@ fn lstm_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         .zip(lengths)
         .map(|(buf, &l)| LstmCache::new(buf, l, B).unwrap())
         .collect();
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &l| {
-            let s = *at;
-            *at += l;
-            Some(s * B)
-        })
-        .collect();
+    let starts = chunk_starts(lengths);
     let (mut h, mut c) = (h0.clone(), c0.clone());
     for ((cache, &l), &s) in caches.iter_mut().zip(lengths).zip(&starts) {
         lstm.forward(&x[s..s + l * B], &mut h, &mut c, cache)
@@ -465,14 +472,7 @@ fn lstm_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         )
         .unwrap();
     }
-    for t in <Lstm<I, H, F> as Params<F>>::TENSORS {
-        assert_close(
-            &format!("chunked grad {}", t.name),
-            g.tensor(t.name).unwrap(),
-            g_full.tensor(t.name).unwrap(),
-            tol::<F>(),
-        );
-    }
+    assert_tensors_close("chunked grad", &*g, &*g_full, tol::<F>());
     assert_close("chunked dx", flat(&dx), flat(&dx_full), tol::<F>());
     assert_close("chunked dL/dh0", flat(&dh_c), flat(&dh_full), tol::<F>());
     assert_close("chunked dL/dc0", flat(&dc_c), flat(&dc_full), tol::<F>());
@@ -516,14 +516,7 @@ fn rnn_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         .zip(lengths)
         .map(|(buf, &l)| RnnCache::new(buf, l, B).unwrap())
         .collect();
-    let starts: Vec<usize> = lengths
-        .iter()
-        .scan(0, |at, &l| {
-            let s = *at;
-            *at += l;
-            Some(s * B)
-        })
-        .collect();
+    let starts = chunk_starts(lengths);
     let mut h = h0.clone();
     for ((cache, &l), &s) in caches.iter_mut().zip(lengths).zip(&starts) {
         rnn.forward(&x[s..s + l * B], &mut h, cache).unwrap();
@@ -551,14 +544,7 @@ fn rnn_full_vs_chunks<F: Real>(seed: u64, lengths: &[usize]) {
         )
         .unwrap();
     }
-    for t in <Rnn<I, H, F> as Params<F>>::TENSORS {
-        assert_close(
-            &format!("chunked grad {}", t.name),
-            g.tensor(t.name).unwrap(),
-            g_full.tensor(t.name).unwrap(),
-            tol::<F>(),
-        );
-    }
+    assert_tensors_close("chunked grad", &*g, &*g_full, tol::<F>());
     assert_close("chunked dx", flat(&dx), flat(&dx_full), tol::<F>());
     assert_close("chunked dL/dh0", flat(&dh_c), flat(&dh_full), tol::<F>());
     assert!(g_full.as_flat().iter().any(|v| v.abs() > F::from_f64(1e-3)));
@@ -692,6 +678,16 @@ fn model_step_equals_layer_step_then_head_f64() {
 // ---------------------------------------------------------------------------------------------
 // Parameter tables
 
+/// `$p`'s tensor table (see [`table`]) is `$want` for `f32` and `f64` alike, and its `f32`
+/// parameter count is `$len`.
+macro_rules! assert_table {
+    ($p:ident<$($g:ident),*>, $want:expr, $len:expr) => {{
+        assert_eq!(table(<$p<$($g,)* f32> as Params<f32>>::TENSORS), $want);
+        assert_eq!(table(<$p<$($g,)* f64> as Params<f64>>::TENSORS), $want);
+        assert_eq!(<$p<$($g,)* f32> as Params<f32>>::LEN, $len);
+    }};
+}
+
 fn table(t: &[TensorInfo]) -> Vec<(&'static str, usize, Vec<usize>)> {
     t.iter()
         .map(|t| (t.name, t.offset, t.shape.to_vec()))
@@ -715,9 +711,7 @@ fn tensor_tables_are_pytorchs() {
         row("bias_ih", 160, &[20]),
         row("bias_hh", 180, &[20]),
     ];
-    assert_eq!(table(<Lstm<I, H, f32> as Params<f32>>::TENSORS), lstm);
-    assert_eq!(table(<Lstm<I, H, f64> as Params<f64>>::TENSORS), lstm);
-    assert_eq!(<Lstm<I, H, f32> as Params<f32>>::LEN, 200);
+    assert_table!(Lstm<I, H>, lstm, 200);
 
     let rnn = vec![
         row("weight_ih", 0, &[5, 3]),
@@ -725,14 +719,10 @@ fn tensor_tables_are_pytorchs() {
         row("bias_ih", 40, &[5]),
         row("bias_hh", 45, &[5]),
     ];
-    assert_eq!(table(<Rnn<I, H, f32> as Params<f32>>::TENSORS), rnn);
-    assert_eq!(table(<Rnn<I, H, f64> as Params<f64>>::TENSORS), rnn);
-    assert_eq!(<Rnn<I, H, f32> as Params<f32>>::LEN, 50);
+    assert_table!(Rnn<I, H>, rnn, 50);
 
     let lin = vec![row("weight", 0, &[2, 5]), row("bias", 10, &[2])];
-    assert_eq!(table(<Linear<H, O, f32> as Params<f32>>::TENSORS), lin);
-    assert_eq!(table(<Linear<H, O, f64> as Params<f64>>::TENSORS), lin);
-    assert_eq!(<Linear<H, O, f32> as Params<f32>>::LEN, 12);
+    assert_table!(Linear<H, O>, lin, 12);
 
     let lstm_model = vec![
         row("lstm.weight_ih_l0", 0, &[20, 3]),
@@ -742,15 +732,7 @@ fn tensor_tables_are_pytorchs() {
         row("head.weight", 200, &[2, 5]),
         row("head.bias", 210, &[2]),
     ];
-    assert_eq!(
-        table(<LstmModel<I, H, O, f32> as Params<f32>>::TENSORS),
-        lstm_model
-    );
-    assert_eq!(
-        table(<LstmModel<I, H, O, f64> as Params<f64>>::TENSORS),
-        lstm_model
-    );
-    assert_eq!(<LstmModel<I, H, O, f32> as Params<f32>>::LEN, 212);
+    assert_table!(LstmModel<I, H, O>, lstm_model, 212);
 
     let rnn_model = vec![
         row("rnn.weight_ih_l0", 0, &[5, 3]),
@@ -760,15 +742,7 @@ fn tensor_tables_are_pytorchs() {
         row("head.weight", 50, &[2, 5]),
         row("head.bias", 60, &[2]),
     ];
-    assert_eq!(
-        table(<RnnModel<I, H, O, f32> as Params<f32>>::TENSORS),
-        rnn_model
-    );
-    assert_eq!(
-        table(<RnnModel<I, H, O, f64> as Params<f64>>::TENSORS),
-        rnn_model
-    );
-    assert_eq!(<RnnModel<I, H, O, f32> as Params<f32>>::LEN, 62);
+    assert_table!(RnnModel<I, H, O>, rnn_model, 62);
 
     // TensorInfo::len is the product of the shape.
     let t = <LstmModel<I, H, O, f32> as Params<f32>>::TENSORS;

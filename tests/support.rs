@@ -5,6 +5,7 @@
 //! bit for bit on every run and platform.
 
 use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
+use std::path::Path;
 
 use tinyrnn::init::{fill_uniform, uniform01};
 use tinyrnn::{Params, Real, SeededRng, rng};
@@ -121,6 +122,19 @@ pub fn assert_close<A: Real, B: Real>(what: &str, got: &[A], want: &[B], tol: f6
     }
 }
 
+/// [`assert_close`] on every tensor of `P::TENSORS`, named `"{what} {tensor name}"`.
+#[track_caller]
+pub fn assert_tensors_close<T: Real, P: Params<T>>(what: &str, got: &P, want: &P, tol: f64) {
+    for t in P::TENSORS {
+        assert_close(
+            &format!("{what} {}", t.name),
+            got.tensor(t.name).unwrap(),
+            want.tensor(t.name).unwrap(),
+            tol,
+        );
+    }
+}
+
 /// Asserts bitwise equality of two float slices (treats equal NaN payloads as equal).
 #[track_caller]
 pub fn assert_bits_eq<T: Real>(what: &str, got: &[T], want: &[T]) {
@@ -209,4 +223,21 @@ pub fn tensor<T: Real, P: Params<T>>(p: &P, name: &str) -> Vec<f64> {
         p.tensor(name)
             .unwrap_or_else(|| panic!("no tensor named {name}")),
     )
+}
+
+/// A CSV file read whole: its header and its rows, every field as text. Panics (naming the file)
+/// if it cannot be read.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r
+        .headers()
+        .expect("header")
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("record").iter().map(String::from).collect())
+        .collect();
+    (header, rows)
 }

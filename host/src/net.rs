@@ -2,7 +2,7 @@
 //! the buffers a batch needs ([`Workspace`]) allocated once and reused.
 
 use anyhow::Result;
-use tinyrnn::{LstmCache, LstmModel, Params, RnnCache, RnnModel, SeededRng};
+use tinyrnn::{Linear, LstmCache, LstmModel, Params, RnnCache, RnnModel, SeededRng};
 
 /// Which recurrent cell a model uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -188,104 +188,104 @@ fn head_rows<const H: usize>(
     }
 }
 
-impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, H, O> {
-    const CELL: CellKind = CellKind::Lstm;
-    const HIDDEN: usize = H;
-
-    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>) {
-        LstmModel::init(self, rng, forget_bias);
-    }
-
-    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
-        workspace(
-            steps,
-            batch,
-            outputs,
-            H,
-            LstmCache::<H>::len(steps, batch),
-            true,
-        )
-    }
-
-    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
-        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        self.lstm
-            .forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head.forward(&cache.h()[r], y)?;
-        Ok(())
-    }
-
-    fn backward_carry(
-        &self,
-        ws: &mut Workspace,
-        grad: &mut Self,
-        x: &[[f32; I]],
-        dy: &[[f32; O]],
-        dx: Option<&mut [[f32; I]]>,
-    ) -> Result<()> {
-        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        let dh = rows::<H>(&mut ws.dh);
-        dh.fill([0.0; H]);
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head
-            .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
-        self.lstm.backward(
-            &mut grad.lstm,
-            x,
-            &mut cache,
-            dh,
-            rows(&mut ws.dh_carry),
-            rows(&mut ws.dc_carry),
-            dx,
-        )?;
-        Ok(())
-    }
+/// The head's backward, shared by both cells: zeroes `dh` ((T, B, H)), accumulates the head's
+/// gradient into `grad` and writes dL/dh_t of the rows the head read (`read`, from
+/// [`head_rows`]) into `dh`, which it returns as rows for the cell's backward.
+fn head_backward<'a, const H: usize, const O: usize>(
+    head: &Linear<H, O>,
+    grad: &mut Linear<H, O>,
+    h: &[[f32; H]],
+    read: std::ops::Range<usize>,
+    dy: &[[f32; O]],
+    dh: &'a mut [f32],
+) -> Result<&'a mut [[f32; H]]> {
+    let dh = rows::<H>(dh);
+    dh.fill([0.0; H]);
+    head.backward(grad, &h[read.clone()], dy, Some(&mut dh[read]))?;
+    Ok(dh)
 }
 
-impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H, O> {
-    const CELL: CellKind = CellKind::Rnn;
-    const HIDDEN: usize = H;
+/// `Net` for a core model with a linear head. The two models differ only in the cell: its kind,
+/// its cache, whether it has a cell state, and the calls to its `init`, `forward` and `backward`,
+/// which are given as expressions over the names bound by `|model, rng, forget_bias, ws, x, cache,
+/// grad, dh, dx|` (the model, the trait methods' arguments, the cell's cache and the head's dL/dh).
+macro_rules! impl_net {
+    (
+        $model:ident, $kind:ident, $cache_ty:ident, cell_state: $cell_state:literal,
+        |$this:ident, $rng:ident, $forget_bias:ident, $ws:ident, $x:ident, $cache:ident,
+         $grad:ident, $dh:ident, $dx:ident|
+        init: $init:expr,
+        forward: $forward:expr,
+        backward: $backward:expr $(,)?
+    ) => {
+        impl<const I: usize, const H: usize, const O: usize> Net<I, O> for $model<I, H, O> {
+            const CELL: CellKind = CellKind::$kind;
+            const HIDDEN: usize = H;
 
-    fn init(&mut self, rng: &mut SeededRng, _forget_bias: Option<f32>) {
-        RnnModel::init(self, rng);
-    }
+            fn init(&mut self, $rng: &mut SeededRng, $forget_bias: Option<f32>) {
+                let $this = self;
+                $init;
+            }
 
-    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
-        workspace(
-            steps,
-            batch,
-            outputs,
-            H,
-            RnnCache::<H>::len(steps, batch),
-            false,
-        )
-    }
+            fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+                let cache = $cache_ty::<H>::len(steps, batch);
+                workspace(steps, batch, outputs, H, cache, $cell_state)
+            }
 
-    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
-        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        self.rnn.forward(x, rows(&mut ws.h), &mut cache)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head.forward(&cache.h()[r], y)?;
-        Ok(())
-    }
+            fn forward(
+                &self,
+                $ws: &mut Workspace,
+                $x: &[[f32; I]],
+                y: &mut [[f32; O]],
+            ) -> Result<()> {
+                let $this = self;
+                let mut $cache = $cache_ty::<H>::new(&mut $ws.cache, $ws.steps, $ws.batch)?;
+                $forward?;
+                let r = head_rows($cache.h(), $ws.steps, $ws.batch, $ws.outputs);
+                $this.head.forward(&$cache.h()[r], y)?;
+                Ok(())
+            }
 
-    fn backward_carry(
-        &self,
-        ws: &mut Workspace,
-        grad: &mut Self,
-        x: &[[f32; I]],
-        dy: &[[f32; O]],
-        dx: Option<&mut [[f32; I]]>,
-    ) -> Result<()> {
-        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        let dh = rows::<H>(&mut ws.dh);
-        dh.fill([0.0; H]);
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head
-            .backward(&mut grad.head, &cache.h()[r.clone()], dy, Some(&mut dh[r]))?;
-        self.rnn
-            .backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx)?;
-        Ok(())
-    }
+            fn backward_carry(
+                &self,
+                $ws: &mut Workspace,
+                $grad: &mut Self,
+                $x: &[[f32; I]],
+                dy: &[[f32; O]],
+                $dx: Option<&mut [[f32; I]]>,
+            ) -> Result<()> {
+                let $this = self;
+                let mut $cache = $cache_ty::<H>::new(&mut $ws.cache, $ws.steps, $ws.batch)?;
+                let r = head_rows($cache.h(), $ws.steps, $ws.batch, $ws.outputs);
+                let $dh =
+                    head_backward(&$this.head, &mut $grad.head, $cache.h(), r, dy, &mut $ws.dh)?;
+                $backward?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_net! {
+    LstmModel, Lstm, LstmCache, cell_state: true,
+    |model, rng, forget_bias, ws, x, cache, grad, dh, dx|
+    init: LstmModel::init(model, rng, forget_bias),
+    forward: model.lstm.forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache),
+    backward: model.lstm.backward(
+        &mut grad.lstm,
+        x,
+        &mut cache,
+        dh,
+        rows(&mut ws.dh_carry),
+        rows(&mut ws.dc_carry),
+        dx,
+    ),
+}
+
+impl_net! {
+    RnnModel, Rnn, RnnCache, cell_state: false,
+    |model, rng, _forget_bias, ws, x, cache, grad, dh, dx|
+    init: RnnModel::init(model, rng),
+    forward: model.rnn.forward(x, rows(&mut ws.h), &mut cache),
+    backward: model.rnn.backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx),
 }

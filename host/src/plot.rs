@@ -44,6 +44,36 @@ pub const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// The points (update, value) of a metrics log: column 0 against column `col`, skipping rows
+/// where either does not parse.
+pub fn log_column<const N: usize>(log: &[[String; N]], col: usize) -> Vec<(f64, f64)> {
+    log.iter()
+        .filter_map(|r| Some((r[0].parse().ok()?, r[col].parse().ok()?)))
+        .collect()
+}
+
+/// A single-panel plot of one training-loss curve against the update, on a logarithmic y axis
+/// (700 x 400).
+pub fn draw_loss(path: &Path, title: &str, y_label: &str, points: Vec<(f64, f64)>) -> Result<()> {
+    draw(
+        path,
+        &[Panel {
+            title: title.into(),
+            x_label: "update".into(),
+            y_label: y_label.into(),
+            log_y: true,
+            series: vec![Series {
+                label: String::new(),
+                points,
+                color: PALETTE[0],
+            }],
+            ..Panel::default()
+        }],
+        1,
+        (700, 400),
+    )
+}
+
 const FONT_PATHS: [&str; 2] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/TTF/DejaVuSans.ttf",

@@ -32,10 +32,16 @@ const ARGS: &[&str] = &[
     "--quiet",
 ];
 
-fn tinyrnn(extra: &[&str]) -> Command {
+/// `tinyrnn` with `args` and then `extra`.
+fn run_with(args: &[&str], extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tinyrnn"));
-    c.args(ARGS).args(extra);
+    c.args(args).args(extra);
     c
+}
+
+/// `tinyrnn sine` with [`ARGS`] and `extra`.
+fn tinyrnn(extra: &[&str]) -> Command {
+    run_with(ARGS, extra)
 }
 
 fn model(path: &Path) -> Vec<f32> {
@@ -58,6 +64,25 @@ fn kill_after(full: Duration, salt: u64) -> Duration {
     full.mul_f64(frac)
 }
 
+/// Starts `run` up to 20 times, SIGKILLing it after a pseudo-random 30..80% of `full` (the
+/// uninterrupted run's time), until an attempt is killed after writing its first checkpoint to
+/// `dir` (cleared before each attempt); returns that attempt's delay. Panics if none is.
+fn kill_mid_run(full: Duration, dir: &Path, run: impl Fn() -> Command) -> Duration {
+    for attempt in 0..20u64 {
+        let _ = std::fs::remove_dir_all(dir);
+        let mut child = run().spawn().expect("spawn tinyrnn");
+        let delay = kill_after(full, attempt);
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().expect("wait");
+        if status.code().is_some() || !dir.join("checkpoint.safetensors").exists() {
+            continue; // finished before the kill, or killed before the first checkpoint
+        }
+        return delay;
+    }
+    panic!("no attempt was killed between the first checkpoint and the end of the run");
+}
+
 #[test]
 fn killed_run_resumes_bit_for_bit() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -70,38 +95,24 @@ fn killed_run_resumes_bit_for_bit() {
     let full = t0.elapsed();
     let reference = model(&whole.join("model.safetensors"));
 
-    for attempt in 0..20u64 {
-        let _ = std::fs::remove_dir_all(&cut);
-        let mut child = tinyrnn(&["--out", &cut_s]).spawn().expect("spawn tinyrnn");
-        std::thread::sleep(kill_after(full, attempt));
-        let _ = child.kill(); // SIGKILL
-        let status = child.wait().expect("wait");
-        let ckpt = cut.join("checkpoint.safetensors");
-        if status.code().is_some() || !ckpt.exists() {
-            continue; // finished before the kill, or killed before the first checkpoint
-        }
-        // Whatever exists is whole: the checkpoint (and the model, if written) load.
-        let _ = model(&ckpt);
-        if cut.join("model.safetensors").exists() {
-            let _ = model(&cut.join("model.safetensors"));
-        }
-        let status = Command::new(env!("CARGO_BIN_EXE_tinyrnn"))
-            .args(ARGS)
-            .args(["--resume", &cut_s])
-            .status()
-            .expect("resume tinyrnn");
-        assert!(status.success(), "resumed run failed");
-        let resumed = model(&cut.join("model.safetensors"));
-        assert!(
-            resumed
-                .iter()
-                .zip(&reference)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "resumed model differs from the uninterrupted one"
-        );
-        return;
+    kill_mid_run(full, &cut, || tinyrnn(&["--out", &cut_s]));
+    // Whatever exists is whole: the checkpoint (and the model, if written) load.
+    let _ = model(&cut.join("checkpoint.safetensors"));
+    if cut.join("model.safetensors").exists() {
+        let _ = model(&cut.join("model.safetensors"));
     }
-    panic!("no attempt was killed between the first checkpoint and the end of the run");
+    let status = tinyrnn(&["--resume", &cut_s])
+        .status()
+        .expect("resume tinyrnn");
+    assert!(status.success(), "resumed run failed");
+    let resumed = model(&cut.join("model.safetensors"));
+    assert!(
+        resumed
+            .iter()
+            .zip(&reference)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "resumed model differs from the uninterrupted one"
+    );
 }
 
 #[test]
@@ -227,10 +238,9 @@ fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// metrics.csv without the wall-clock columns (wall_seconds, images_per_second, cpu_seconds).
-fn metrics(dir: &Path) -> Vec<Vec<String>> {
-    let path = dir.join("metrics.csv");
-    let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// The CSV at `path` (header row first) without the columns named in `drop`.
+fn csv_without(path: &Path, drop: &[&str]) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header: Vec<String> = r
         .headers()
         .expect("header")
@@ -238,9 +248,7 @@ fn metrics(dir: &Path) -> Vec<Vec<String>> {
         .map(String::from)
         .collect();
     let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| {
-            !["wall_seconds", "images_per_second", "cpu_seconds"].contains(&header[i].as_str())
-        })
+        .filter(|&i| !drop.contains(&header[i].as_str()))
         .collect();
     let mut rows = vec![keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>()];
     for rec in r.records() {
@@ -248,6 +256,14 @@ fn metrics(dir: &Path) -> Vec<Vec<String>> {
         rows.push(keep.iter().map(|&i| rec[i].to_string()).collect());
     }
     rows
+}
+
+/// metrics.csv without the wall-clock columns (wall_seconds, images_per_second, cpu_seconds).
+fn metrics(dir: &Path) -> Vec<Vec<String>> {
+    csv_without(
+        &dir.join("metrics.csv"),
+        &["wall_seconds", "images_per_second", "cpu_seconds"],
+    )
 }
 
 /// The outputs of a resumed run equal the uninterrupted run's: model file byte for byte, the
@@ -288,39 +304,25 @@ fn mnist_killed_run_resumes_bit_for_bit() {
     run_ok(mnist(&data, &["--out", &whole.display().to_string()]));
     let full = t0.elapsed();
 
-    for attempt in 0..20u64 {
-        let _ = std::fs::remove_dir_all(&cut);
-        let mut child = mnist(&data, &["--out", &cut_s])
-            .spawn()
-            .expect("spawn tinyrnn");
-        let delay = kill_after(full, attempt);
-        std::thread::sleep(delay);
-        let _ = child.kill(); // SIGKILL
-        let status = child.wait().expect("wait");
-        let ckpt = cut.join("checkpoint.safetensors");
-        if status.code().is_some() || !ckpt.exists() {
-            continue; // finished before the kill, or killed before the first checkpoint
-        }
-        // Whatever exists is whole: the checkpoint (and the model, if written) load, and the
-        // metrics parse.
-        let _ = load::<Mnist>(&ckpt);
-        let meta = host::modelfile::read_metadata(&ckpt).unwrap_or_else(|e| panic!("{e:#}"));
-        eprintln!(
-            "mnist: killed after {delay:?} (uninterrupted run: {full:?}); resuming from update \
-             {} of 360",
-            meta.get("update").map_or("?", String::as_str)
-        );
-        if cut.join("model.safetensors").exists() {
-            let _ = load::<Mnist>(&cut.join("model.safetensors"));
-        }
-        let _ = metrics(&cut);
-        let summary = run_ok(mnist(&data, &["--resume", &cut_s]));
-        let at = format!("resumed at update {} of 360", meta["update"]);
-        assert!(summary.contains(&at), "did not resume: {summary}");
-        assert_same_outputs(&cut, &whole, true);
-        return;
+    let delay = kill_mid_run(full, &cut, || mnist(&data, &["--out", &cut_s]));
+    // Whatever exists is whole: the checkpoint (and the model, if written) load, and the
+    // metrics parse.
+    let ckpt = cut.join("checkpoint.safetensors");
+    let _ = load::<Mnist>(&ckpt);
+    let meta = host::modelfile::read_metadata(&ckpt).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!(
+        "mnist: killed after {delay:?} (uninterrupted run: {full:?}); resuming from update \
+         {} of 360",
+        meta.get("update").map_or("?", String::as_str)
+    );
+    if cut.join("model.safetensors").exists() {
+        let _ = load::<Mnist>(&cut.join("model.safetensors"));
     }
-    panic!("no attempt was killed between the first checkpoint and the end of the run");
+    let _ = metrics(&cut);
+    let summary = run_ok(mnist(&data, &["--resume", &cut_s]));
+    let at = format!("resumed at update {} of 360", meta["update"]);
+    assert!(summary.contains(&at), "did not resume: {summary}");
+    assert_same_outputs(&cut, &whole, true);
 }
 
 /// Deterministic cover of a resume inside an epoch: with `--checkpoint-every 5` (12 updates an
@@ -466,22 +468,7 @@ const MEMORY_ARGS: &[&str] = &[
 
 /// A CSV without its `seconds` column (wall clock).
 fn csv_without_seconds(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let header: Vec<String> = r
-        .headers()
-        .expect("header")
-        .iter()
-        .map(String::from)
-        .collect();
-    let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| header[i] != "seconds")
-        .collect();
-    let mut rows = vec![keep.iter().map(|&i| header[i].clone()).collect::<Vec<_>>()];
-    for rec in r.records() {
-        let rec = rec.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        rows.push(keep.iter().map(|&i| rec[i].to_string()).collect());
-    }
-    rows
+    csv_without(path, &["seconds"])
 }
 
 /// memory: the curriculum (current N, the window of recent accuracies), the smoothed loss and the
@@ -492,11 +479,7 @@ fn csv_without_seconds(path: &Path) -> Vec<Vec<String>> {
 #[test]
 fn memory_resumes_bit_for_bit() {
     let root = tempfile::tempdir().expect("tempdir");
-    let memory = |extra: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tinyrnn"));
-        c.args(MEMORY_ARGS).args(extra);
-        c
-    };
+    let memory = |extra: &[&str]| run_with(MEMORY_ARGS, extra);
     let same = |a: &Path, b: &Path| {
         assert!(
             bytes(&a.join("model.safetensors")) == bytes(&b.join("model.safetensors")),
@@ -562,26 +545,15 @@ fn memory_resumes_bit_for_bit() {
         "0",
     ]));
     let full = t0.elapsed();
-    for attempt in 0..20u64 {
-        let _ = std::fs::remove_dir_all(&cut);
-        let mut child = memory(&["--steps", "3000", "--out", &cut, "--checkpoint-every", "10"])
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(kill_after(full, attempt));
-        let _ = child.kill(); // SIGKILL
-        let status = child.wait().expect("wait");
-        if status.code().is_some() || !Path::new(&cut).join("checkpoint.safetensors").exists() {
-            continue;
-        }
-        let summary = run_ok(memory(&["--steps", "3000", "--resume", &cut]));
-        assert!(
-            summary.contains("resumed at update"),
-            "did not resume: {summary}"
-        );
-        same(Path::new(&cut), Path::new(&whole));
-        return;
-    }
-    panic!("no attempt was killed between the first checkpoint and the end of the run");
+    kill_mid_run(full, Path::new(&cut), || {
+        memory(&["--steps", "3000", "--out", &cut, "--checkpoint-every", "10"])
+    });
+    let summary = run_ok(memory(&["--steps", "3000", "--resume", &cut]));
+    assert!(
+        summary.contains("resumed at update"),
+        "did not resume: {summary}"
+    );
+    same(Path::new(&cut), Path::new(&whole));
 }
 
 #[test]
@@ -589,12 +561,10 @@ fn memory_resume_refuses_compare_and_other_runs() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("run");
     let dir_s = dir.display().to_string();
-    run_ok({
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tinyrnn"));
-        c.args(MEMORY_ARGS)
-            .args(["--out", &dir_s, "--steps", "20", "--checkpoint-every", "10"]);
-        c
-    });
+    run_ok(run_with(
+        MEMORY_ARGS,
+        &["--out", &dir_s, "--steps", "20", "--checkpoint-every", "10"],
+    ));
     for (extra, want) in [
         (
             &["--resume", &dir_s, "--compare"][..],

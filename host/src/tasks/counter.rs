@@ -27,7 +27,7 @@ use tinyrnn::loss::{Reduction, mse, sigmoid_backward, sigmoid_forward};
 use super::Common;
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::num;
-use crate::plot::{self, PALETTE, Panel, Series};
+use crate::plot;
 use crate::train::{Ema, OptimizerKind, Trainer, progress};
 
 /// One 1 every `PERIOD` elements.
@@ -316,25 +316,11 @@ pub fn run(args: &CounterArgs) -> Result<String> {
     )?;
     out.csv("metrics.csv", &["update", "mse", "seconds"], log.iter())?;
     out.png("loss.png", |p| {
-        plot::draw(
+        plot::draw_loss(
             p,
-            &[Panel {
-                title: "counter: training MSE (scored steps)".into(),
-                x_label: "update".into(),
-                y_label: "MSE".into(),
-                log_y: true,
-                series: vec![Series {
-                    label: String::new(),
-                    points: log
-                        .iter()
-                        .filter_map(|r| Some((r[0].parse().ok()?, r[1].parse().ok()?)))
-                        .collect(),
-                    color: PALETTE[0],
-                }],
-                ..Panel::default()
-            }],
-            1,
-            (700, 400),
+            "counter: training MSE (scored steps)",
+            "MSE",
+            plot::log_column(&log, 1),
         )
     })?;
     crate::modelfile::save(

@@ -298,11 +298,7 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
         &["t", "input", "target", "prediction", "p_one"],
         shown.iter(),
     )?;
-    let curve = |col: usize| -> Vec<(f64, f64)> {
-        log.iter()
-            .filter_map(|r| Some((r[0].parse().ok()?, r[col].parse().ok()?)))
-            .collect()
-    };
+    let curve = |col: usize| plot::log_column(&log, col);
     let panels = [
         Panel {
             title: format!(

@@ -869,12 +869,6 @@ fn write_predictions<N: Net<IN, OUT>>(
     .map(|_| ())
 }
 
-fn column(log: &[[String; 8]], i: usize) -> Vec<(f64, f64)> {
-    log.iter()
-        .filter_map(|r| Some((r[0].parse().ok()?, r[i].parse().ok()?)))
-        .collect()
-}
-
 fn plot_metrics(
     log: &[[String; 8]],
     cell: CellKind,
@@ -900,12 +894,12 @@ fn plot_metrics(
             series: vec![
                 Series {
                     label: format!("held-out, N={}", shape.blanks),
-                    points: column(log, 5),
+                    points: plot::log_column(log, 5),
                     color: PALETTE[0],
                 },
                 Series {
                     label: "training batches (curriculum N)".into(),
-                    points: column(log, 3),
+                    points: plot::log_column(log, 3),
                     color: PALETTE[1],
                 },
                 Series {
@@ -924,12 +918,12 @@ fn plot_metrics(
             series: vec![
                 Series {
                     label: format!("held-out recall steps, N={}", shape.blanks),
-                    points: column(log, 4),
+                    points: plot::log_column(log, 4),
                     color: PALETTE[0],
                 },
                 Series {
                     label: "training, all steps".into(),
-                    points: column(log, 2),
+                    points: plot::log_column(log, 2),
                     color: PALETTE[1],
                 },
                 Series {
@@ -946,7 +940,7 @@ fn plot_metrics(
             y_label: "N".into(),
             series: vec![Series {
                 label: String::new(),
-                points: column(log, 1),
+                points: plot::log_column(log, 1),
                 color: PALETTE[2],
             }],
             ..Panel::default()

@@ -434,25 +434,11 @@ fn run_net<N: Net<1, 1>>(
         .collect();
     out.png("sine.png", |p| plot::draw(p, &panels, 2, (520, 300)))?;
     out.png("loss.png", |p| {
-        plot::draw(
+        plot::draw_loss(
             p,
-            &[Panel {
-                title: "training loss (MSE, one step ahead)".into(),
-                x_label: "update".into(),
-                y_label: "loss".into(),
-                log_y: true,
-                series: vec![Series {
-                    label: String::new(),
-                    points: log
-                        .iter()
-                        .filter_map(|r| Some((r[0].parse().ok()?, r[1].parse().ok()?)))
-                        .collect(),
-                    color: PALETTE[0],
-                }],
-                ..Panel::default()
-            }],
-            1,
-            (700, 400),
+            "training loss (MSE, one step ahead)",
+            "loss",
+            plot::log_column(&log, 1),
         )
     })?;
     crate::modelfile::save(
