@@ -49,7 +49,8 @@ impl Common {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckpointArgs {
     /// Write a checkpoint (model, optimizer state, update count, training progress) every N
-    /// updates; 0: never [default: sine every 500 updates, mnist at the end of every epoch]
+    /// updates; 0: never [default: sine every 500 updates, memory every 1000, mnist at the end
+    /// of every epoch]
     #[arg(long, value_name = "N")]
     pub checkpoint_every: Option<u64>,
     /// Continue the run whose output directory is DIR from its last checkpoint, bit for bit as
