@@ -1024,6 +1024,23 @@ unsafe fn lstm_step_raw(
     cp: *mut f32,
     hout: *mut f32,
 ) {
+    if hs.is_multiple_of(8) {
+        // Every block of units full: no tails, and (4H a multiple of 8, H >= 8) `gemv_lanes`
+        // reduces to one FMA (k = 1) or `dot8` (k >= 2), as `lstm_step_full_block` does.
+        let ptrs = [x, wi, wh, bi, bh];
+        let mut j = 0;
+        while j + 32 <= hs {
+            // SAFETY: units j .. j + 32 <= hs, by the caller's contract.
+            unsafe { lstm_step_full_blocks::<4>(hs, is, ptrs, hp, cp, hout, j) };
+            j += 32;
+        }
+        while j < hs {
+            // SAFETY: units j .. j + 8 <= hs, by the caller's contract.
+            unsafe { lstm_step_full_blocks::<1>(hs, is, ptrs, hp, cp, hout, j) };
+            j += 8;
+        }
+        return;
+    }
     let mut j = 0;
     while j < hs {
         let w = (hs - j).min(8);
@@ -1044,6 +1061,58 @@ unsafe fn lstm_step_raw(
             stw(hout.add(j), o * tanh8(cn), w);
         }
         j += 8;
+    }
+}
+
+/// Units `j .. j + 8·NB` of [`lstm_step_raw`] when H is a multiple of 8: `gemv_lanes` with
+/// `w = 8` and `n = 4H` (a multiple of 8, at least 32), i.e. one FMA per column for `k == 1` and
+/// [`dot8_acc`]'s sums for `k >= 2`; the same arithmetic without the tail handling. The `NB`
+/// blocks' activations are computed side by side, so that their latency chains overlap.
+///
+/// # Safety
+/// As for [`lstm_step_raw`], with `hs` a multiple of 8 and `j + 8·NB <= hs`.
+#[inline(always)]
+unsafe fn lstm_step_full_blocks<const NB: usize>(
+    hs: usize,
+    is: usize,
+    [x, wi, wh, bi, bh]: [*const f32; 5],
+    hp: *const f32,
+    cp: *mut f32,
+    hout: *mut f32,
+    j: usize,
+) {
+    // SAFETY (whole body): rows g·H + j .. + 8·NB of the weights and biases, units
+    // j .. j + 8·NB of the states, by the caller's contract.
+    unsafe {
+        let gate = |g: usize, j: usize| {
+            let r0 = g * hs + j;
+            let pre = ldp(bi.add(r0)) + ldp(bh.add(r0));
+            let pre = match is {
+                0 => pre,
+                1 => f32x8::splat(*x).mul_add(ldp(wi.add(r0)), pre),
+                _ => {
+                    let mut acc = [f32x8::ZERO; 8];
+                    dot8_acc(&mut acc, x, wi.add(r0 * is), is, 8, is);
+                    pre + transpose_sum(acc)
+                }
+            };
+            let mut acc = [f32x8::ZERO; 8];
+            dot8_acc(&mut acc, hp, wh.add(r0 * hs), hs, 8, hs);
+            pre + transpose_sum(acc)
+        };
+        let a: [[f32x8; 4]; NB] =
+            core::array::from_fn(|b| [0, 1, 2, 3].map(|g| gate(g, j + 8 * b)));
+        let i: [f32x8; NB] = core::array::from_fn(|b| sigmoid8(a[b][0]));
+        let f: [f32x8; NB] = core::array::from_fn(|b| sigmoid8(a[b][1]));
+        let g: [f32x8; NB] = core::array::from_fn(|b| tanh8(a[b][2]));
+        let o: [f32x8; NB] = core::array::from_fn(|b| sigmoid8(a[b][3]));
+        let cn: [f32x8; NB] =
+            core::array::from_fn(|b| f[b].mul_add(ldp(cp.add(j + 8 * b)), i[b] * g[b]));
+        let tc: [f32x8; NB] = core::array::from_fn(|b| tanh8(cn[b]));
+        for b in 0..NB {
+            stp(cp.add(j + 8 * b), cn[b]);
+            stp(hout.add(j + 8 * b), o[b] * tc[b]);
+        }
     }
 }
 
