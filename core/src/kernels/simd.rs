@@ -65,10 +65,25 @@ unsafe fn ldw(p: *const f32, w: usize) -> f32x8 {
         // SAFETY: by the caller's contract.
         unsafe { ldp(p) }
     } else {
-        let mut a = [0.0f32; 8];
-        // SAFETY: by the caller's contract; `a` has room for 8 > w.
-        unsafe { ptr::copy_nonoverlapping(p, a.as_mut_ptr(), w) };
-        f32x8::new(a)
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        {
+            use core::arch::x86_64::{__m256, _mm256_cmpgt_epi32};
+            use core::arch::x86_64::{_mm256_maskload_ps, _mm256_set_epi32, _mm256_set1_epi32};
+            // SAFETY: a masked load reads (and may fault on) only the lanes `l < w`, readable by
+            // the caller's contract; AVX2 is enabled; `f32x8` wraps one `__m256` where AVX is.
+            unsafe {
+                let lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(w as i32), lanes);
+                core::mem::transmute::<__m256, f32x8>(_mm256_maskload_ps(p, mask))
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+        {
+            let mut a = [0.0f32; 8];
+            // SAFETY: by the caller's contract; `a` has room for 8 > w.
+            unsafe { ptr::copy_nonoverlapping(p, a.as_mut_ptr(), w) };
+            f32x8::new(a)
+        }
     }
 }
 
@@ -82,9 +97,37 @@ unsafe fn stw(p: *mut f32, v: f32x8, w: usize) {
         // SAFETY: by the caller's contract.
         unsafe { stp(p, v) }
     } else {
-        let a = v.to_array();
-        // SAFETY: by the caller's contract.
-        unsafe { ptr::copy_nonoverlapping(a.as_ptr(), p, w) };
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+        {
+            use core::arch::x86_64::_mm256_extractf128_ps;
+            use core::arch::x86_64::{__m256, _mm_movehl_ps, _mm_store_sd, _mm_store_ss};
+            use core::arch::x86_64::{_mm_castps_pd, _mm_storeu_ps, _mm256_castps256_ps128};
+            // SAFETY: 4, 2 and 1 lanes stored at offsets below w, writable by the caller's
+            // contract; AVX is enabled; `f32x8` wraps one `__m256` where AVX is.
+            unsafe {
+                let v = core::mem::transmute::<f32x8, __m256>(v);
+                let (mut p, mut q) = (p, _mm256_castps256_ps128(v));
+                if w & 4 != 0 {
+                    _mm_storeu_ps(p, q);
+                    q = _mm256_extractf128_ps::<1>(v);
+                    p = p.add(4);
+                }
+                if w & 2 != 0 {
+                    _mm_store_sd(p.cast::<f64>(), _mm_castps_pd(q));
+                    q = _mm_movehl_ps(q, q);
+                    p = p.add(2);
+                }
+                if w & 1 != 0 {
+                    _mm_store_ss(p, q);
+                }
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+        {
+            let a = v.to_array();
+            // SAFETY: by the caller's contract.
+            unsafe { ptr::copy_nonoverlapping(a.as_ptr(), p, w) };
+        }
     }
 }
 
