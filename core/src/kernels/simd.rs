@@ -549,7 +549,9 @@ unsafe fn col_rows<const NC: usize, const NV: usize>(
     }
 }
 
-/// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]`, one scalar at a time (edges only).
+/// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]` (edges only): per element of C, a sum
+/// from zero of the rounded products in order of p (no FMA), then added to C; computed for up
+/// to 8 columns at once, one lane each (the same arithmetic per element).
 ///
 /// # Safety
 /// As for [`bc_tile`].
@@ -564,16 +566,22 @@ unsafe fn scalar_block(
     c: *mut f32,
     ldc: usize,
 ) {
-    for r in rows {
-        for j in cols.clone() {
-            let mut s = 0.0f32;
-            for p in 0..kc {
-                // SAFETY: by the caller's contract.
-                s += unsafe { *a.p.add(r * a.rs + p * a.ps) * *b.add(p * ldb + j) };
+    let mut j = cols.start;
+    while j < cols.end {
+        let w = (cols.end - j).min(8);
+        for r in rows.clone() {
+            // SAFETY (whole block): elements (r, p) of A, (p, j .. j + w) of B and (r, j .. j + w)
+            // of C, by the caller's contract.
+            unsafe {
+                let mut s = f32x8::ZERO;
+                for p in 0..kc {
+                    s += f32x8::splat(*a.p.add(r * a.rs + p * a.ps)) * ldw(b.add(p * ldb + j), w);
+                }
+                let cr = c.add(r * ldc + j);
+                stw(cr, ldw(cr, w) + s, w);
             }
-            // SAFETY: by the caller's contract.
-            unsafe { *c.add(r * ldc + j) += s };
         }
+        j += w;
     }
 }
 
