@@ -1187,6 +1187,12 @@ impl Kernels<f32> for Simd {
             if k == 1 {
                 // An outer product: C[i, :] += a[i] · b[:] (B's single column is contiguous).
                 gemm_bcast::<KC>(m, n, 1, Strided { p: a, rs: 1, ps: 0 }, b, c);
+            } else if m == 1 && n < 8 {
+                // A linear head's batch-1 step: `gemm_nt_dots`' few-column path, where one row
+                // of A is one `dot1` per column; inline, so that constant sizes fold.
+                for j in 0..n {
+                    *c.add(j) += dot1(a, b.add(j * k), k);
+                }
             } else {
                 gemm_nt_dots(m, n, k, a, b, c);
             }
