@@ -847,11 +847,12 @@ unsafe fn step_rows<const MR: usize>(
 }
 
 /// Transposes the rows of `W_ih` behind the 32 columns of the panel of units `u0..`, columns
-/// `q0 .. q0 + xk` (`xk <= XK`), into `xbuf` (`xk` rows of 32; columns past H zero), by 8 x 8
-/// blocks.
+/// `q0 .. q0 + xk` (`xk <= XK`), into `xb` (`xk` rows of 32, every element written; columns
+/// past H zero), by 8 x 8 blocks.
 ///
 /// # Safety
-/// `w_ih` holds the cell's rows x `is`; `q0 + xk <= is`.
+/// `w_ih` holds the cell's rows x `is`; `q0 + xk <= is`; `xb` writable for `PANEL · XK` scalars
+/// (it may be uninitialised).
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_x(
     cell: Cell,
@@ -861,12 +862,11 @@ unsafe fn pack_x(
     q0: usize,
     xk: usize,
     w_ih: *const f32,
-    xbuf: &mut [f32; PANEL * XK],
+    xb: *mut f32,
 ) {
-    let xb = xbuf.as_mut_ptr();
     for v in 0..4 {
         let (row0, w) = pre_slot(cell, hs, u0, v);
-        // SAFETY (whole block): rows row0 .. row0 + w of W_ih, columns q0 .. q0 + xk; xbuf rows
+        // SAFETY (whole block): rows row0 .. row0 + w of W_ih, columns q0 .. q0 + xk; xb rows
         // below xk <= XK.
         unsafe {
             let src = w_ih.add(row0 * is + q0);
@@ -915,7 +915,10 @@ unsafe fn fused_step(
     };
     let prepacked = !packed_ih.is_null();
     let passes = if prepacked { 1 } else { is.div_ceil(XK).max(1) };
-    let mut xbuf = [0.0f32; PANEL * XK];
+    // Not zeroed (4 KiB per call, most often unused): `pack_x` writes every element of the
+    // `xk` rows that are then read.
+    let mut xbuf = core::mem::MaybeUninit::<[f32; PANEL * XK]>::uninit();
+    let xb = xbuf.as_mut_ptr().cast::<f32>();
     for p in 0..panels {
         let u0 = p * units;
         // SAFETY: panel p of `packed`.
@@ -928,8 +931,8 @@ unsafe fn fused_step(
                 let q0 = pass * XK;
                 let xk = is.saturating_sub(q0).min(XK);
                 // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
-                unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, &mut xbuf) };
-                (q0, xk, xbuf.as_ptr())
+                unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, xb) };
+                (q0, xk, xb.cast_const())
             };
             let init = if pass == 0 { Init::Bias } else { Init::Pre };
             let last = pass + 1 == passes;
