@@ -2,11 +2,12 @@
 //! backward (it knows its data and loss), refuse a non-finite loss or gradient, clip by global
 //! norm, take an optimizer step. Plus the progress bar and the optimizer flags.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tinyrnn::{Optimizer, Params, clip_grad_norm};
 
 use crate::net::boxed_zeroed;
@@ -38,6 +39,9 @@ impl OptimizerKind {
 
 /// The `format` metadata of checkpoint files.
 pub const CHECKPOINT_FORMAT: &str = "tinyrnn-checkpoint/1";
+
+/// The checkpoint metadata entry holding the task's training progress (JSON).
+const PROGRESS_KEY: &str = "progress";
 
 /// A model with its gradient buffer and optimizer state.
 pub struct Trainer<N: Params<f32>> {
@@ -141,19 +145,22 @@ impl<N: Params<f32>> Trainer<N> {
     }
 
     /// Writes a checkpoint to `path` atomically: the model (PyTorch names), the optimizer state,
-    /// the number of updates taken, `metadata` (the task and its flags, and whatever else the task
-    /// needs to continue) and `extra` 1-D tensors. Tasks that draw their training data from one
-    /// random stream per update ([`crate::tasks::update_rng`]) need nothing else: the update
-    /// count is their whole random state.
+    /// the number of updates taken, `run_id` (the task and its flags), the task's `progress`
+    /// (whatever else it needs to continue: metrics so far, curriculum, sums; as JSON in the
+    /// metadata, floats exact) and `extra` 1-D tensors. Tasks that draw their training data from
+    /// one random stream per update ([`crate::tasks::update_rng`]) need no random state: the
+    /// update count is all of it.
     pub fn save_checkpoint(
         &self,
         path: &Path,
-        metadata: &[(&str, String)],
+        run_id: &[(&str, String)],
+        progress: &impl Serialize,
         extra: &[(&str, &[f32])],
     ) -> Result<()> {
-        let mut meta = metadata.to_vec();
+        let mut meta = run_id.to_vec();
         meta.push(("format", CHECKPOINT_FORMAT.into()));
         meta.push(("update", self.step.to_string()));
+        meta.push((PROGRESS_KEY, serde_json::to_string(progress)?));
         let mut tensors = vec![("optimizer.state", &self.opt_state[..])];
         tensors.extend_from_slice(extra);
         crate::modelfile::save_with(path, &*self.model, &tensors, &meta)
@@ -162,12 +169,12 @@ impl<N: Params<f32>> Trainer<N> {
     /// Restores model, optimizer state and update count from a checkpoint written by
     /// [`save_checkpoint`](Self::save_checkpoint) whose metadata holds every entry of `run_id`
     /// with the same value (same task and flags: anything else would not continue the same run).
-    /// Returns the checkpoint's metadata, for the task's own state.
-    pub fn resume(
+    /// Returns the task's progress saved with it.
+    pub fn resume<P: DeserializeOwned>(
         &mut self,
         path: &Path,
         run_id: &[(&str, String)],
-    ) -> Result<HashMap<String, String>> {
+    ) -> Result<P> {
         let cannot = || format!("cannot resume from {}", path.display());
         let meta = crate::modelfile::read_metadata(path).with_context(cannot)?;
         let get = |k: &str| meta.get(k).map(String::as_str);
@@ -187,6 +194,12 @@ impl<N: Params<f32>> Trainer<N> {
                 );
             }
         }
+        let progress = serde_json::from_str(get(PROGRESS_KEY).unwrap_or("")).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot resume: {}: its training progress is missing or malformed ({e})",
+                path.display()
+            )
+        })?;
         crate::modelfile::load_into(path, &mut *self.model).with_context(cannot)?;
         self.step = get("update")
             .and_then(|s| s.parse().ok())
@@ -196,7 +209,7 @@ impl<N: Params<f32>> Trainer<N> {
                 crate::modelfile::read_vector(path, "optimizer.state", self.opt_state.len())
                     .with_context(cannot)?;
         }
-        Ok(meta)
+        Ok(progress)
     }
 
     /// Refuses a non-finite loss or gradient, clips, and takes the optimizer step.
@@ -242,7 +255,7 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 /// Exponential moving average, for a readable loss on the progress bar.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, serde::Deserialize)]
 pub struct Ema(pub Option<f64>);
 
 impl Ema {

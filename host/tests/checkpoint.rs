@@ -113,6 +113,12 @@ fn killed_run_resumes_bit_for_bit() {
             .all(|(a, b)| a.to_bits() == b.to_bits()),
         "resumed model differs from the uninterrupted one"
     );
+    // The training curve before the kill travels in the checkpoint.
+    assert_eq!(
+        csv_without_seconds(&cut.join("metrics.csv")),
+        csv_without_seconds(&whole.join("metrics.csv")),
+        "metrics.csv differs"
+    );
 }
 
 #[test]
@@ -522,9 +528,11 @@ fn memory_resumes_bit_for_bit() {
     let meta = host::modelfile::read_metadata(&Path::new(&ckpt).join("checkpoint.safetensors"))
         .expect("metadata");
     assert_eq!(meta["update"], "350");
-    let n = &meta["memory.curriculum_n"];
+    let progress: serde_json::Value =
+        serde_json::from_str(&meta["progress"]).expect("the checkpoint's progress is JSON");
+    let n = &progress["curriculum_n"];
     assert!(
-        n != "0" && n != "8",
+        n.as_u64().is_some_and(|n| n != 0 && n != 8),
         "update 350 should be mid-curriculum, N = {n}"
     );
     let summary = run_ok(memory(&["--steps", "400", "--resume", &ckpt]));

@@ -24,10 +24,12 @@
 //! deterministic.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
@@ -36,7 +38,7 @@ use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id,
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::train::{Ema, OptimizerKind, Trainer, progress, split};
 use crate::with_hidden;
 
 /// Symbols of the alphabet.
@@ -299,17 +301,20 @@ impl Shape {
 
 /// `count` random sequences of `length` symbols.
 fn sequences(rng: &mut SeededRng, count: usize, length: usize) -> Vec<Vec<u8>> {
-    (0..count)
-        .map(|_| {
-            (0..length)
-                .map(|_| ((uniform01(rng) * SYMBOLS as f64) as usize).min(SYMBOLS - 1) as u8)
-                .collect()
-        })
-        .collect()
+    let mut seqs = vec![vec![0; length]; count];
+    redraw(rng, &mut seqs);
+    seqs
+}
+
+/// Draws every symbol of `seqs` anew (a training batch's buffer, reused from update to update).
+fn redraw(rng: &mut SeededRng, seqs: &mut [Vec<u8>]) {
+    for v in seqs.iter_mut().flatten() {
+        *v = ((uniform01(rng) * SYMBOLS as f64) as usize).min(SYMBOLS - 1) as u8;
+    }
 }
 
 /// Sums over the rows of a pass.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 struct Stats {
     /// Cross-entropy summed over every step.
     loss: f64,
@@ -351,6 +356,8 @@ struct Shard<N> {
     dy: Vec<[f32; OUT]>,
     targets: Vec<usize>,
     stats: Stats,
+    /// The sequences of a training batch this shard takes.
+    rows: Range<usize>,
     _net: std::marker::PhantomData<fn() -> N>,
 }
 
@@ -367,6 +374,7 @@ impl<N: Net<IN, OUT>> Shard<N> {
             dy: Vec::new(),
             targets: Vec::new(),
             stats: Stats::default(),
+            rows: 0..0,
             _net: std::marker::PhantomData,
         }
     }
@@ -448,12 +456,6 @@ fn argmax(y: &[f32; OUT]) -> usize {
     best
 }
 
-/// The part of `seqs` that shard `k` of `shards` takes.
-fn part(seqs: &[Vec<u8>], k: usize, shards: usize) -> &[Vec<u8>] {
-    let per = seqs.len().div_ceil(shards).max(1);
-    &seqs[(k * per).min(seqs.len())..((k + 1) * per).min(seqs.len())]
-}
-
 /// Evaluation over `seqs` in chunks, each split over the shards, one thread each (no gradient).
 fn evaluate<N: Net<IN, OUT>>(
     model: &N,
@@ -462,15 +464,14 @@ fn evaluate<N: Net<IN, OUT>>(
     shape: Shape,
 ) -> Result<Stats> {
     let mut total = Stats::default();
-    let count = shards.len();
-    for chunk in seqs.chunks(EVAL_CHUNK * count) {
+    for chunk in seqs.chunks(EVAL_CHUNK * shards.len()) {
+        let parts = split(chunk.len(), shards.len());
+        let busy = &mut shards[..parts.len()];
         std::thread::scope(|scope| -> Result<()> {
-            let handles: Vec<_> = shards
+            let handles: Vec<_> = busy
                 .iter_mut()
-                .enumerate()
-                .map(|(k, s)| {
-                    scope.spawn(move || s.pass(model, part(chunk, k, count), shape, None))
-                })
+                .zip(parts)
+                .map(|(s, r)| scope.spawn(move || s.pass(model, &chunk[r], shape, None)))
                 .collect();
             for h in handles {
                 h.join()
@@ -478,7 +479,7 @@ fn evaluate<N: Net<IN, OUT>>(
             }
             Ok(())
         })?;
-        for s in shards.iter() {
+        for s in busy.iter() {
             total.add(&s.stats);
         }
     }
@@ -529,101 +530,18 @@ impl Curriculum {
 }
 
 /// Everything besides model, optimizer and update count that the rest of a run depends on: what
-/// a checkpoint adds so that a resumed run writes what the uninterrupted one would have. Floats
-/// are stored as text, which Rust prints with the digits that parse back to the same `f64`.
-#[derive(Debug, Default)]
+/// a checkpoint adds so that a resumed run writes what the uninterrupted one would have.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Progress {
+    /// The curriculum's current N and the recall accuracies of its window so far.
     curriculum_n: usize,
     recent: Vec<f64>,
     ema: Ema,
+    /// Sums since the last metrics row.
     window: Stats,
     log: Vec<[String; 8]>,
     seconds: f64,
     stopped: bool,
-}
-
-impl Progress {
-    fn metadata(&self) -> Vec<(&'static str, String)> {
-        let w = &self.window;
-        let join = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(" ");
-        vec![
-            ("memory.curriculum_n", self.curriculum_n.to_string()),
-            ("memory.recent", join(&self.recent)),
-            (
-                "memory.ema",
-                self.ema.0.map_or("none".into(), |v| v.to_string()),
-            ),
-            (
-                "memory.window",
-                format!(
-                    "{} {} {} {} {}",
-                    w.loss, w.recall_loss, w.rows, w.recall_rows, w.correct
-                ),
-            ),
-            (
-                "memory.log",
-                self.log
-                    .iter()
-                    .map(|r| r.join(","))
-                    .collect::<Vec<_>>()
-                    .join(";"),
-            ),
-            ("memory.seconds", self.seconds.to_string()),
-            ("memory.stopped", self.stopped.to_string()),
-        ]
-    }
-
-    fn from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result<Self> {
-        let bad = |key: &str| {
-            anyhow::anyhow!(
-                "cannot resume: {}: `{key}` is missing or malformed",
-                path.display()
-            )
-        };
-        let get = |key: &str| meta.get(key).map(String::as_str).ok_or_else(|| bad(key));
-        let floats = |key: &str| -> Result<Vec<f64>> {
-            get(key)?
-                .split_whitespace()
-                .map(|v| v.parse().map_err(|_| bad(key)))
-                .collect()
-        };
-        let window = floats("memory.window")?;
-        let [loss, recall_loss, rows, recall_rows, correct] = window[..] else {
-            return Err(bad("memory.window"));
-        };
-        let log = get("memory.log")?
-            .split(';')
-            .filter(|r| !r.is_empty())
-            .map(|r| {
-                let v: Vec<String> = r.split(',').map(String::from).collect();
-                <[String; 8]>::try_from(v).map_err(|_| bad("memory.log"))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            curriculum_n: get("memory.curriculum_n")?
-                .parse()
-                .map_err(|_| bad("memory.curriculum_n"))?,
-            recent: floats("memory.recent")?,
-            ema: Ema(match get("memory.ema")? {
-                "none" => None,
-                v => Some(v.parse().map_err(|_| bad("memory.ema"))?),
-            }),
-            window: Stats {
-                loss,
-                recall_loss,
-                rows: rows as usize,
-                recall_rows: recall_rows as usize,
-                correct: correct as usize,
-            },
-            log,
-            seconds: get("memory.seconds")?
-                .parse()
-                .map_err(|_| bad("memory.seconds"))?,
-            stopped: get("memory.stopped")?
-                .parse()
-                .map_err(|_| bad("memory.stopped"))?,
-        })
-    }
 }
 
 /// Checkpoints every this many updates unless --checkpoint-every says otherwise.
@@ -663,8 +581,7 @@ fn run_net<N: Net<IN, OUT>>(
     let mut p = Progress::default();
     let mut resumed = String::new();
     if let Some(from) = resume {
-        let meta = trainer.resume(from, &run_id)?;
-        p = Progress::from_metadata(from, &meta)?;
+        p = trainer.resume(from, &run_id)?;
         curriculum.current = p.curriculum_n;
         curriculum.recent = std::mem::take(&mut p.recent);
         resumed = format!(" (resumed at update {})", trainer.step);
@@ -683,9 +600,13 @@ fn run_net<N: Net<IN, OUT>>(
         mut stopped,
         ..
     } = p;
-    let mut updates = trainer.step;
-    while updates < args.steps && !stopped {
-        let mut rng = update_rng(args.common.seed, updates);
+    let parts = split(batch, shards.len());
+    for (s, r) in shards.iter_mut().zip(&parts) {
+        s.rows = r.clone();
+    }
+    let mut seqs = vec![vec![0u8; length]; batch];
+    while trainer.step < args.steps && !stopped {
+        let mut rng = update_rng(args.common.seed, trainer.step);
         let current = curriculum.current;
         let n = if current > 0 && uniform01(&mut rng) < args.mix {
             ((uniform01(&mut rng) * (current + 1) as f64) as usize).min(current)
@@ -693,21 +614,20 @@ fn run_net<N: Net<IN, OUT>>(
             current
         };
         let shape = Shape { length, blanks: n };
-        let seqs = sequences(&mut rng, batch, length);
-        let (on, count) = (args.loss_on, shards.len());
-        let mut work: Vec<(usize, &mut Shard<N>)> = shards.iter_mut().enumerate().collect();
-        trainer.update_sharded(&mut work, |m, g, (k, s)| {
-            s.pass(m, part(&seqs, *k, count), shape, Some((on, g)))?;
+        redraw(&mut rng, &mut seqs);
+        let (on, busy) = (args.loss_on, parts.len());
+        trainer.update_sharded(&mut shards[..busy], |m, g, s| {
+            s.pass(m, &seqs[s.rows.clone()], shape, Some((on, g)))?;
             Ok(match on {
                 LossOn::All => s.stats.loss,
                 LossOn::Recall => s.stats.recall_loss,
             } as f32)
         })?;
         let mut stats = Stats::default();
-        for s in &shards {
+        for s in &shards[..busy] {
             stats.add(&s.stats);
         }
-        updates += 1;
+        let updates = trainer.step;
         if n == current {
             curriculum.record(stats.accuracy());
         }
@@ -748,9 +668,7 @@ fn run_net<N: Net<IN, OUT>>(
                 seconds: start.elapsed().as_secs_f64(),
                 stopped,
             };
-            let mut meta = run_id.clone();
-            meta.extend(p.metadata());
-            trainer.save_checkpoint(&checkpoint, &meta, &[])?;
+            trainer.save_checkpoint(&checkpoint, &run_id, &p, &[])?;
             log = p.log;
         }
     }
@@ -795,7 +713,7 @@ fn run_net<N: Net<IN, OUT>>(
         cell: N::CELL,
         hidden: N::HIDDEN,
         params: N::LEN,
-        updates,
+        updates: trainer.step,
         seconds,
         accuracy: result.accuracy(),
         recall_loss: result.mean_recall_loss(),

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
@@ -177,7 +178,7 @@ impl Data {
 }
 
 /// Sums over some images: loss (mean per image after [`Stats::loss`]), correct predictions.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
 struct Stats {
     loss_sum: f64,
     correct: usize,
@@ -353,6 +354,7 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// One row of metrics.csv.
+#[derive(Serialize, Deserialize)]
 struct EpochLog {
     epoch: u32,
     train: Stats,
@@ -364,7 +366,7 @@ struct EpochLog {
 
 /// Where training stands, beyond the model, the optimizer and the update count: what a
 /// checkpoint must hold for a resumed run to write what the uninterrupted one would have.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Progress {
     /// The finished epochs.
     epochs: Vec<EpochLog>,
@@ -372,141 +374,30 @@ struct Progress {
     train: Stats,
     seconds: f64,
     cpu: Option<f64>,
-    /// The smoothed training loss and its value after every update (for loss.png).
+    /// The smoothed training loss, and its value after every update (for loss.png; stored as
+    /// the checkpoint tensor `mnist.smoothed_loss`).
     ema: Ema,
+    #[serde(skip)]
     batch_loss: Vec<f32>,
+    /// The shuffling generator's next draw (its bits) when the checkpoint was taken, compared
+    /// on resume.
+    shuffle_check: u64,
 }
 
-/// Float text that reads back to the same value (Rust prints the shortest such text).
-fn float_field(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v}"))
-}
-
-impl Stats {
-    fn fields(&self) -> [String; 3] {
-        [
-            format!("{}", self.loss_sum),
-            self.correct.to_string(),
-            self.images.to_string(),
-        ]
-    }
-}
+/// The checkpoint tensor holding [`Progress::batch_loss`].
+const SMOOTHED_LOSS: &str = "mnist.smoothed_loss";
 
 impl Progress {
-    /// The checkpoint metadata of this progress (`rng_check`: the shuffling generator's next
-    /// draw, compared on resume).
-    fn metadata(&self, rng_check: f64) -> Vec<(&'static str, String)> {
-        let epochs: Vec<String> = self
-            .epochs
-            .iter()
-            .map(|e| {
-                let mut f = vec![e.epoch.to_string()];
-                f.extend(e.train.fields());
-                f.extend(e.val.fields());
-                match e.test {
-                    Some(t) => f.extend(t.fields()),
-                    None => f.extend(["-".into(), "-".into(), "-".into()]),
-                }
-                f.push(format!("{}", e.seconds));
-                f.push(float_field(e.cpu));
-                f.join(" ")
-            })
-            .collect();
-        vec![
-            ("mnist.epochs", epochs.join(";")),
-            ("mnist.epoch_train", self.train.fields().join(" ")),
-            ("mnist.epoch_seconds", format!("{}", self.seconds)),
-            ("mnist.epoch_cpu_seconds", float_field(self.cpu)),
-            ("mnist.loss_ema", float_field(self.ema.0)),
-            ("mnist.shuffle_check", format!("{}", rng_check.to_bits())),
-        ]
-    }
-
-    /// The progress stored in a checkpoint at update `step`, and its shuffle check value.
-    fn from_checkpoint(
-        path: &Path,
-        meta: &HashMap<String, String>,
-        step: u64,
-    ) -> Result<(Self, u64)> {
-        let bad = |key: &str| {
-            anyhow::anyhow!(
-                "cannot resume: {}: `{key}` is missing or malformed",
-                path.display()
-            )
-        };
-        let get = |key: &str| meta.get(key).map(String::as_str).ok_or_else(|| bad(key));
-        fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
-            s.parse().ok()
-        }
-        fn opt(s: &str) -> Option<Option<f64>> {
-            match s {
-                "-" => Some(None),
-                s => s.parse().ok().map(Some),
-            }
-        }
-        fn stats(f: &[&str]) -> Option<Stats> {
-            Some(Stats {
-                loss_sum: num(f[0])?,
-                correct: num(f[1])?,
-                images: num(f[2])?,
-            })
-        }
-        let parse_epoch = |line: &str| -> Option<EpochLog> {
-            let f: Vec<&str> = line.split(' ').collect();
-            if f.len() != 12 {
-                return None;
-            }
-            Some(EpochLog {
-                epoch: num(f[0])?,
-                train: stats(&f[1..4])?,
-                val: stats(&f[4..7])?,
-                test: match f[7] {
-                    "-" => None,
-                    _ => Some(stats(&f[7..10])?),
-                },
-                seconds: num(f[10])?,
-                cpu: opt(f[11])?,
-            })
-        };
-        let lines = get("mnist.epochs")?;
-        let epochs = match lines {
-            "" => Vec::new(),
-            _ => lines
-                .split(';')
-                .map(parse_epoch)
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad("mnist.epochs"))?,
-        };
-        let train_fields: Vec<&str> = get("mnist.epoch_train")?.split(' ').collect();
-        let train = (train_fields.len() == 3)
-            .then(|| stats(&train_fields))
-            .flatten()
-            .ok_or_else(|| bad("mnist.epoch_train"))?;
-        let progress = Progress {
-            epochs,
-            train,
-            seconds: num(get("mnist.epoch_seconds")?).ok_or_else(|| bad("mnist.epoch_seconds"))?,
-            cpu: opt(get("mnist.epoch_cpu_seconds")?)
-                .ok_or_else(|| bad("mnist.epoch_cpu_seconds"))?,
-            ema: Ema(opt(get("mnist.loss_ema")?).ok_or_else(|| bad("mnist.loss_ema"))?),
-            batch_loss: crate::modelfile::read_vector(path, "mnist.smoothed_loss", step as usize)
-                .with_context(|| format!("cannot resume from {}", path.display()))?,
-        };
-        let check = num(get("mnist.shuffle_check")?).ok_or_else(|| bad("mnist.shuffle_check"))?;
-        Ok((progress, check))
-    }
-
     /// Writes a checkpoint of `trainer` with this progress.
     fn save<N: Net<SIDE, CLASSES>>(
-        &self,
+        &mut self,
         trainer: &Trainer<N>,
         path: &Path,
         run_id: &[(&'static str, String)],
         rng: &SeededRng,
     ) -> Result<()> {
-        let mut meta = run_id.to_vec();
-        meta.extend(self.metadata(uniform01(&mut rng.clone())));
-        trainer.save_checkpoint(path, &meta, &[("mnist.smoothed_loss", &self.batch_loss)])
+        self.shuffle_check = uniform01(&mut rng.clone()).to_bits();
+        trainer.save_checkpoint(path, run_id, self, &[(SMOOTHED_LOSS, &self.batch_loss)])
     }
 }
 
@@ -546,9 +437,10 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Re
     let mut progress = Progress::default();
     let mut resumed = String::new();
     if let Some(from) = resume {
-        let meta = trainer.resume(from, &run_id)?;
-        let check;
-        (progress, check) = Progress::from_checkpoint(from, &meta, trainer.step)?;
+        progress = trainer.resume(from, &run_id)?;
+        progress.batch_loss =
+            crate::modelfile::read_vector(from, SMOOTHED_LOSS, trainer.step as usize)
+                .with_context(|| format!("cannot resume from {}", from.display()))?;
         // Checkpoints are taken after an update inside an epoch, or after an epoch's evaluation.
         let done = trainer.step / batches as u64;
         let mid = !trainer.step.is_multiple_of(batches as u64);
@@ -564,7 +456,7 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Re
         for _ in 0..done + u64::from(mid) {
             shuffle(&mut order, &mut rng);
         }
-        if uniform01(&mut rng.clone()).to_bits() != check {
+        if uniform01(&mut rng.clone()).to_bits() != progress.shuffle_check {
             bail!(
                 "cannot resume: the shuffling generator does not reach the state recorded in {}",
                 from.display()

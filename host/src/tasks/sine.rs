@@ -19,7 +19,7 @@
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
@@ -212,21 +212,6 @@ fn closed_loop_backward<N: Net<1, 1>>(
 
 const LOG_HEADER: [&str; 4] = ["update", "loss", "batch", "seconds"];
 
-/// The rows of a previous run's `metrics.csv` up to update `upto` (to continue it on resume).
-fn read_log(path: &std::path::Path, upto: u64) -> Result<Vec<[String; 4]>> {
-    let mut r = csv::Reader::from_path(path)
-        .with_context(|| format!("cannot resume: cannot read {}", path.display()))?;
-    let mut rows = Vec::new();
-    for rec in r.records() {
-        let rec = rec.with_context(|| format!("cannot resume: {} is malformed", path.display()))?;
-        let row: [String; 4] = std::array::from_fn(|i| rec.get(i).unwrap_or("").to_string());
-        if row[0].parse::<u64>().is_ok_and(|u| u <= upto) {
-            rows.push(row);
-        }
-    }
-    Ok(rows)
-}
-
 /// Checkpoints every this many updates unless `--checkpoint-every` says otherwise.
 const CHECKPOINT_EVERY: u64 = 500;
 
@@ -252,12 +237,11 @@ fn run_net<N: Net<1, 1>>(
         (None, false, CheckpointArgs::default());
     let run_id = run_id("sine", &same);
     let checkpoint = out.path(CHECKPOINT_FILE);
-    let mut log: Vec<[String; 4]> = Vec::new();
-    if let Some(from) = resume {
-        trainer.resume(from, &run_id)?;
-        let dir = from.parent().unwrap_or(std::path::Path::new("."));
-        log = read_log(&dir.join("metrics.csv"), trainer.step)?;
-    }
+    // The metrics rows so far are the whole training progress a checkpoint adds.
+    let mut log: Vec<[String; 4]> = match resume {
+        Some(from) => trainer.resume(from, &run_id)?,
+        None => Vec::new(),
+    };
 
     let mut ws = N::workspace(steps, batch, Outputs::EveryStep); // teacher forcing: one chunk
     let mut per_step: Vec<Workspace> = (0..steps)
@@ -350,9 +334,9 @@ fn run_net<N: Net<1, 1>>(
         }
         let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
         if every > 0 && trainer.step.is_multiple_of(every) && trainer.step < args.steps {
-            // The log first: a checkpoint is only ever paired with a log that reaches it.
+            // An interrupted run keeps its curve so far.
             out.csv("metrics.csv", &LOG_HEADER, log.iter())?;
-            trainer.save_checkpoint(&checkpoint, &run_id, &[])?;
+            trainer.save_checkpoint(&checkpoint, &run_id, &log, &[])?;
         }
     }
     bar.finish_and_clear();
