@@ -17,9 +17,10 @@ pub fn save<P: Params<f32>>(path: &Path, model: &P, metadata: &[(&str, String)])
 
 /// [`save`] with extra 1-D tensors beside the model's (e.g. a checkpoint's optimizer state).
 ///
-/// The file is the same for the same inputs, byte for byte: tensors in name order, metadata keys
-/// sorted (`safetensors::serialize` writes the metadata in `HashMap` order, which changes from one
-/// process to the next).
+/// The file is the same for the same inputs, byte for byte: the header (written with `serde_json`:
+/// its map keeps insertion order under safetensors' `preserve_order`, sorted keys otherwise) lists
+/// the metadata keys sorted and the tensors in name order. `safetensors::serialize` takes the
+/// metadata as a `HashMap` and writes it in an order that changes from one process to the next.
 pub fn save_with<P: Params<f32>>(
     path: &Path,
     model: &P,
@@ -47,37 +48,22 @@ pub fn save_with<P: Params<f32>>(
     if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
         bail!("{}: two tensors named `{}`", path.display(), w[0].0);
     }
-    // A later duplicate key wins, as it would in a map.
+    // A later duplicate key wins, as it would in a map; a BTreeMap keeps the keys sorted.
     let meta: BTreeMap<&str, &str> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
-
-    let mut header = String::from("{");
+    let mut header = serde_json::Map::new();
     if !meta.is_empty() {
-        header.push_str("\"__metadata__\":{");
-        for (i, (k, v)) in meta.iter().enumerate() {
-            if i > 0 {
-                header.push(',');
-            }
-            json_string(&mut header, k);
-            header.push(':');
-            json_string(&mut header, v);
-        }
-        header.push('}');
+        header.insert("__metadata__".into(), serde_json::to_value(&meta)?);
     }
     let mut offset = 0usize;
-    for (i, (name, shape, values)) in tensors.iter().enumerate() {
-        if i > 0 || !meta.is_empty() {
-            header.push(',');
-        }
-        json_string(&mut header, name);
-        let shape: Vec<String> = shape.iter().map(usize::to_string).collect();
+    for (name, shape, values) in &tensors {
         let end = offset + 4 * values.len();
-        header.push_str(&format!(
-            ":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
-            shape.join(",")
-        ));
+        header.insert(
+            (*name).into(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
         offset = end;
     }
-    header.push('}');
+    let mut header = serde_json::to_string(&header)?;
     // Pad with spaces so the data starts 8-byte aligned, as safetensors itself does.
     while header.len() % 8 != 0 {
         header.push(' ');
@@ -92,23 +78,6 @@ pub fn save_with<P: Params<f32>>(
         }
         Ok(())
     })
-}
-
-/// Appends `s` to `out` as a JSON string.
-fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// The metadata of a safetensors file, without reading its tensors into a model.
