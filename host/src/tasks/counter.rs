@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use tinyrnn::LstmModel;
+use tinyrnn::Params;
 use tinyrnn::loss::{Reduction, mse, sigmoid_backward, sigmoid_forward};
 
 use super::Common;
@@ -161,10 +162,13 @@ pub fn run(args: &CounterArgs) -> Result<String> {
     let mut log: Vec<[String; 3]> = Vec::new();
     let mut converged = None;
     let mut last = f32::NAN;
+    let mut before: Box<Model> = boxed_zeroed();
     for update in 0..args.max_updates {
         // The loss `update` returns is that of the parameters before its step: when it is below
-        // the target, those parameters (the snapshot) are the result.
-        let before = trainer.model.clone();
+        // the target, those parameters (the snapshot, copied in place) are the result.
+        before
+            .as_flat_mut()
+            .copy_from_slice(trainer.model.as_flat());
         let loss = trainer.update(|m, g| {
             forward(m, &mut ws, &d, &mut z, &mut y)?;
             for (s, &r) in ys.iter_mut().zip(&idx) {
@@ -190,7 +194,7 @@ pub fn run(args: &CounterArgs) -> Result<String> {
             ]);
         }
         if done {
-            trainer.model = before;
+            std::mem::swap(&mut trainer.model, &mut before);
             converged = Some(update);
             break;
         }
