@@ -205,87 +205,80 @@ fn head_backward<'a, const H: usize, const O: usize>(
     Ok(dh)
 }
 
-/// `Net` for a core model with a linear head. The two models differ only in the cell: its kind,
-/// its cache, whether it has a cell state, and the calls to its `init`, `forward` and `backward`,
-/// which are given as expressions over the names bound by `|model, rng, forget_bias, ws, x, cache,
-/// grad, dh, dx|` (the model, the trait methods' arguments, the cell's cache and the head's dL/dh).
-macro_rules! impl_net {
-    (
-        $model:ident, $kind:ident, $cache_ty:ident, cell_state: $cell_state:literal,
-        |$this:ident, $rng:ident, $forget_bias:ident, $ws:ident, $x:ident, $cache:ident,
-         $grad:ident, $dh:ident, $dx:ident|
-        init: $init:expr,
-        forward: $forward:expr,
-        backward: $backward:expr $(,)?
-    ) => {
-        impl<const I: usize, const H: usize, const O: usize> Net<I, O> for $model<I, H, O> {
-            const CELL: CellKind = CellKind::$kind;
-            const HIDDEN: usize = H;
+impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, H, O> {
+    const CELL: CellKind = CellKind::Lstm;
+    const HIDDEN: usize = H;
 
-            fn init(&mut self, $rng: &mut SeededRng, $forget_bias: Option<f32>) {
-                let $this = self;
-                $init;
-            }
+    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>) {
+        LstmModel::init(self, rng, forget_bias);
+    }
 
-            fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
-                let cache = $cache_ty::<H>::len(steps, batch);
-                workspace(steps, batch, outputs, H, cache, $cell_state)
-            }
+    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+        let cache = LstmCache::<H>::len(steps, batch);
+        workspace(steps, batch, outputs, H, cache, true)
+    }
 
-            fn forward(
-                &self,
-                $ws: &mut Workspace,
-                $x: &[[f32; I]],
-                y: &mut [[f32; O]],
-            ) -> Result<()> {
-                let $this = self;
-                let mut $cache = $cache_ty::<H>::new(&mut $ws.cache, $ws.steps, $ws.batch)?;
-                $forward?;
-                let r = head_rows($cache.h(), $ws.steps, $ws.batch, $ws.outputs);
-                $this.head.forward(&$cache.h()[r], y)?;
-                Ok(())
-            }
+    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
+        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        self.lstm
+            .forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head.forward(&cache.h()[r], y)?;
+        Ok(())
+    }
 
-            fn backward_carry(
-                &self,
-                $ws: &mut Workspace,
-                $grad: &mut Self,
-                $x: &[[f32; I]],
-                dy: &[[f32; O]],
-                $dx: Option<&mut [[f32; I]]>,
-            ) -> Result<()> {
-                let $this = self;
-                let mut $cache = $cache_ty::<H>::new(&mut $ws.cache, $ws.steps, $ws.batch)?;
-                let r = head_rows($cache.h(), $ws.steps, $ws.batch, $ws.outputs);
-                let $dh =
-                    head_backward(&$this.head, &mut $grad.head, $cache.h(), r, dy, &mut $ws.dh)?;
-                $backward?;
-                Ok(())
-            }
-        }
-    };
+    fn backward_carry(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+        dx: Option<&mut [[f32; I]]>,
+    ) -> Result<()> {
+        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        let dh = head_backward(&self.head, &mut grad.head, cache.h(), r, dy, &mut ws.dh)?;
+        let (dh_carry, dc_carry) = (rows(&mut ws.dh_carry), rows(&mut ws.dc_carry));
+        self.lstm
+            .backward(&mut grad.lstm, x, &mut cache, dh, dh_carry, dc_carry, dx)?;
+        Ok(())
+    }
 }
 
-impl_net! {
-    LstmModel, Lstm, LstmCache, cell_state: true,
-    |model, rng, forget_bias, ws, x, cache, grad, dh, dx|
-    init: LstmModel::init(model, rng, forget_bias),
-    forward: model.lstm.forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache),
-    backward: model.lstm.backward(
-        &mut grad.lstm,
-        x,
-        &mut cache,
-        dh,
-        rows(&mut ws.dh_carry),
-        rows(&mut ws.dc_carry),
-        dx,
-    ),
-}
+impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H, O> {
+    const CELL: CellKind = CellKind::Rnn;
+    const HIDDEN: usize = H;
 
-impl_net! {
-    RnnModel, Rnn, RnnCache, cell_state: false,
-    |model, rng, _forget_bias, ws, x, cache, grad, dh, dx|
-    init: RnnModel::init(model, rng),
-    forward: model.rnn.forward(x, rows(&mut ws.h), &mut cache),
-    backward: model.rnn.backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx),
+    fn init(&mut self, rng: &mut SeededRng, _forget_bias: Option<f32>) {
+        RnnModel::init(self, rng);
+    }
+
+    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+        let cache = RnnCache::<H>::len(steps, batch);
+        workspace(steps, batch, outputs, H, cache, false)
+    }
+
+    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
+        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        self.rnn.forward(x, rows(&mut ws.h), &mut cache)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        self.head.forward(&cache.h()[r], y)?;
+        Ok(())
+    }
+
+    fn backward_carry(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Self,
+        x: &[[f32; I]],
+        dy: &[[f32; O]],
+        dx: Option<&mut [[f32; I]]>,
+    ) -> Result<()> {
+        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
+        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
+        let dh = head_backward(&self.head, &mut grad.head, cache.h(), r, dy, &mut ws.dh)?;
+        self.rnn
+            .backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx)?;
+        Ok(())
+    }
 }
