@@ -42,7 +42,7 @@ type Model = LstmModel<1, 1, 1>;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CounterArgs {
     /// RMSProp learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.01, value_parser = super::positive)]
     pub lr: f32,
     /// Train until the MSE over the scored steps is below this.
     #[arg(long, allow_negative_numbers = true, default_value_t = 1e-5)]
@@ -51,7 +51,7 @@ pub struct CounterArgs {
     #[arg(long, allow_negative_numbers = true, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_updates: u64,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     #[command(flatten)]
     pub common: Common,
@@ -121,19 +121,10 @@ struct Row {
 
 /// Runs the task; returns the summary line.
 pub fn run(args: &CounterArgs) -> Result<String> {
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("--lr must be a positive number, got {}", args.lr);
-    }
     if !(args.target_mse > 0.0 && args.target_mse.is_finite()) {
         bail!(
             "--target-mse must be a positive number, got {}",
             args.target_mse
-        );
-    }
-    if !(args.clip >= 0.0 && args.clip.is_finite()) {
-        bail!(
-            "--clip must be zero or a positive number, got {}",
-            args.clip
         );
     }
     let out = args.common.out_dir("counter")?;

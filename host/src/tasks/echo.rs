@@ -54,13 +54,13 @@ pub struct EchoArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3, value_parser = super::positive)]
     pub lr: f32,
     /// SGD momentum (with --optimizer sgd).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Bits of the unseen test stream.
     #[arg(long, allow_negative_numbers = true, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -77,17 +77,8 @@ pub struct EchoArgs {
 
 /// Runs the task; returns the summary line.
 pub fn run(args: &EchoArgs) -> Result<String> {
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("--lr must be a positive number, got {}", args.lr);
-    }
     if !(args.momentum >= 0.0 && args.momentum < 1.0) {
         bail!("--momentum must be in [0, 1), got {}", args.momentum);
-    }
-    if !(args.clip >= 0.0 && args.clip.is_finite()) {
-        bail!(
-            "--clip must be zero or a positive number, got {}",
-            args.clip
-        );
     }
     let per_stream = args.series_length / args.batch as u64;
     if per_stream < args.chunk as u64 {

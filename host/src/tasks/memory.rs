@@ -91,13 +91,13 @@ pub struct MemoryArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, value_parser = super::positive)]
     pub lr: f32,
     /// SGD momentum (with --optimizer sgd).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Initial forget-gate bias of the LSTM (PyTorch's init adds nothing; 1 keeps memories longer).
     #[arg(long, default_value_t = 1.0)]
@@ -150,12 +150,6 @@ pub struct MemoryArgs {
 
 /// Runs the task (or the comparison); returns the summary line.
 pub fn run(args: &MemoryArgs) -> Result<String> {
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("--lr must be a positive number, got {}", args.lr);
-    }
-    if !(args.clip >= 0.0 && args.clip.is_finite()) {
-        bail!("--clip must be 0 or a positive number, got {}", args.clip);
-    }
     if !args.forget_bias.is_finite() {
         bail!("--forget-bias must be a number, got {}", args.forget_bias);
     }

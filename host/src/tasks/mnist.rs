@@ -82,13 +82,13 @@ pub struct MnistArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
     pub lr: f32,
     /// SGD momentum (with --optimizer sgd).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Also evaluate on the test images after every epoch (a `test_acc` column in metrics.csv,
     /// for reporting only: nothing is selected on it).
@@ -120,12 +120,6 @@ const COSINE_FLOOR: f32 = 0.05;
 
 /// Runs the task; returns the summary line.
 pub fn run(args: &MnistArgs) -> Result<String> {
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("--lr must be a positive number, got {}", args.lr);
-    }
-    if !(args.clip >= 0.0 && args.clip.is_finite()) {
-        bail!("--clip must be 0 or a positive number, got {}", args.clip);
-    }
     let resume = args.checkpoint.resume_file()?;
     with_hidden!(args.hidden, H => run_net::<LstmModel<SIDE, H, CLASSES>>(args, resume.as_deref()),
         [16, 32, 64, 128, 256])

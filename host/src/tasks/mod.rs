@@ -45,6 +45,22 @@ impl Common {
     }
 }
 
+/// clap parser of a finite number > 0 (`--lr`).
+pub fn positive(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err("must be a positive number".into()),
+    }
+}
+
+/// clap parser of a finite number >= 0 (`--clip`: 0 turns clipping off).
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err("must be 0 or a positive number".into()),
+    }
+}
+
 /// Checkpoint flags of the tasks that train for long.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CheckpointArgs {

@@ -56,7 +56,7 @@ pub struct SineArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 3e-3, value_parser = super::positive)]
     pub lr: f32,
     /// Cosine learning-rate decay to 5% of --lr over the run.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -65,7 +65,7 @@ pub struct SineArgs {
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Teacher-forced updates before free-running batches start.
     #[arg(long, default_value_t = 300)]
@@ -102,9 +102,6 @@ pub fn run(args: &SineArgs) -> Result<String> {
     }
     if !(0.0..=1.0).contains(&args.free_run) {
         anyhow::bail!("--free-run must be in [0, 1], got {}", args.free_run);
-    }
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        anyhow::bail!("--lr must be a positive number, got {}", args.lr);
     }
     let resume = args.checkpoint.resume_file()?;
     let out = args.checkpoint.out_dir(&args.common, "sine")?;
