@@ -242,9 +242,12 @@ impl<N: Params<f32>> Trainer<N> {
     }
 }
 
-/// A progress bar on stderr with loss and ETA (hidden when stderr is not a terminal).
-pub fn progress(len: u64, what: &str) -> ProgressBar {
+/// A progress bar on stderr with loss and ETA (hidden when stderr is not a terminal, or `quiet`).
+pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
     let bar = ProgressBar::new(len);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     if let Ok(style) =
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({per_sec}, ETA {eta})")
     {

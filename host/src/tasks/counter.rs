@@ -144,10 +144,7 @@ pub fn run(args: &CounterArgs) -> Result<String> {
     let (mut y, mut dy) = (vec![0.0f32; n], vec![0.0f32; n]);
     let (mut ys, mut dys) = (vec![0.0f32; idx.len()], vec![0.0f32; idx.len()]);
 
-    let bar = progress(args.max_updates, "counter");
-    if args.common.quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress(args.max_updates, "counter", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
     let mut log: Vec<[String; 3]> = Vec::new();

@@ -148,10 +148,7 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let mut logits = vec![[0.0f32; 2]; rows];
     let mut dlogits = vec![[0.0f32; 2]; rows];
 
-    let bar = progress(total, "echo");
-    if args.common.quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress(total, "echo", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
     let mut log: Vec<[String; 5]> = Vec::new();

@@ -581,10 +581,11 @@ fn run_net<N: Net<IN, OUT>>(
         resumed = format!(" (resumed at update {})", trainer.step);
     }
     let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
-    let bar = progress(args.steps, &format!("memory {} N={blanks}", N::CELL.name()));
-    if args.common.quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress(
+        args.steps,
+        &format!("memory {} N={blanks}", N::CELL.name()),
+        args.common.quiet,
+    );
     bar.set_position(trainer.step);
     let start = Instant::now() - std::time::Duration::from_secs_f64(p.seconds);
     let Progress {

@@ -465,10 +465,8 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Re
         let bar = progress_bar(
             data.train_count as u64,
             &format!("epoch {epoch}/{}", args.epochs),
+            args.common.quiet,
         );
-        if args.common.quiet {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
         // Batches of this epoch already taken before a resume (0 for a fresh epoch).
         let skip = (trainer.step - u64::from(epoch - 1) * batches as u64) as usize;
         if skip == 0 {

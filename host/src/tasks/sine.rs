@@ -249,10 +249,7 @@ fn run_net<N: Net<1, 1>>(
     let mut targets = vec![0.0f32; steps * batch]; // (T, B)
     let mut x = vec![[0.0f32]; steps * batch]; // (T, B, 1)
 
-    let bar = progress(args.steps, "sine");
-    if args.common.quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress(args.steps, "sine", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
     bar.set_position(trainer.step);
