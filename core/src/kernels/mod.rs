@@ -18,8 +18,11 @@
 //! of 8 hidden units (8 columns each), so the pointwise cell update runs on registers; a tanh-RNN
 //! panel holds 32 consecutive units. Columns past H are zero.
 
+mod lanes;
 mod naive;
 mod simd;
+
+pub use lanes::allow_avx512;
 
 use crate::Real;
 

@@ -22,6 +22,9 @@ use core::ptr;
 use wide::bytemuck::cast;
 use wide::{f32x8, i32x8};
 
+use super::lanes::{self, Lanes};
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Zmm;
 use super::{
     Kernels, PANEL, Simd, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len,
 };
@@ -367,15 +370,15 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
 // ---------------------------------------------------------------------------------------------
 // Broadcast tiles (gemm_nn, gemm_tn)
 
-/// Rows of k per block when A is read along its rows (`gemm_nn`): a 16-column panel of B is then
-/// 16 KiB, resident in L1.
-const KC: usize = 256;
+/// Rows of k per block when A is read along its rows (`gemm_nn`), for 8 and 16 lanes: a column
+/// panel of B (16 or 64 columns) is then 16 KiB, resident in L1.
+const KB_NN: (usize, usize) = (256, 64);
 
 /// Rows of k per block when A is read down its columns (`gemm_tn`, the weight gradients over all
 /// T·B rows): each k touches a new line of A, so the block is kept small enough for A's lines and
 /// B's panel (4 KiB each) to stay in L1 from one row tile to the next. Measured: 96 GFLOP/s for
-/// W1's dW_hh (512 x 128 x 3584) against 67 with k blocked by 256.
-const KC_TN: usize = 64;
+/// W1's dW_hh (512 x 128 x 3584) against 67 with k blocked by 256 (8 lanes).
+const KB_TN: (usize, usize) = (64, 64);
 
 /// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
 #[derive(Clone, Copy)]
@@ -400,12 +403,12 @@ impl Strided {
     }
 }
 
-/// `C[0..MR, 0..8·NV] += Σ_{p < kc} A(r, p) · B[p, 0..8·NV]`.
+/// `C[0..MR, 0..N·NV] += Σ_{p < kc} A(r, p) · B[p, 0..N·NV]`, N = `V::N` lanes.
 ///
 /// # Safety
 /// All the elements named must be inside their operands.
 #[inline(always)]
-unsafe fn bc_tile<const MR: usize, const NV: usize>(
+unsafe fn bc_tile<V: Lanes, const MR: usize, const NV: usize>(
     kc: usize,
     a: Strided,
     b: *const f32,
@@ -415,20 +418,20 @@ unsafe fn bc_tile<const MR: usize, const NV: usize>(
 ) {
     // SAFETY (whole body): by the caller's contract.
     unsafe {
-        let mut acc = [[f32x8::ZERO; NV]; MR];
+        let mut acc = [[V::zero(); NV]; MR];
         for (r, acc) in acc.iter_mut().enumerate() {
             for (v, acc) in acc.iter_mut().enumerate() {
-                *acc = ldp(c.add(r * ldc + 8 * v));
+                *acc = V::load(c.add(r * ldc + V::N * v));
             }
         }
         let (mut ap, mut bp) = (a.p, b);
         for _ in 0..kc {
-            let mut bv = [f32x8::ZERO; NV];
+            let mut bv = [V::zero(); NV];
             for (v, bv) in bv.iter_mut().enumerate() {
-                *bv = ldp(bp.add(8 * v));
+                *bv = V::load(bp.add(V::N * v));
             }
             for (r, acc) in acc.iter_mut().enumerate() {
-                let av = f32x8::splat(*ap.add(r * a.rs));
+                let av = V::splat(*ap.add(r * a.rs));
                 for (acc, &bv) in acc.iter_mut().zip(&bv) {
                     *acc = av.mul_add(bv, *acc);
                 }
@@ -438,18 +441,18 @@ unsafe fn bc_tile<const MR: usize, const NV: usize>(
         }
         for (r, acc) in acc.iter().enumerate() {
             for (v, &acc) in acc.iter().enumerate() {
-                stp(c.add(r * ldc + 8 * v), acc);
+                acc.store(c.add(r * ldc + V::N * v));
             }
         }
     }
 }
 
-/// All `m` rows of one column block of 8·NV columns, in tiles of 6 rows.
+/// All `m` rows of one column block of N·NV columns, in tiles of 6 rows.
 ///
 /// # Safety
 /// As for [`bc_tile`], for rows `0..m`.
 #[inline(always)]
-unsafe fn bc_rows<const NV: usize>(
+unsafe fn bc_rows<V: Lanes, const NV: usize>(
     m: usize,
     kc: usize,
     a: Strided,
@@ -462,16 +465,16 @@ unsafe fn bc_rows<const NV: usize>(
     unsafe {
         let mut i = 0;
         while i + 6 <= m {
-            bc_tile::<6, NV>(kc, a.at(i, 0), b, ldb, c.add(i * ldc), ldc);
+            bc_tile::<V, 6, NV>(kc, a.at(i, 0), b, ldb, c.add(i * ldc), ldc);
             i += 6;
         }
         let (a, c) = (a.at(i, 0), c.add(i * ldc));
         match m - i {
-            5 => bc_tile::<5, NV>(kc, a, b, ldb, c, ldc),
-            4 => bc_tile::<4, NV>(kc, a, b, ldb, c, ldc),
-            3 => bc_tile::<3, NV>(kc, a, b, ldb, c, ldc),
-            2 => bc_tile::<2, NV>(kc, a, b, ldb, c, ldc),
-            1 => bc_tile::<1, NV>(kc, a, b, ldb, c, ldc),
+            5 => bc_tile::<V, 5, NV>(kc, a, b, ldb, c, ldc),
+            4 => bc_tile::<V, 4, NV>(kc, a, b, ldb, c, ldc),
+            3 => bc_tile::<V, 3, NV>(kc, a, b, ldb, c, ldc),
+            2 => bc_tile::<V, 2, NV>(kc, a, b, ldb, c, ldc),
+            1 => bc_tile::<V, 1, NV>(kc, a, b, ldb, c, ldc),
             _ => {}
         }
     }
@@ -585,14 +588,19 @@ unsafe fn scalar_block(
     }
 }
 
-/// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`.
+/// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`,
+/// k in blocks of `kb`: column blocks of 16 (8 lanes) or 64, 32, 16 (16 lanes), then 8 lanes,
+/// then the edge kernels. Every column that is in a vector block for one `V` is in one for the
+/// other, so both give the same bits.
 ///
 /// # Safety
 /// A has the m x k elements named by its strides, B k·n and C m·n.
-unsafe fn gemm_bcast<const KB: usize>(
+#[inline(always)]
+unsafe fn gemm_bcast<V: Lanes>(
     m: usize,
     n: usize,
     k: usize,
+    kb: usize,
     a: Strided,
     b: *const f32,
     c: *mut f32,
@@ -602,15 +610,30 @@ unsafe fn gemm_bcast<const KB: usize>(
     // SAFETY (whole body): every tile stays inside rows < m, columns < n, p < k.
     unsafe {
         while p0 < k {
-            let kc = (k - p0).min(KB);
+            let kc = (k - p0).min(kb);
             let (a, b) = (a.at(0, p0), b.add(p0 * n));
             let mut j = 0;
-            while j + 16 <= nv {
-                bc_rows::<2>(m, kc, a, b.add(j), n, c.add(j), n);
-                j += 16;
+            if V::N == 16 {
+                while j + 64 <= nv {
+                    bc_rows::<V, 4>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 64;
+                }
+                if j + 32 <= nv {
+                    bc_rows::<V, 2>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 32;
+                }
+                if j + 16 <= nv {
+                    bc_rows::<V, 1>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 16;
+                }
+            } else {
+                while j + 16 <= nv {
+                    bc_rows::<f32x8, 2>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 16;
+                }
             }
             if j < nv {
-                bc_rows::<1>(m, kc, a, b.add(j), n, c.add(j), n);
+                bc_rows::<f32x8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
             }
             // The n % 8 columns left.
             if a.rs == 1 {
@@ -631,6 +654,43 @@ unsafe fn gemm_bcast<const KB: usize>(
             }
             p0 += kc;
         }
+    }
+}
+
+/// [`gemm_bcast`] with 16 lanes.
+///
+/// # Safety
+/// As for [`gemm_bcast`]; the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gemm_bcast_zmm(m: usize, n: usize, k: usize, kb: usize, a: Strided, b: *const f32, c: *mut f32) {
+    // SAFETY: by the caller's contract.
+    unsafe { gemm_bcast::<Zmm>(m, n, k, kb, a, b, c) }
+}
+
+/// [`gemm_bcast`] with the widest vectors in use ([`lanes::avx512`]); `kb8` and `kb16` are the
+/// k blocks for 8 and 16 lanes.
+///
+/// # Safety
+/// As for [`gemm_bcast`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_wide(
+    m: usize,
+    n: usize,
+    k: usize,
+    (kb8, kb16): (usize, usize),
+    a: Strided,
+    b: *const f32,
+    c: *mut f32,
+) {
+    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        if lanes::avx512() {
+            return gemm_bcast_zmm(m, n, k, kb16, a, b, c);
+        }
+        let _ = kb16;
+        gemm_bcast::<f32x8>(m, n, k, kb8, a, b, c)
     }
 }
 
@@ -723,24 +783,47 @@ fn pre_slot(cell: Cell, hs: usize, u0: usize, v: usize) -> (usize, usize) {
     }
 }
 
-/// Rows per tile of the fused steps: 6 rows x 2 vectors = 12 accumulators, + 2 panel vectors and
-/// a broadcast = 15 of the 16 AVX registers.
-const MR_STEP: usize = 6;
+/// Returns `acc[r] + Σ_{p < k} a[r·lda + p] · b[p·PANEL .. + 2N]` for the MR rows of a step tile. (A
+/// function, not a closure: a closure would not be compiled with the 16-lane caller's target
+/// features, and its intrinsics would stay calls.)
+///
+/// # Safety
+/// `a` holds MR rows of k at stride `lda`; `b` k rows of 2N at stride `PANEL`.
+#[inline(always)]
+unsafe fn panel_run<V: Lanes, const MR: usize>(
+    mut acc: [[V; 2]; MR],
+    a: *const f32,
+    lda: usize,
+    k: usize,
+    b: *const f32,
+) -> [[V; 2]; MR] {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        for p in 0..k {
+            let bp = b.add(p * PANEL);
+            let b = [V::load(bp), V::load(bp.add(V::N))];
+            for (rr, acc) in acc.iter_mut().enumerate() {
+                let av = V::splat(*a.add(rr * lda + p));
+                acc[0] = av.mul_add(b[0], acc[0]);
+                acc[1] = av.mul_add(b[1], acc[1]);
+            }
+        }
+    }
+    acc
+}
 
-/// The pre-activations of one tile of rows for one LSTM panel, on the stack.
-type TilePre = [[f32x8; 4]; MR_STEP];
-
-/// One MR x 16 tile of a fused step: columns `8·v0 .. 8·v0 + 16` of the panel of units `u0..`
-/// for rows `r .. r + MR`. Accumulators start from `init`, take `x[.., q0 .. q0 + xk] · xpanel`
-/// and, if `last`, `h_prev · W_hhᵀ`. They are stored to `pre` either way; if `last`, also (LSTM)
-/// kept in `tile` for the cell update, or (RNN) `h = tanh(·)`.
+/// One MR x 2N tile of a fused step (N = `V::N` lanes): columns `8·v0 .. 8·v0 + 2N` of the panel
+/// of units `u0..` for rows `r .. r + MR`. Accumulators start from `init`, take
+/// `x[.., q0 .. q0 + xk] · xpanel` and, if `last`, `h_prev · W_hhᵀ`. They are stored to `pre`
+/// either way; if `last`, also (LSTM) kept in `tile` (8 columns per entry) for the cell update,
+/// or (RNN) `h = tanh(·)`.
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
-/// `u0..`; `xpanel` holds `xk` rows of 32; `v0` is 0 or 2; MR <= MR_STEP.
+/// `u0..`; `xpanel` holds `xk` rows of 32; `8·v0 + 2N <= 32`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step_tile<const MR: usize>(
+unsafe fn step_tile<V: Lanes, const MR: usize>(
     cell: Cell,
     s: &StepBufs,
     r: usize,
@@ -750,45 +833,42 @@ unsafe fn step_tile<const MR: usize>(
     init: Init,
     (q0, xk, xpanel): (usize, usize, *const f32),
     last: bool,
-    tile: &mut TilePre,
+    tile: &mut [[f32x8; 4]; MR],
 ) {
     let (hs, ld) = (s.hs, s.ld);
+    // The tile's 8-column slices: v0 .. v0 + 2N/8.
+    let slices = 2 * V::N / 8;
     let slot = |v: usize| pre_slot(cell, hs, u0, v0 + v);
     // SAFETY (whole body): rows r .. r + MR, columns of units below hs, by the caller's contract.
     unsafe {
-        let mut acc = [[f32x8::ZERO; 2]; MR];
+        let mut acc = [[V::zero(); 2]; MR];
         if init == Init::Bias {
-            let bias = [ldp(panel.add(8 * v0)), ldp(panel.add(8 * v0 + 8))];
+            let bias = [V::load(panel.add(8 * v0)), V::load(panel.add(8 * v0 + V::N))];
             acc = [bias; MR];
         } else {
             for (rr, acc) in acc.iter_mut().enumerate() {
-                for (v, acc) in acc.iter_mut().enumerate() {
+                let mut row = [0.0f32; PANEL];
+                for v in 0..slices {
                     let (at, w) = slot(v);
                     if w > 0 {
-                        *acc = ldw(s.pre.add((r + rr) * ld + at), w);
+                        stp(row.as_mut_ptr().add(8 * v), ldw(s.pre.add((r + rr) * ld + at), w));
                     }
                 }
+                *acc = [V::load(row.as_ptr()), V::load(row.as_ptr().add(V::N))];
             }
         }
-        let mut run = |a: *const f32, lda: usize, k: usize, b: *const f32| {
-            for p in 0..k {
-                let bp = b.add(p * PANEL + 8 * v0);
-                let b = [ldp(bp), ldp(bp.add(8))];
-                for (rr, acc) in acc.iter_mut().enumerate() {
-                    let av = f32x8::splat(*a.add(rr * lda + p));
-                    acc[0] = av.mul_add(b[0], acc[0]);
-                    acc[1] = av.mul_add(b[1], acc[1]);
-                }
-            }
-        };
         if xk > 0 {
-            run(s.x.add(r * s.is + q0), s.is, xk, xpanel);
+            acc = panel_run(acc, s.x.add(r * s.is + q0), s.is, xk, xpanel.add(8 * v0));
         }
         if last {
-            run(s.h_prev.add(r * hs), hs, hs, panel.add(PANEL));
+            acc = panel_run(acc, s.h_prev.add(r * hs), hs, hs, panel.add(PANEL + 8 * v0));
         }
         for (rr, acc) in acc.iter().enumerate() {
-            for (v, &a) in acc.iter().enumerate() {
+            let mut row = [0.0f32; PANEL];
+            acc[0].store(row.as_mut_ptr());
+            acc[1].store(row.as_mut_ptr().add(V::N));
+            for v in 0..slices {
+                let a = ldp(row.as_ptr().add(8 * v));
                 let (at, w) = slot(v);
                 if last && cell == Cell::Lstm {
                     tile[rr][v0 + v] = a;
@@ -804,14 +884,14 @@ unsafe fn step_tile<const MR: usize>(
     }
 }
 
-/// Rows `r .. r + MR` of one panel: both halves of the panel, then (on the last pass, LSTM) the
-/// cell updates from the tile's pre-activations.
+/// Rows `r .. r + MR` of one panel: the panel's 32 columns in tiles of 2·`V::N`, then (on the
+/// last pass, LSTM) the cell updates from the tile's pre-activations.
 ///
 /// # Safety
 /// As for [`step_tile`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step_rows<const MR: usize>(
+unsafe fn step_rows<V: Lanes, const MR: usize>(
     cell: Cell,
     s: &StepBufs,
     r: usize,
@@ -821,14 +901,17 @@ unsafe fn step_rows<const MR: usize>(
     x: (usize, usize, *const f32),
     last: bool,
 ) {
-    let mut tile: TilePre = [[f32x8::ZERO; 4]; MR_STEP];
+    let mut tile = [[f32x8::ZERO; 4]; MR];
     // SAFETY (whole body): by the caller's contract.
     unsafe {
-        step_tile::<MR>(cell, s, r, u0, 0, panel, init, x, last, &mut tile);
-        step_tile::<MR>(cell, s, r, u0, 2, panel, init, x, last, &mut tile);
+        let mut v0 = 0;
+        while 8 * v0 < PANEL {
+            step_tile::<V, MR>(cell, s, r, u0, v0, panel, init, x, last, &mut tile);
+            v0 += 2 * V::N / 8;
+        }
         if last && cell == Cell::Lstm {
             let (hs, w) = (s.hs, (s.hs - u0).min(8));
-            for (rr, &a) in tile.iter().enumerate().take(MR) {
+            for (rr, &a) in tile.iter().enumerate() {
                 let row = r + rr;
                 let at = row * hs + u0;
                 lstm_cell(
@@ -842,6 +925,42 @@ unsafe fn step_rows<const MR: usize>(
                     s.h.add(at),
                 );
             }
+        }
+    }
+}
+
+/// All `batch` rows of one panel (one pass over `x`): tiles of MR rows, then the rest.
+///
+/// # Safety
+/// As for [`step_tile`], for rows below `batch`; MR <= 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn step_panel<V: Lanes, const MR: usize>(
+    cell: Cell,
+    batch: usize,
+    s: &StepBufs,
+    u0: usize,
+    panel: *const f32,
+    init: Init,
+    x: (usize, usize, *const f32),
+    last: bool,
+) {
+    let mut r = 0;
+    // SAFETY (whole body): rows below batch, by the caller's contract.
+    unsafe {
+        while r + MR <= batch {
+            step_rows::<V, MR>(cell, s, r, u0, panel, init, x, last);
+            r += MR;
+        }
+        match batch - r {
+            7 => step_rows::<V, 7>(cell, s, r, u0, panel, init, x, last),
+            6 => step_rows::<V, 6>(cell, s, r, u0, panel, init, x, last),
+            5 => step_rows::<V, 5>(cell, s, r, u0, panel, init, x, last),
+            4 => step_rows::<V, 4>(cell, s, r, u0, panel, init, x, last),
+            3 => step_rows::<V, 3>(cell, s, r, u0, panel, init, x, last),
+            2 => step_rows::<V, 2>(cell, s, r, u0, panel, init, x, last),
+            1 => step_rows::<V, 1>(cell, s, r, u0, panel, init, x, last),
+            _ => {}
         }
     }
 }
@@ -899,7 +1018,8 @@ unsafe fn pack_x(
 /// # Safety
 /// `s` describes buffers of `batch` rows, `w_ih` holds (rows of the cell) x `is`, `packed` the
 /// packed weights of the cell, `packed_ih` is null or the packed `W_ih`.
-unsafe fn fused_step(
+#[inline(always)]
+unsafe fn fused_step<V: Lanes>(
     cell: Cell,
     batch: usize,
     s: &StepBufs,
@@ -936,23 +1056,57 @@ unsafe fn fused_step(
             };
             let init = if pass == 0 { Init::Bias } else { Init::Pre };
             let last = pass + 1 == passes;
-            let mut r = 0;
-            // SAFETY: rows below batch, panel p of the packed weights.
+            // SAFETY: rows below batch, panel p of the packed weights. Tiles of 6 rows x 2 vectors
+            // (8 lanes: 12 accumulators + 2 panel vectors + a broadcast = 15 of 16 registers) or
+            // 8 x 2 (16 lanes: 19 of 32).
             unsafe {
-                while r + MR_STEP <= batch {
-                    step_rows::<MR_STEP>(cell, s, r, u0, panel, init, x, last);
-                    r += MR_STEP;
-                }
-                match batch - r {
-                    5 => step_rows::<5>(cell, s, r, u0, panel, init, x, last),
-                    4 => step_rows::<4>(cell, s, r, u0, panel, init, x, last),
-                    3 => step_rows::<3>(cell, s, r, u0, panel, init, x, last),
-                    2 => step_rows::<2>(cell, s, r, u0, panel, init, x, last),
-                    1 => step_rows::<1>(cell, s, r, u0, panel, init, x, last),
-                    _ => {}
+                if V::N == 16 {
+                    step_panel::<V, 8>(cell, batch, s, u0, panel, init, x, last);
+                } else {
+                    step_panel::<V, 6>(cell, batch, s, u0, panel, init, x, last);
                 }
             }
         }
+    }
+}
+
+/// [`fused_step`] with 16 lanes.
+///
+/// # Safety
+/// As for [`fused_step`]; the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fused_step_zmm(
+    cell: Cell,
+    batch: usize,
+    s: &StepBufs,
+    w_ih: *const f32,
+    packed: *const f32,
+    packed_ih: *const f32,
+) {
+    // SAFETY: by the caller's contract.
+    unsafe { fused_step::<Zmm>(cell, batch, s, w_ih, packed, packed_ih) }
+}
+
+/// [`fused_step`] with the widest vectors in use ([`lanes::avx512`]).
+///
+/// # Safety
+/// As for [`fused_step`].
+unsafe fn fused_step_wide(
+    cell: Cell,
+    batch: usize,
+    s: &StepBufs,
+    w_ih: *const f32,
+    packed: *const f32,
+    packed_ih: *const f32,
+) {
+    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        if lanes::avx512() {
+            return fused_step_zmm(cell, batch, s, w_ih, packed, packed_ih);
+        }
+        fused_step::<f32x8>(cell, batch, s, w_ih, packed, packed_ih)
     }
 }
 
@@ -1192,7 +1346,7 @@ impl Kernels<f32> for Simd {
         unsafe {
             if k == 1 {
                 // An outer product: C[i, :] += a[i] · b[:] (B's single column is contiguous).
-                gemm_bcast::<KC>(m, n, 1, Strided { p: a, rs: 1, ps: 0 }, b, c);
+                gemm_wide(m, n, 1, KB_NN, Strided { p: a, rs: 1, ps: 0 }, b, c);
             } else if m == 1 && n < 8 {
                 // A linear head's batch-1 step: `gemm_nt_dots`' few-column path, where one row
                 // of A is one `dot1` per column; inline, so that constant sizes fold.
@@ -1213,7 +1367,7 @@ impl Kernels<f32> for Simd {
             ps: 1,
         };
         // SAFETY: lengths checked above.
-        unsafe { gemm_bcast::<KC>(m, n, k, a, b.as_ptr(), c.as_mut_ptr()) }
+        unsafe { gemm_wide(m, n, k, KB_NN, a, b.as_ptr(), c.as_mut_ptr()) }
     }
 
     fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
@@ -1224,7 +1378,7 @@ impl Kernels<f32> for Simd {
             ps: m,
         };
         // SAFETY: lengths checked above.
-        unsafe { gemm_bcast::<KC_TN>(m, n, k, a, b.as_ptr(), c.as_mut_ptr()) }
+        unsafe { gemm_wide(m, n, k, KB_TN, a, b.as_ptr(), c.as_mut_ptr()) }
     }
 
     fn lstm_pointwise(
@@ -1326,7 +1480,7 @@ impl Kernels<f32> for Simd {
             ps: 1,
         };
         // SAFETY: dpre (B, 4H), W_hh (4H, H), dh (B, H), checked above.
-        unsafe { gemm_bcast::<KC>(batch, hs, g4, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
+        unsafe { gemm_wide(batch, hs, g4, KB_NN, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
     }
 
     fn rnn_backward_step(
@@ -1352,7 +1506,7 @@ impl Kernels<f32> for Simd {
             ps: 1,
         };
         // SAFETY: dpre (B, H), W_hh (H, H), dh (B, H), checked above.
-        unsafe { gemm_bcast::<KC>(batch, hs, hs, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
+        unsafe { gemm_wide(batch, hs, hs, KB_NN, a, w_hh.as_ptr(), dh.as_mut_ptr()) }
     }
 
     fn col_sum(rows: usize, n: usize, a: &[f32], y: &mut [f32]) {
@@ -1459,7 +1613,7 @@ impl Kernels<f32> for Simd {
             h: h.as_mut_ptr(),
         };
         // SAFETY: lengths checked above.
-        unsafe { fused_step(Cell::Lstm, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
+        unsafe { fused_step_wide(Cell::Lstm, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
     }
 
     fn rnn_forward_step(
@@ -1497,7 +1651,7 @@ impl Kernels<f32> for Simd {
             h: h.as_mut_ptr(),
         };
         // SAFETY: lengths checked above; the RNN path touches no LSTM-only buffer.
-        unsafe { fused_step(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
+        unsafe { fused_step_wide(Cell::Rnn, batch, &s, w_ih.as_ptr(), packed.as_ptr(), ih) }
     }
 
     // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
