@@ -60,9 +60,9 @@ impl Lanes for f32x8 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{Zmm, avx512};
-#[cfg(target_arch = "x86_64")]
 pub use x86::allow_avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Zmm, avx512};
 
 /// Whether the 16-lane AVX-512 kernels are in use: never off x86-64.
 #[cfg(not(target_arch = "x86_64"))]

@@ -22,9 +22,9 @@ use core::ptr;
 use wide::bytemuck::cast;
 use wide::{f32x8, i32x8};
 
-use super::lanes::{self, Lanes};
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Zmm;
+use super::lanes::{self, Lanes};
 use super::{
     Kernels, PANEL, Simd, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len,
 };
@@ -370,15 +370,17 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
 // ---------------------------------------------------------------------------------------------
 // Broadcast tiles (gemm_nn, gemm_tn)
 
-/// Rows of k per block when A is read along its rows (`gemm_nn`), for 8 and 16 lanes: a column
-/// panel of B (16 or 64 columns) is then 16 KiB, resident in L1.
-const KB_NN: (usize, usize) = (256, 64);
+/// Rows of k per block when A is read along its rows (`gemm_nn`): a 16-column panel of B is then
+/// 16 KiB, resident in L1 (the 64-column panels of the 16-lane path measured no faster with 64).
+/// The same for both lane widths: the edge columns sum each k block from zero, so their bits
+/// depend on the blocking.
+const KB_NN: usize = 256;
 
 /// Rows of k per block when A is read down its columns (`gemm_tn`, the weight gradients over all
 /// T·B rows): each k touches a new line of A, so the block is kept small enough for A's lines and
 /// B's panel (4 KiB each) to stay in L1 from one row tile to the next. Measured: 96 GFLOP/s for
 /// W1's dW_hh (512 x 128 x 3584) against 67 with k blocked by 256 (8 lanes).
-const KB_TN: (usize, usize) = (64, 64);
+const KB_TN: usize = 64;
 
 /// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
 #[derive(Clone, Copy)]
@@ -447,7 +449,8 @@ unsafe fn bc_tile<V: Lanes, const MR: usize, const NV: usize>(
     }
 }
 
-/// All `m` rows of one column block of N·NV columns, in tiles of 6 rows.
+/// All `m` rows of one column block of N·NV columns, in tiles of 6 rows (with 16 lanes and NV = 4:
+/// 24 accumulators, 4 vectors of B and a broadcast in the 32 registers).
 ///
 /// # Safety
 /// As for [`bc_tile`], for rows `0..m`.
@@ -663,22 +666,28 @@ unsafe fn gemm_bcast<V: Lanes>(
 /// As for [`gemm_bcast`]; the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn gemm_bcast_zmm(m: usize, n: usize, k: usize, kb: usize, a: Strided, b: *const f32, c: *mut f32) {
+unsafe fn gemm_bcast_zmm(
+    m: usize,
+    n: usize,
+    k: usize,
+    kb: usize,
+    a: Strided,
+    b: *const f32,
+    c: *mut f32,
+) {
     // SAFETY: by the caller's contract.
     unsafe { gemm_bcast::<Zmm>(m, n, k, kb, a, b, c) }
 }
 
-/// [`gemm_bcast`] with the widest vectors in use ([`lanes::avx512`]); `kb8` and `kb16` are the
-/// k blocks for 8 and 16 lanes.
+/// [`gemm_bcast`] with the widest vectors in use ([`lanes::avx512`]).
 ///
 /// # Safety
 /// As for [`gemm_bcast`].
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_wide(
     m: usize,
     n: usize,
     k: usize,
-    (kb8, kb16): (usize, usize),
+    kb: usize,
     a: Strided,
     b: *const f32,
     c: *mut f32,
@@ -687,10 +696,9 @@ unsafe fn gemm_wide(
     unsafe {
         #[cfg(target_arch = "x86_64")]
         if lanes::avx512() {
-            return gemm_bcast_zmm(m, n, k, kb16, a, b, c);
+            return gemm_bcast_zmm(m, n, k, kb, a, b, c);
         }
-        let _ = kb16;
-        gemm_bcast::<f32x8>(m, n, k, kb8, a, b, c)
+        gemm_bcast::<f32x8>(m, n, k, kb, a, b, c)
     }
 }
 
@@ -843,7 +851,10 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
     unsafe {
         let mut acc = [[V::zero(); 2]; MR];
         if init == Init::Bias {
-            let bias = [V::load(panel.add(8 * v0)), V::load(panel.add(8 * v0 + V::N))];
+            let bias = [
+                V::load(panel.add(8 * v0)),
+                V::load(panel.add(8 * v0 + V::N)),
+            ];
             acc = [bias; MR];
         } else {
             for (rr, acc) in acc.iter_mut().enumerate() {
@@ -851,7 +862,10 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
                 for v in 0..slices {
                     let (at, w) = slot(v);
                     if w > 0 {
-                        stp(row.as_mut_ptr().add(8 * v), ldw(s.pre.add((r + rr) * ld + at), w));
+                        stp(
+                            row.as_mut_ptr().add(8 * v),
+                            ldw(s.pre.add((r + rr) * ld + at), w),
+                        );
                     }
                 }
                 *acc = [V::load(row.as_ptr()), V::load(row.as_ptr().add(V::N))];
@@ -932,7 +946,7 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
 /// All `batch` rows of one panel (one pass over `x`): tiles of MR rows, then the rest.
 ///
 /// # Safety
-/// As for [`step_tile`], for rows below `batch`; MR <= 8.
+/// As for [`step_tile`], for rows below `batch`; MR <= 12.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn step_panel<V: Lanes, const MR: usize>(
@@ -953,6 +967,10 @@ unsafe fn step_panel<V: Lanes, const MR: usize>(
             r += MR;
         }
         match batch - r {
+            11 => step_rows::<V, 11>(cell, s, r, u0, panel, init, x, last),
+            10 => step_rows::<V, 10>(cell, s, r, u0, panel, init, x, last),
+            9 => step_rows::<V, 9>(cell, s, r, u0, panel, init, x, last),
+            8 => step_rows::<V, 8>(cell, s, r, u0, panel, init, x, last),
             7 => step_rows::<V, 7>(cell, s, r, u0, panel, init, x, last),
             6 => step_rows::<V, 6>(cell, s, r, u0, panel, init, x, last),
             5 => step_rows::<V, 5>(cell, s, r, u0, panel, init, x, last),
@@ -1058,10 +1076,11 @@ unsafe fn fused_step<V: Lanes>(
             let last = pass + 1 == passes;
             // SAFETY: rows below batch, panel p of the packed weights. Tiles of 6 rows x 2 vectors
             // (8 lanes: 12 accumulators + 2 panel vectors + a broadcast = 15 of 16 registers) or
-            // 8 x 2 (16 lanes: 19 of 32).
+            // 12 x 2 (16 lanes: 27 of 32; measured on W1: 9.2 ms/step against 10.3 with 8 rows
+            // and 10.0 with 14).
             unsafe {
                 if V::N == 16 {
-                    step_panel::<V, 8>(cell, batch, s, u0, panel, init, x, last);
+                    step_panel::<V, 12>(cell, batch, s, u0, panel, init, x, last);
                 } else {
                     step_panel::<V, 6>(cell, batch, s, u0, panel, init, x, last);
                 }

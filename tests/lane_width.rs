@@ -1,0 +1,146 @@
+//! The 16-lane (AVX-512) and 8-lane paths of the `Simd` kernels give the same bits: the broadcast
+//! GEMMs on shapes that cross every column block (64, 32, 16, 8 columns, the n % 8 edge) and k
+//! block, and whole LSTM / tanh-RNN layers forward and backward for batch sizes around the row
+//! tiles (6 and 12 rows). On a CPU without AVX-512 both runs take the 8-lane path and the test
+//! says so.
+//!
+//! One test function: the lane width is a process-wide switch (`kernels::allow_avx512`), and
+//! this binary holds nothing else that could run beside it.
+
+use tinyrnn::kernels::allow_avx512;
+use tinyrnn::{Kernels, Lstm, LstmCache, Params, Rnn, RnnCache, Simd, rng};
+use tinyrnn_tests::{assert_bits_eq, boxed_random, rand_rows, rand_vec};
+
+/// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
+/// bit for bit. Returns whether the 16-lane path really ran.
+fn both_widths(what: &str, f: impl Fn() -> Vec<f32>) -> bool {
+    allow_avx512(false);
+    let narrow = f();
+    let wide = allow_avx512(true);
+    let got = f();
+    assert!(narrow.iter().all(|v| v.is_finite()), "{what}: not finite");
+    assert_bits_eq(what, &got, &narrow);
+    wide
+}
+
+fn gemms() -> bool {
+    let mut wide = false;
+    let mut seed = 0;
+    for k in [1, 3, 64, 65, 300] {
+        for m in [1, 5, 6, 7, 13] {
+            for n in [
+                1, 4, 7, 8, 12, 16, 24, 28, 32, 40, 48, 64, 72, 80, 100, 128, 130,
+            ] {
+                seed += 1;
+                let mut r = rng(seed);
+                let a: Vec<f32> = rand_vec(&mut r, m * k, -1.0, 1.0);
+                let b: Vec<f32> = rand_vec(&mut r, k * n, -1.0, 1.0);
+                let c: Vec<f32> = rand_vec(&mut r, m * n, -1.0, 1.0);
+                let nn = || {
+                    let mut c = c.clone();
+                    Simd::gemm_nn(m, n, k, &a, &b, &mut c);
+                    c
+                };
+                let tn = || {
+                    let mut c = c.clone();
+                    Simd::gemm_tn(m, n, k, &a, &b, &mut c);
+                    c
+                };
+                wide |= both_widths(&format!("gemm_nn m={m} n={n} k={k}"), nn);
+                wide |= both_widths(&format!("gemm_tn m={m} n={n} k={k}"), tn);
+            }
+        }
+    }
+    wide
+}
+
+/// Forward and backward of one LSTM layer over T steps of `b` sequences with the Simd kernels:
+/// outputs, cell states, gates, final state, every gradient and dx, concatenated.
+fn lstm_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
+    const T: usize = 3;
+    let lstm = boxed_random::<f32, Lstm<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
+    let mut r = rng(seed + 1);
+    let x: Vec<[f32; I]> = rand_rows(&mut r, T * b, -1.0, 1.0);
+    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
+    let mut c: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * b, -1.0, 1.0);
+    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dc0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dx = vec![[0.0f32; I]; T * b];
+    let mut grad = boxed_random::<f32, Lstm<I, H, f32>>(seed + 2, 1.0);
+    let mut buf = vec![0.0; LstmCache::<H, f32>::len(T, b)];
+    let mut cache = LstmCache::new(&mut buf, T, b).unwrap();
+    lstm.forward_with::<Simd>(&x, &mut h, &mut c, &mut cache)
+        .unwrap();
+    let mut out: Vec<f32> = cache.h().as_flattened().to_vec();
+    out.extend(cache.c().as_flattened());
+    out.extend(cache.gates().as_flattened().as_flattened());
+    lstm.backward_with::<Simd>(
+        &mut grad,
+        &x,
+        &mut cache,
+        &dh,
+        &mut dh0,
+        &mut dc0,
+        Some(&mut dx),
+    )
+    .unwrap();
+    for v in [&h, &c, &dh0, &dc0] {
+        out.extend(v.as_flattened());
+    }
+    out.extend(grad.as_flat());
+    out.extend(dx.as_flattened());
+    out
+}
+
+/// The same for one tanh-RNN layer.
+fn rnn_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
+    const T: usize = 3;
+    let rnn = boxed_random::<f32, Rnn<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
+    let mut r = rng(seed + 1);
+    let x: Vec<[f32; I]> = rand_rows(&mut r, T * b, -1.0, 1.0);
+    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
+    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * b, -1.0, 1.0);
+    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dx = vec![[0.0f32; I]; T * b];
+    let mut grad = boxed_random::<f32, Rnn<I, H, f32>>(seed + 2, 1.0);
+    let mut buf = vec![0.0; RnnCache::<H, f32>::len(T, b)];
+    let mut cache = RnnCache::new(&mut buf, T, b).unwrap();
+    rnn.forward_with::<Simd>(&x, &mut h, &mut cache).unwrap();
+    let mut out: Vec<f32> = cache.h().as_flattened().to_vec();
+    rnn.backward_with::<Simd>(&mut grad, &x, &mut cache, &dh, &mut dh0, Some(&mut dx))
+        .unwrap();
+    for v in [&h, &dh0] {
+        out.extend(v.as_flattened());
+    }
+    out.extend(grad.as_flat());
+    out.extend(dx.as_flattened());
+    out
+}
+
+fn layers<const I: usize, const H: usize>() -> bool {
+    let mut wide = false;
+    for b in [1, 5, 6, 7, 11, 12, 13, 25] {
+        let seed = (1000 * I + 10 * H + b) as u64;
+        wide |= both_widths(&format!("lstm I={I} H={H} B={b}"), || {
+            lstm_layer::<I, H>(b, seed)
+        });
+        wide |= both_widths(&format!("rnn I={I} H={H} B={b}"), || {
+            rnn_layer::<I, H>(b, seed)
+        });
+    }
+    wide
+}
+
+#[test]
+fn sixteen_lanes_give_the_same_bits_as_eight() {
+    let mut wide = gemms();
+    wide |= layers::<1, 3>();
+    wide |= layers::<1, 32>();
+    wide |= layers::<5, 40>();
+    wide |= layers::<28, 128>();
+    wide |= layers::<40, 64>();
+    if !wide {
+        eprintln!("this CPU has no AVX-512F: only the 8-lane path ran (compared with itself)");
+    }
+}
