@@ -2,7 +2,7 @@
 # tinyrnn beside PyTorch on the workloads of WORKLOADS.md, in one run on this machine.
 #
 #   bench/compare.sh [--venv DIR] [--workload W1,W2,...|all] [--steps N] [--warmup N]
-#                    [--threads 1,2] [--no-build] [--out FILE.jsonl]
+#                    [--threads 1,2] [--lanes auto|8] [--no-build] [--out FILE.jsonl]
 #
 # 1. A virtualenv OUTSIDE the repository (default $HOME/.cache/tinyrnn-bench-venv, or
 #    $TINYRNN_BENCH_VENV, or --venv) with torch and numpy; created and filled by pip on first
@@ -12,7 +12,8 @@
 # 2. cargo build --release -p host.
 # 3. The ceiling: 2048^3 sgemm by numpy's OpenBLAS on 1 thread (before and after the workloads).
 # 4. Per workload, PyTorch and then `tinyrnn bench --json`, each at 1 and 2 threads, so that the
-#    two sides of a row run close together in time.
+#    two sides of a row run close together in time. tinyrnn uses its 16-lane AVX-512 kernels where
+#    the CPU has them (as PyTorch's oneDNN does), or 8 lanes with --lanes 8.
 # 5. Markdown tables (stdout, and FILE.md beside the raw JSON lines FILE.jsonl, default
 #    runs/bench/compare-<date>.jsonl): wall clock, as WORKLOADS.md defines the numbers, and the
 #    1-thread columns again by thread CPU time, which time slices lost to other processes do not
@@ -27,6 +28,7 @@ workload=all
 steps=20
 warmup=3
 threads=1,2
+lanes=auto
 build=1
 out=
 torch_index=${TINYRNN_TORCH_INDEX:-}
@@ -41,11 +43,13 @@ while [ $# -gt 0 ]; do
         --warmup) need "$@"; warmup=$2; shift 2 ;;
         --threads) need "$@"; threads=$2; shift 2 ;;
         --out) need "$@"; out=$2; shift 2 ;;
+        --lanes) need "$@"; lanes=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+case $lanes in auto|8) ;; *) echo "error: --lanes takes auto or 8" >&2; exit 2 ;; esac
 for n in "$steps" "$warmup"; do
     case $n in ''|*[!0-9]*) echo "error: --steps and --warmup take whole numbers" >&2; exit 2 ;; esac
 done
@@ -92,6 +96,7 @@ script=$root/bench/pytorch_workloads.py
 meta() { printf '{"impl":"meta","what":"%s"}\n' "$1" >> "$out"; }
 
 meta "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+meta "tinyrnn $("$bin" bench --lanes "$lanes" --workload W4 --steps 1 --warmup 0 | head -1)."
 echo "== ceiling (2048^3 sgemm, 1 thread)" >&2
 "$py" "$script" ceiling | tee -a "$out" >&2
 
@@ -103,7 +108,7 @@ for w in "${list[@]}"; do
     "$py" "$script" torch --workload "$w" --threads "$threads" --steps "$steps" --warmup "$warmup" \
         | tee -a "$out" >&2
     echo "== $w: tinyrnn" >&2
-    "$bin" bench --json --workload "$w" --threads "$threads" --steps "$steps" --warmup "$warmup" \
+    "$bin" bench --json --lanes "$lanes" --workload "$w" --threads "$threads" --steps "$steps" --warmup "$warmup" \
         | grep '^{' | tee -a "$out" >&2
 done
 

@@ -2,7 +2,8 @@
 //! layers call them with (batch B = 32, T·B = 512 rows for the weight gradients, I = 16).
 //! Matrix products report FLOP/s ("elem/s" = FLOP/s), pointwise kernels units/s.
 //!
-//! `cargo bench -p tinyrnn-benches --bench kernels`; compare `.../simd` with `.../naive`.
+//! `cargo bench -p tinyrnn-benches --bench kernels`; compare `.../simd` with `.../naive` (and, on
+//! an AVX-512 CPU, `.../simd8`: the same kernels held to 8 lanes).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -35,13 +36,20 @@ fn group<'a>(c: &'a mut Criterion, name: &str, throughput: u64) -> BenchmarkGrou
     g
 }
 
-/// Benches `f::<Simd>` as "simd" and `f::<Naive>` as "naive" in one group.
+/// Benches `f::<Simd>` as "simd" and `f::<Naive>` as "naive" in one group; on an AVX-512 CPU
+/// also `f::<Simd>` held to 8 lanes as "simd8" (the kernels without a 16-lane path run the same
+/// code for both).
 macro_rules! pair {
     ($c:expr, $name:expr, $throughput:expr, |$k:ident| $body:expr) => {{
         let mut g = group($c, &$name, $throughput as u64);
         {
             type $k = Simd;
             g.bench_function("simd", |b| b.iter(|| $body));
+            if tinyrnn::kernels::lane_width() == 16 {
+                tinyrnn::kernels::allow_avx512(false);
+                g.bench_function("simd8", |b| b.iter(|| $body));
+                tinyrnn::kernels::allow_avx512(true);
+            }
         }
         {
             type $k = Naive;

@@ -103,6 +103,21 @@ pub struct BenchArgs {
     /// One JSON object per line instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Vector width of the SIMD kernels: `auto` (16-lane AVX-512 where the CPU has it, else 8)
+    /// or `8` (AVX2 even on an AVX-512 CPU), to measure the two side by side; the results are
+    /// the same bits either way.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub lanes: LaneChoice,
+}
+
+/// `--lanes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LaneChoice {
+    /// The widest the CPU has.
+    Auto,
+    /// 8 lanes (AVX2).
+    #[value(name = "8")]
+    Eight,
 }
 
 /// The SGD learning rate of every train step (small: the same batch is seen again and again).
@@ -167,7 +182,7 @@ impl Measurement {
 
     fn json(&self) -> String {
         let head = format!(
-            "{{\"impl\":\"tinyrnn\",\"workload\":\"{}\",\"cell\":\"{}\",\"I\":{},\"H\":{},\"O\":{},\"T\":{},\"B\":{},\"threads\":{},\"samples\":{}",
+            "{{\"impl\":\"tinyrnn\",\"workload\":\"{}\",\"cell\":\"{}\",\"I\":{},\"H\":{},\"O\":{},\"T\":{},\"B\":{},\"threads\":{},\"lanes\":{},\"samples\":{}",
             self.workload,
             self.cell,
             self.input,
@@ -176,6 +191,7 @@ impl Measurement {
             self.steps,
             self.batch,
             self.threads,
+            tinyrnn::kernels::lane_width(),
             self.samples
         );
         let cpu = |scale: f64, key: &str| match self.cpu {
@@ -266,7 +282,17 @@ pub fn run(args: &BenchArgs) -> Result<String> {
     if workloads.is_empty() || threads.is_empty() {
         bail!("nothing to measure: give --workload and --threads");
     }
+    tinyrnn::kernels::allow_avx512(args.lanes == LaneChoice::Auto);
     if !args.json {
+        println!(
+            "SIMD kernels: {} lanes{}",
+            tinyrnn::kernels::lane_width(),
+            if tinyrnn::kernels::lane_width() == 16 {
+                " (AVX-512)"
+            } else {
+                ""
+            }
+        );
         println!("{HEADER}");
     }
     let mut count = 0usize;

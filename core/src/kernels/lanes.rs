@@ -64,6 +64,12 @@ pub use x86::allow_avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{Zmm, avx512};
 
+/// Lanes per vector of the [`Simd`](super::Simd) kernels' matrix products on this CPU: 16 where
+/// the AVX-512 kernels run, else 8.
+pub fn lane_width() -> usize {
+    if avx512() { 16 } else { 8 }
+}
+
 /// Whether the 16-lane AVX-512 kernels are in use: never off x86-64.
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) fn avx512() -> bool {

@@ -3,7 +3,9 @@
 //! * [`Naive`]: plain scalar loops, generic over [`Real`]. The test oracle, the `f64` path of the
 //!   gradient checks, and the benchmark baseline.
 //! * [`Simd`]: `f32` only, 8 lanes wide (`wide::f32x8`: AVX2 + FMA when the build enables them, see
-//!   `.cargo/config.toml`; plain arrays on targets without SIMD, such as Cortex-M).
+//!   `.cargo/config.toml`; plain arrays on targets without SIMD, such as Cortex-M). On x86-64 CPUs
+//!   with AVX-512F the matrix products and the fused steps run 16 lanes wide instead, chosen at
+//!   run time ([`lane_width`], [`allow_avx512`]), with the same bits.
 //!
 //! All matrices are row-major and tightly packed. Every kernel *accumulates* into its output
 //! (`+=`) unless its doc says otherwise. Callers check slice lengths; the naive kernels only
@@ -22,7 +24,7 @@ mod lanes;
 mod naive;
 mod simd;
 
-pub use lanes::allow_avx512;
+pub use lanes::{allow_avx512, lane_width};
 
 use crate::Real;
 
