@@ -9,7 +9,10 @@
 //! k, so the two paths give bit-identical results (`tests/kernels.rs` checks it): golden fixtures
 //! do not depend on the CPU they were made on.
 
-use wide::f32x8;
+use core::ops::{Add, Div, Mul, Neg, Sub};
+
+use wide::bytemuck::cast;
+use wide::{f32x8, i32x8};
 
 /// A vector of `N` f32 lanes: what the register tiles of `simd.rs` need.
 pub(crate) trait Lanes: Copy {
@@ -31,6 +34,40 @@ pub(crate) trait Lanes: Copy {
     /// # Safety
     /// `p .. p + N` must be writable.
     unsafe fn store(self, p: *mut f32);
+}
+
+/// The arithmetic of the activation functions (`simd.rs`: `exp_unchecked`, `sigmoid`, `tanh`),
+/// lane by lane with the same instructions for every width, so they too give the same bits.
+pub(crate) trait Math:
+    Lanes
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    /// `max(lo, min(hi, self))` in that order (`wide`'s `fast_clamp`: NaN stays NaN).
+    fn clamp(self, lo: f32, hi: f32) -> Self;
+    /// `c - self · b`, one rounding.
+    fn mul_neg_add(self, b: Self, c: Self) -> Self;
+    /// The float whose bits are `(bits(t) << 23) + (127 << 23)` (wrapping, per lane): `2^n` when
+    /// the low 9 bits of `t`'s representation hold `n` in [-126, 127].
+    fn pow2_bits(t: Self) -> Self;
+}
+
+impl Math for f32x8 {
+    #[inline(always)]
+    fn clamp(self, lo: f32, hi: f32) -> Self {
+        self.fast_clamp(f32x8::splat(lo), f32x8::splat(hi))
+    }
+    #[inline(always)]
+    fn mul_neg_add(self, b: Self, c: Self) -> Self {
+        f32x8::mul_neg_add(self, b, c)
+    }
+    #[inline(always)]
+    fn pow2_bits(t: Self) -> Self {
+        cast((cast::<f32x8, i32x8>(t) << 23) + i32x8::splat(127 << 23))
+    }
 }
 
 impl Lanes for f32x8 {
@@ -88,12 +125,20 @@ pub fn allow_avx512(_allow: bool) -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::{
-        __cpuid, __cpuid_count, __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_storeu_ps, _xgetbv,
+        __cpuid, __cpuid_count, __m256, __m512, _mm256_castpd_ps, _mm256_castps_pd,
+        _mm512_add_epi32, _mm512_add_ps, _mm512_castpd_ps, _mm512_castpd256_pd512,
+        _mm512_castps_pd, _mm512_castps_si512, _mm512_castps512_ps256, _mm512_castsi512_ps,
+        _mm512_div_ps, _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_fnmadd_ps,
+        _mm512_insertf64x4, _mm512_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
+        _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+        _mm512_sub_ps, _mm512_xor_si512, _xgetbv,
     };
+    use core::ops::{Add, Div, Mul, Neg, Sub};
     use core::sync::atomic::{AtomicU8, Ordering};
 
-    use super::Lanes;
+    use wide::f32x8;
+
+    use super::{Lanes, Math};
 
     /// 16 lanes in one AVX-512 register. Its methods are only ever inlined into functions
     /// compiled with `#[target_feature(enable = "avx512f")]`, which run only after [`avx512`]
@@ -123,6 +168,95 @@ mod x86 {
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
             unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+    }
+
+    /// `f32x8` and `__m256` hold the same 8 floats (with AVX `f32x8` wraps one `__m256`; without,
+    /// two `__m128`, still 32 bytes in lane order).
+    #[inline(always)]
+    fn m256(v: f32x8) -> __m256 {
+        // SAFETY: same size, every bit pattern valid for both.
+        unsafe { core::mem::transmute::<f32x8, __m256>(v) }
+    }
+
+    impl Zmm {
+        /// Lanes 0..8 from `lo`, 8..16 from `hi`.
+        #[inline(always)]
+        pub(crate) fn join(lo: f32x8, hi: f32x8) -> Self {
+            // SAFETY (here and below): reached only from AVX-512F code on a CPU that has it.
+            unsafe {
+                let (lo, hi) = (_mm256_castps_pd(m256(lo)), _mm256_castps_pd(m256(hi)));
+                Zmm(_mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(lo),
+                    hi,
+                )))
+            }
+        }
+        /// Lanes 0..8 and 8..16.
+        #[inline(always)]
+        pub(crate) fn split(self) -> (f32x8, f32x8) {
+            let (lo, hi) = unsafe {
+                (
+                    _mm512_castps512_ps256(self.0),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(self.0))),
+                )
+            };
+            // SAFETY: as in `m256`.
+            unsafe {
+                (
+                    core::mem::transmute::<__m256, f32x8>(lo),
+                    core::mem::transmute::<__m256, f32x8>(hi),
+                )
+            }
+        }
+    }
+
+    macro_rules! zmm_op {
+        ($tr:ident, $f:ident, $op:ident) => {
+            impl $tr for Zmm {
+                type Output = Zmm;
+                #[inline(always)]
+                fn $f(self, rhs: Zmm) -> Zmm {
+                    Zmm(unsafe { $op(self.0, rhs.0) })
+                }
+            }
+        };
+    }
+    zmm_op!(Add, add, _mm512_add_ps);
+    zmm_op!(Sub, sub, _mm512_sub_ps);
+    zmm_op!(Mul, mul, _mm512_mul_ps);
+    zmm_op!(Div, div, _mm512_div_ps);
+
+    impl Neg for Zmm {
+        type Output = Zmm;
+        /// Flips the sign bit, as `wide` does.
+        #[inline(always)]
+        fn neg(self) -> Zmm {
+            let sign = unsafe { _mm512_set1_epi32(i32::MIN) };
+            Zmm(unsafe { _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(self.0), sign)) })
+        }
+    }
+
+    impl Math for Zmm {
+        #[inline(always)]
+        fn clamp(self, lo: f32, hi: f32) -> Self {
+            let (lo, hi) = (Zmm::splat(lo), Zmm::splat(hi));
+            Zmm(unsafe { _mm512_max_ps(lo.0, _mm512_min_ps(hi.0, self.0)) })
+        }
+        #[inline(always)]
+        fn mul_neg_add(self, b: Self, c: Self) -> Self {
+            Zmm(unsafe { _mm512_fnmadd_ps(self.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        fn pow2_bits(t: Self) -> Self {
+            // SAFETY: as above.
+            unsafe {
+                let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(t.0));
+                Zmm(_mm512_castsi512_ps(_mm512_add_epi32(
+                    n,
+                    _mm512_set1_epi32(127 << 23),
+                )))
+            }
         }
     }
 

@@ -17,6 +17,7 @@
 //! given (with overflow-checked products); inside, all accesses are through raw pointers at offsets
 //! below those bounds, so the inner loops carry no bounds checks.
 
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use wide::bytemuck::cast;
@@ -24,7 +25,7 @@ use wide::{f32x8, i32x8};
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Zmm;
-use super::lanes::{self, Lanes};
+use super::lanes::{self, Lanes, Math};
 use super::{
     Kernels, PANEL, Simd, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len,
 };
@@ -139,60 +140,72 @@ unsafe fn stw(p: *mut f32, v: f32x8, w: usize) {
 
 /// `e^x` for `x` in [-87, 87] (callers clamp): Cephes' `expf` without its branches. `x = n ln2 +
 /// r` with |r| <= ln2/2 (ln 2 split in two so that `n · LN2_HI` is exact), `e^r` by a degree-6
-/// polynomial, `2^n` built in the exponent bits. Relative error below 2 ulp.
+/// polynomial, `2^n` built in the exponent bits. Relative error below 2 ulp. Generic over the
+/// lane width ([`Math`]: the same operations per lane, so the same bits).
 #[inline(always)]
-fn exp8_unchecked(x: f32x8) -> f32x8 {
+fn exp_unchecked<V: Math>(x: V) -> V {
     // 1.5 · 2^23: adding it rounds to an integer, which then sits in the low mantissa bits.
-    let magic = f32x8::splat(12_582_912.0);
-    let t = x.mul_add(f32x8::splat(core::f32::consts::LOG2_E), magic);
+    let magic = V::splat(12_582_912.0);
+    let t = x.mul_add(V::splat(core::f32::consts::LOG2_E), magic);
     let n = t - magic;
-    let r = n.mul_neg_add(f32x8::splat(0.693_359_4), x);
-    let r = n.mul_neg_add(f32x8::splat(-2.121_944_4e-4), r);
-    let mut p = f32x8::splat(1.987_569_1e-4);
-    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
-    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
-    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
-    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-    p = p.mul_add(r, f32x8::splat(0.5));
-    let y = p.mul_add(r * r, r + f32x8::ONE);
+    let r = n.mul_neg_add(V::splat(0.693_359_4), x);
+    let r = n.mul_neg_add(V::splat(-2.121_944_4e-4), r);
+    let mut p = V::splat(1.987_569_1e-4);
+    p = p.mul_add(r, V::splat(1.398_199_9e-3));
+    p = p.mul_add(r, V::splat(8.333_452e-3));
+    p = p.mul_add(r, V::splat(4.166_579_6e-2));
+    p = p.mul_add(r, V::splat(1.666_666_5e-1));
+    p = p.mul_add(r, V::splat(0.5));
+    let y = p.mul_add(r * r, r + V::splat(1.0));
     // The low 9 bits of t's representation are n (mod 512); shifted into the exponent field and
     // biased, they are 2^n for n in [-126, 127].
-    let scale: f32x8 = cast((cast::<f32x8, i32x8>(t) << 23) + i32x8::splat(127 << 23));
-    y * scale
+    y * V::pow2_bits(t)
 }
 
-/// Logistic sigmoid on 8 lanes, `1 / (1 + e^-x)` with the fast `exp` above (input clamped to
-/// [-87, 87], where the result is within 1e-38 of its limit). Maximum error against the exact
-/// value (dense grid in `tests/activations.rs`): 1.2e-7 absolute everywhere, 2.5e-7 relative for
-/// x >= -87 (measured 8.9e-8 and 1.9e-7). NaN in, NaN out.
+/// Logistic sigmoid, `1 / (1 + e^-x)` with the fast `exp` above (input clamped to [-87, 87],
+/// where the result is within 1e-38 of its limit). Maximum error against the exact value (dense
+/// grid in `tests/activations.rs`): 1.2e-7 absolute everywhere, 2.5e-7 relative for x >= -87
+/// (measured 8.9e-8 and 1.9e-7). NaN in, NaN out.
 #[inline(always)]
-pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
-    let x = x.fast_clamp(f32x8::splat(-87.0), f32x8::splat(87.0));
-    f32x8::ONE / (f32x8::ONE + exp8_unchecked(-x))
+fn sigmoid<V: Math>(x: V) -> V {
+    let x = x.clamp(-87.0, 87.0);
+    V::splat(1.0) / (V::splat(1.0) + exp_unchecked(-x))
 }
 
-/// tanh on 8 lanes: Eigen's odd/even 13/6 rational approximation on [-7.9053, 7.9053] (clamped
-/// outside, where tanh rounds to ±1 within the bound). Maximum error against the exact value
-/// (dense grid in `tests/activations.rs`): 4e-7 absolute and relative (measured 3.2e-7, about
-/// 6 ulp near ±1); odd; NaN in, NaN out.
+/// tanh: Eigen's odd/even 13/6 rational approximation on [-7.9053, 7.9053] (clamped outside,
+/// where tanh rounds to ±1 within the bound). Maximum error against the exact value (dense grid
+/// in `tests/activations.rs`): 4e-7 absolute and relative (measured 3.2e-7, about 6 ulp near
+/// ±1); odd; NaN in, NaN out.
 #[inline(always)]
-pub(crate) fn tanh8(x: f32x8) -> f32x8 {
+fn tanh<V: Math>(x: V) -> V {
     let c = 7.905_311;
-    let x = x.fast_clamp(f32x8::splat(-c), f32x8::splat(c));
+    let x = x.clamp(-c, c);
     let x2 = x * x;
-    let mut p = f32x8::splat(-2.760_768_5e-16);
-    p = p.mul_add(x2, f32x8::splat(2.000_188e-13));
-    p = p.mul_add(x2, f32x8::splat(-8.604_672e-11));
-    p = p.mul_add(x2, f32x8::splat(5.122_297e-8));
-    p = p.mul_add(x2, f32x8::splat(1.485_722_4e-5));
-    p = p.mul_add(x2, f32x8::splat(6.372_619_3e-4));
-    p = p.mul_add(x2, f32x8::splat(4.893_524_6e-3));
-    let mut q = f32x8::splat(1.198_258_4e-6);
-    q = q.mul_add(x2, f32x8::splat(1.185_347_1e-4));
-    q = q.mul_add(x2, f32x8::splat(2.268_434_6e-3));
-    q = q.mul_add(x2, f32x8::splat(4.893_525e-3));
+    let mut p = V::splat(-2.760_768_5e-16);
+    p = p.mul_add(x2, V::splat(2.000_188e-13));
+    p = p.mul_add(x2, V::splat(-8.604_672e-11));
+    p = p.mul_add(x2, V::splat(5.122_297e-8));
+    p = p.mul_add(x2, V::splat(1.485_722_4e-5));
+    p = p.mul_add(x2, V::splat(6.372_619_3e-4));
+    p = p.mul_add(x2, V::splat(4.893_524_6e-3));
+    let mut q = V::splat(1.198_258_4e-6);
+    q = q.mul_add(x2, V::splat(1.185_347_1e-4));
+    q = q.mul_add(x2, V::splat(2.268_434_6e-3));
+    q = q.mul_add(x2, V::splat(4.893_525e-3));
     // x · (p / q) rather than (x · p) / q: no subnormal intermediate for tiny x.
     x * (p / q)
+}
+
+/// [`sigmoid`] on 8 lanes.
+#[inline(always)]
+pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
+    sigmoid(x)
+}
+
+/// [`tanh`] on 8 lanes.
+#[inline(always)]
+pub(crate) fn tanh8(x: f32x8) -> f32x8 {
+    tanh(x)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,38 +721,101 @@ unsafe fn gemm_wide(
 /// Columns of `W_ihᵀ` per stack panel: 32 x 32 scalars, 4 KiB of stack.
 const XK: usize = 32;
 
-/// The LSTM cell update for 8 units (`w` of them valid) from their 4 pre-activations; pointers
-/// are at the units' first element, gates `gs` apart in `gates`.
-///
-/// # Safety
-/// `c_prev`, `c`, `tanh_c`, `h` and `gates + g·gs` (g < 4) valid for `min(w, 8)` elements.
+/// The LSTM cell's arithmetic on one vector of units: from the pre-activations `a` = `[a_i, a_f,
+/// a_g, a_o]` and `c_prev`, returns `[i, f, g, o, c, tanh(c), h]`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn lstm_cell(
-    a: [f32x8; 4],
-    w: usize,
+fn cell_math<V: Math>(a: [V; 4], c_prev: V) -> [V; 7] {
+    let i = sigmoid(a[0]);
+    let f = sigmoid(a[1]);
+    let g = tanh(a[2]);
+    let o = sigmoid(a[3]);
+    let c = f.mul_add(c_prev, i * g);
+    let tc = tanh(c);
+    [i, f, g, o, c, tc, o * tc]
+}
+
+/// Where one row's 8 units of a cell update live: `c_prev`, `gates` (gates `gs` apart), `c`,
+/// `tanh_c`, `h`, each at the units' first element.
+#[derive(Clone, Copy)]
+struct CellRow {
     c_prev: *const f32,
     gates: *mut f32,
     gs: usize,
     c: *mut f32,
     tanh_c: *mut f32,
     h: *mut f32,
-) {
-    let i = sigmoid8(a[0]);
-    let f = sigmoid8(a[1]);
-    let g = tanh8(a[2]);
-    let o = sigmoid8(a[3]);
+}
+
+impl CellRow {
+    /// Row `row` of a fused step at units `u0..`.
+    #[inline(always)]
+    fn of(s: &StepBufs, row: usize, u0: usize) -> Self {
+        let at = row * s.hs + u0;
+        // wrapping_add: the pointers are only dereferenced for valid rows (the RNN passes null
+        // LSTM buffers and never builds a CellRow).
+        Self {
+            c_prev: s.c_prev.wrapping_add(at),
+            gates: s.gates.wrapping_add(row * s.ld + u0),
+            gs: s.hs,
+            c: s.c.wrapping_add(at),
+            tanh_c: s.tanh_c.wrapping_add(at),
+            h: s.h.wrapping_add(at),
+        }
+    }
+
+    /// Stores the results of [`cell_math`] (lanes below `w`).
+    ///
+    /// # Safety
+    /// The row's buffers valid for `min(w, 8)` elements (gates: 4 of them, `gs` apart).
+    #[inline(always)]
+    unsafe fn store(self, out: [f32x8; 7], w: usize) {
+        let [i, f, g, o, c, tc, h] = out;
+        // SAFETY (whole body): by the caller's contract.
+        unsafe {
+            stw(self.gates, i, w);
+            stw(self.gates.add(self.gs), f, w);
+            stw(self.gates.add(2 * self.gs), g, w);
+            stw(self.gates.add(3 * self.gs), o, w);
+            stw(self.c, c, w);
+            stw(self.tanh_c, tc, w);
+            stw(self.h, h, w);
+        }
+    }
+}
+
+/// The LSTM cell update for 8 units (`w` of them valid) of one row from their 4 pre-activations.
+///
+/// # Safety
+/// As for [`CellRow::store`], and `c_prev` readable for `min(w, 8)` elements.
+#[inline(always)]
+unsafe fn lstm_cell(a: [f32x8; 4], w: usize, row: CellRow) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe { row.store(cell_math(a, ldw(row.c_prev, w)), w) }
+}
+
+/// [`lstm_cell`] for the same 8 units of two rows at once, on 16 lanes.
+///
+/// # Safety
+/// As for [`lstm_cell`], for both rows; the CPU has AVX-512F (and the caller is compiled for it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn lstm_cell_pair(a: [[f32x8; 4]; 2], w: usize, rows: [CellRow; 2]) {
     // SAFETY (whole body): by the caller's contract.
     unsafe {
-        let cn = f.mul_add(ldw(c_prev, w), i * g);
-        let tc = tanh8(cn);
-        stw(gates, i, w);
-        stw(gates.add(gs), f, w);
-        stw(gates.add(2 * gs), g, w);
-        stw(gates.add(3 * gs), o, w);
-        stw(c, cn, w);
-        stw(tanh_c, tc, w);
-        stw(h, o * tc, w);
+        // Plain loops, no `array::map`: its closures would not be compiled for AVX-512 and
+        // would stay calls.
+        let mut joined = [Zmm::zero(); 4];
+        for (g, j) in joined.iter_mut().enumerate() {
+            *j = Zmm::join(a[0][g], a[1][g]);
+        }
+        let c_prev = Zmm::join(ldw(rows[0].c_prev, w), ldw(rows[1].c_prev, w));
+        let out = cell_math(joined, c_prev);
+        let (mut lo, mut hi) = ([f32x8::ZERO; 7], [f32x8::ZERO; 7]);
+        for (k, o) in out.iter().enumerate() {
+            (lo[k], hi[k]) = o.split();
+        }
+        rows[0].store(lo, w);
+        rows[1].store(hi, w);
     }
 }
 
@@ -841,7 +917,7 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
     init: Init,
     (q0, xk, xpanel): (usize, usize, *const f32),
     last: bool,
-    tile: &mut [[f32x8; 4]; MR],
+    tile: &mut [[MaybeUninit<f32x8>; 4]; MR],
 ) {
     let (hs, ld) = (s.hs, s.ld);
     // The tile's 8-column slices: v0 .. v0 + 2N/8.
@@ -849,14 +925,13 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
     let slot = |v: usize| pre_slot(cell, hs, u0, v0 + v);
     // SAFETY (whole body): rows r .. r + MR, columns of units below hs, by the caller's contract.
     unsafe {
-        let mut acc = [[V::zero(); 2]; MR];
-        if init == Init::Bias {
-            let bias = [
-                V::load(panel.add(8 * v0)),
-                V::load(panel.add(8 * v0 + V::N)),
-            ];
-            acc = [bias; MR];
-        } else {
+        // Started from the bias either way (a zeroed array would be a memset in memory).
+        let bias = [
+            V::load(panel.add(8 * v0)),
+            V::load(panel.add(8 * v0 + V::N)),
+        ];
+        let mut acc = [bias; MR];
+        if init == Init::Pre {
             for (rr, acc) in acc.iter_mut().enumerate() {
                 let mut row = [0.0f32; PANEL];
                 for v in 0..slices {
@@ -885,7 +960,7 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
                 let a = ldp(row.as_ptr().add(8 * v));
                 let (at, w) = slot(v);
                 if last && cell == Cell::Lstm {
-                    tile[rr][v0 + v] = a;
+                    tile[rr][v0 + v] = MaybeUninit::new(a);
                 }
                 if w > 0 {
                     stw(s.pre.add((r + rr) * ld + at), a, w);
@@ -895,6 +970,23 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
                 }
             }
         }
+    }
+}
+
+/// One row of a step's tile: the 4 gates' pre-activations of the panel's 8 units.
+///
+/// # Safety
+/// All four written.
+#[inline(always)]
+unsafe fn gates4(t: &[MaybeUninit<f32x8>; 4]) -> [f32x8; 4] {
+    // SAFETY: by the caller's contract.
+    unsafe {
+        [
+            t[0].assume_init(),
+            t[1].assume_init(),
+            t[2].assume_init(),
+            t[3].assume_init(),
+        ]
     }
 }
 
@@ -915,7 +1007,9 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
     x: (usize, usize, *const f32),
     last: bool,
 ) {
-    let mut tile = [[f32x8::ZERO; 4]; MR];
+    // Not zeroed (with 12 rows a 1.5 KiB memset per call): on the last pass of an LSTM, which
+    // alone reads it, the tiles write every entry.
+    let mut tile = [[MaybeUninit::<f32x8>::uninit(); 4]; MR];
     // SAFETY (whole body): by the caller's contract.
     unsafe {
         let mut v0 = 0;
@@ -924,20 +1018,20 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
             v0 += 2 * V::N / 8;
         }
         if last && cell == Cell::Lstm {
-            let (hs, w) = (s.hs, (s.hs - u0).min(8));
-            for (rr, &a) in tile.iter().enumerate() {
-                let row = r + rr;
-                let at = row * hs + u0;
-                lstm_cell(
-                    a,
-                    w,
-                    s.c_prev.add(at),
-                    s.gates.add(row * s.ld + u0),
-                    hs,
-                    s.c.add(at),
-                    s.tanh_c.add(at),
-                    s.h.add(at),
-                );
+            let w = (s.hs - u0).min(8);
+            let mut rr = 0;
+            // With 16 lanes, two rows per cell update (the same bits as one row at a time).
+            #[cfg(target_arch = "x86_64")]
+            if V::N == 16 {
+                while rr + 2 <= MR {
+                    let rows = [CellRow::of(s, r + rr, u0), CellRow::of(s, r + rr + 1, u0)];
+                    lstm_cell_pair([gates4(&tile[rr]), gates4(&tile[rr + 1])], w, rows);
+                    rr += 2;
+                }
+            }
+            while rr < MR {
+                lstm_cell(gates4(&tile[rr]), w, CellRow::of(s, r + rr, u0));
+                rr += 1;
             }
         }
     }
@@ -1418,16 +1512,15 @@ impl Kernels<f32> for Simd {
             // SAFETY: units j .. j + w < hs of every gate and state.
             unsafe {
                 let a = [0, 1, 2, 3].map(|g| ldw(pre.add(g * hs + j), w));
-                lstm_cell(
-                    a,
-                    w,
-                    c_prev.as_ptr().add(j),
-                    gates.add(j),
-                    hs,
-                    c.as_mut_ptr().add(j),
-                    tanh_c.as_mut_ptr().add(j),
-                    h.as_mut_ptr().add(j),
-                );
+                let row = CellRow {
+                    c_prev: c_prev.as_ptr().add(j),
+                    gates: gates.add(j),
+                    gs: hs,
+                    c: c.as_mut_ptr().add(j),
+                    tanh_c: tanh_c.as_mut_ptr().add(j),
+                    h: h.as_mut_ptr().add(j),
+                };
+                lstm_cell(a, w, row);
             }
             j += 8;
         }
