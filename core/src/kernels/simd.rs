@@ -1235,48 +1235,135 @@ struct BwdRow {
     dpre: *mut f32,
 }
 
-/// The LSTM pointwise backward over one row of `hs` units (see `lstm_pointwise_backward`).
-///
-/// # Safety
-/// `p` points at one row: 4·hs gates and dpre, hs of the rest; `dh_rec` may alias nothing written.
-#[inline(always)]
-unsafe fn lstm_row_backward(hs: usize, p: BwdRow) {
-    let full = hs - hs % 8;
-    let mut j = 0;
-    // SAFETY: units below hs (full vectors, then the tail).
-    unsafe {
-        while j < full {
-            lstm_units_backward(hs, p, j, 8);
-            j += 8;
-        }
-        if j < hs {
-            lstm_units_backward(hs, p, j, hs - j);
+impl BwdRow {
+    /// The views `b` rows further on (4·hs per row in `gates` and `dpre`, hs in the rest).
+    ///
+    /// # Safety
+    /// Row `b` is inside every buffer.
+    #[inline(always)]
+    unsafe fn row(self, b: usize, hs: usize) -> Self {
+        // SAFETY: by the caller's contract.
+        unsafe {
+            Self {
+                gates: self.gates.add(4 * b * hs),
+                c_prev: self.c_prev.add(b * hs),
+                tanh_c: self.tanh_c.add(b * hs),
+                dh_ext: self.dh_ext.add(b * hs),
+                dh_rec: self.dh_rec.add(b * hs),
+                dc: self.dc.add(b * hs),
+                dpre: self.dpre.add(4 * b * hs),
+            }
         }
     }
 }
 
-/// [`lstm_row_backward`] for units `j .. j + w` (`w <= 8`).
+/// The LSTM pointwise backward's arithmetic on one vector of units: from the gates `i, f, g, o`,
+/// `tanh(c)`, `dh` (= dh_ext + dh_rec), dL/dc_t and `c_prev`, returns dL/d(pre-activations)
+/// `[d_i, d_f, d_g, d_o]` and dL/dc_{t-1}.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn bwd_math<V: Math>(i: V, f: V, g: V, o: V, tc: V, dh: V, dc: V, cp: V) -> [V; 5] {
+    let one = V::splat(1.0);
+    let dct = (dh * o).mul_add(one - tc * tc, dc);
+    [
+        dct * g * i * (one - i),
+        dct * cp * f * (one - f),
+        dct * i * (one - g * g),
+        dh * tc * o * (one - o),
+        dct * f,
+    ]
+}
+
+/// The LSTM pointwise backward over `rows` rows of `hs` units (see `lstm_pointwise_backward`;
+/// `p` at the first row, rows 4·hs apart in `gates` and `dpre`, hs apart in the rest): full
+/// vectors of `V::N` units, then vectors of 8, then the tail.
 ///
 /// # Safety
-/// As for [`lstm_row_backward`], with `j + w <= hs`.
+/// `p` points at `rows` rows: 4·hs gates and dpre, hs of the rest; `dh_rec` may alias nothing
+/// written.
+#[inline(always)]
+unsafe fn lstm_rows_backward<V: Math>(rows: usize, hs: usize, p: BwdRow) {
+    // SAFETY (whole body): rows below `rows`, units below hs.
+    unsafe {
+        for b in 0..rows {
+            let p = p.row(b, hs);
+            let mut j = 0;
+            while j + V::N <= hs {
+                // (Plain loads, no closure: a closure would not be compiled for AVX-512.)
+                let g = p.gates.add(j);
+                let out = bwd_math(
+                    V::load(g),
+                    V::load(g.add(hs)),
+                    V::load(g.add(2 * hs)),
+                    V::load(g.add(3 * hs)),
+                    V::load(p.tanh_c.add(j)),
+                    V::load(p.dh_ext.add(j)) + V::load(p.dh_rec.add(j)),
+                    V::load(p.dc.add(j)),
+                    V::load(p.c_prev.add(j)),
+                );
+                for (g, &d) in out[..4].iter().enumerate() {
+                    d.store(p.dpre.add(g * hs + j));
+                }
+                out[4].store(p.dc.add(j));
+                j += V::N;
+            }
+            while j < hs {
+                lstm_units_backward(hs, p, j, (hs - j).min(8));
+                j += 8;
+            }
+        }
+    }
+}
+
+/// [`lstm_rows_backward`] with 16 lanes.
+///
+/// # Safety
+/// As for [`lstm_rows_backward`]; the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn lstm_rows_backward_zmm(rows: usize, hs: usize, p: BwdRow) {
+    // SAFETY: by the caller's contract.
+    unsafe { lstm_rows_backward::<Zmm>(rows, hs, p) }
+}
+
+/// [`lstm_rows_backward`] with the widest vectors in use ([`lanes::avx512`]).
+///
+/// # Safety
+/// As for [`lstm_rows_backward`].
+unsafe fn lstm_rows_backward_wide(rows: usize, hs: usize, p: BwdRow) {
+    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        if lanes::avx512() {
+            return lstm_rows_backward_zmm(rows, hs, p);
+        }
+        lstm_rows_backward::<f32x8>(rows, hs, p)
+    }
+}
+
+/// [`bwd_math`] for units `j .. j + w` (`w <= 8`) of one row, 8 lanes.
+///
+/// # Safety
+/// As for [`lstm_rows_backward`] (one row), with `j + w <= hs`.
 #[inline(always)]
 unsafe fn lstm_units_backward(hs: usize, p: BwdRow, j: usize, w: usize) {
-    let one = f32x8::ONE;
     // SAFETY: units j .. j + w <= hs of every gate and state.
     unsafe {
-        let i = ldw(p.gates.add(j), w);
-        let f = ldw(p.gates.add(hs + j), w);
-        let g = ldw(p.gates.add(2 * hs + j), w);
-        let o = ldw(p.gates.add(3 * hs + j), w);
-        let tc = ldw(p.tanh_c.add(j), w);
-        let dh = ldw(p.dh_ext.add(j), w) + ldw(p.dh_rec.add(j), w);
-        let dct = (dh * o).mul_add(one - tc * tc, ldw(p.dc.add(j), w));
-        let cp = ldw(p.c_prev.add(j), w);
-        stw(p.dpre.add(j), dct * g * i * (one - i), w);
-        stw(p.dpre.add(hs + j), dct * cp * f * (one - f), w);
-        stw(p.dpre.add(2 * hs + j), dct * i * (one - g * g), w);
-        stw(p.dpre.add(3 * hs + j), dh * tc * o * (one - o), w);
-        stw(p.dc.add(j), dct * f, w);
+        let ld = |q: *const f32, off: usize| ldw(q.add(off + j), w);
+        let out = bwd_math(
+            ld(p.gates, 0),
+            ld(p.gates, hs),
+            ld(p.gates, 2 * hs),
+            ld(p.gates, 3 * hs),
+            ld(p.tanh_c, 0),
+            ld(p.dh_ext, 0) + ld(p.dh_rec, 0),
+            ld(p.dc, 0),
+            ld(p.c_prev, 0),
+        );
+        for (g, &d) in out[..4].iter().enumerate() {
+            stw(p.dpre.add(g * hs + j), d, w);
+        }
+        stw(p.dc.add(j), out[4], w);
     }
 }
 
@@ -1549,7 +1636,7 @@ impl Kernels<f32> for Simd {
             dpre: dpre.as_mut_ptr(),
         };
         // SAFETY: one row of H units, lengths checked above.
-        unsafe { lstm_row_backward(hs, p) }
+        unsafe { lstm_rows_backward_wide(1, hs, p) }
     }
 
     fn lstm_backward_step(
@@ -1569,21 +1656,17 @@ impl Kernels<f32> for Simd {
         assert!(fits(c_prev.len(), batch, hs) && fits(tanh_c.len(), batch, hs));
         assert!(fits(dh_ext.len(), batch, hs) && fits(dh_carry.len(), batch, hs));
         assert!(fits(dc_carry.len(), batch, hs) && fits(w_hh.len(), g4, hs));
-        for b in 0..batch {
-            // SAFETY: row b < batch of every operand, lengths checked above.
-            unsafe {
-                let p = BwdRow {
-                    gates: gates.as_ptr().add(b * g4),
-                    c_prev: c_prev.as_ptr().add(b * hs),
-                    tanh_c: tanh_c.as_ptr().add(b * hs),
-                    dh_ext: dh_ext.as_ptr().add(b * hs),
-                    dh_rec: dh_carry.as_ptr().add(b * hs),
-                    dc: dc_carry.as_mut_ptr().add(b * hs),
-                    dpre: dpre.as_mut_ptr().add(b * g4),
-                };
-                lstm_row_backward(hs, p);
-            }
-        }
+        let p = BwdRow {
+            gates: gates.as_ptr(),
+            c_prev: c_prev.as_ptr(),
+            tanh_c: tanh_c.as_ptr(),
+            dh_ext: dh_ext.as_ptr(),
+            dh_rec: dh_carry.as_ptr(),
+            dc: dc_carry.as_mut_ptr(),
+            dpre: dpre.as_mut_ptr(),
+        };
+        // SAFETY: rows below batch of every operand, lengths checked above.
+        unsafe { lstm_rows_backward_wide(batch, hs, p) };
         let dh = &mut dh_carry[..batch * hs];
         dh.fill(0.0);
         let a = Strided {
