@@ -9,10 +9,21 @@
 //! k, so the two paths give bit-identical results (`tests/kernels.rs` checks it): golden fixtures
 //! do not depend on the CPU they were made on.
 
-use wide::f32x8;
+use core::ops::{Add, Div, Mul, Neg, Sub};
 
-/// A vector of `N` f32 lanes: what the register tiles of `simd.rs` need.
-pub(crate) trait Lanes: Copy {
+use wide::{bytemuck::cast, f32x8, i32x8};
+
+/// A vector of `N` f32 lanes: what the register tiles and the activations of `simd.rs` need.
+/// Every operation is the same single IEEE operation in every lane at either width (including
+/// which operand a NaN comes from), so the activations give the same bits at both widths.
+pub(crate) trait Lanes:
+    Copy
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
     /// Lanes per vector.
     const N: usize;
     /// All lanes zero.
@@ -21,6 +32,13 @@ pub(crate) trait Lanes: Copy {
     fn splat(x: f32) -> Self;
     /// `self · b + c`, one rounding per lane.
     fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `c - self · b`, one rounding per lane.
+    fn mul_neg_add(self, b: Self, c: Self) -> Self;
+    /// `max(lo, min(hi, self))` with the x86 rule for NaN (the second operand): NaN stays NaN.
+    fn fast_clamp(self, lo: Self, hi: Self) -> Self;
+    /// `2^n` where the low 9 bits of `self`'s representation are `n` (mod 512): those bits
+    /// shifted into the exponent field, plus the bias (see `exp_unchecked` in `simd.rs`).
+    fn pow2_from_low_bits(self) -> Self;
     /// Loads `N` lanes from `p`.
     ///
     /// # Safety
@@ -46,6 +64,18 @@ impl Lanes for f32x8 {
     #[inline(always)]
     fn mul_add(self, b: Self, c: Self) -> Self {
         f32x8::mul_add(self, b, c)
+    }
+    #[inline(always)]
+    fn mul_neg_add(self, b: Self, c: Self) -> Self {
+        f32x8::mul_neg_add(self, b, c)
+    }
+    #[inline(always)]
+    fn fast_clamp(self, lo: Self, hi: Self) -> Self {
+        f32x8::fast_clamp(self, lo, hi)
+    }
+    #[inline(always)]
+    fn pow2_from_low_bits(self) -> Self {
+        cast((cast::<f32x8, i32x8>(self) << 23) + i32x8::splat(127 << 23))
     }
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self {
@@ -82,18 +112,53 @@ pub fn allow_avx512(_allow: bool) -> bool {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::{
-        __cpuid, __cpuid_count, __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_storeu_ps, _xgetbv,
+        __cpuid, __cpuid_count, __m512, _mm512_add_epi32, _mm512_add_ps, _mm512_castps_si512,
+        _mm512_castsi512_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_loadu_ps,
+        _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps, _mm512_sub_ps, _mm512_xor_si512,
+        _xgetbv,
     };
+    use core::ops::{Add, Div, Mul, Neg, Sub};
     use core::sync::atomic::{AtomicU8, Ordering};
 
     use super::Lanes;
 
     /// 16 lanes in one AVX-512 register. Its methods are only ever inlined into functions
     /// compiled with `#[target_feature(enable = "avx512f")]`, which run only after [`avx512`]
-    /// said yes.
+    /// said yes. (The register is visible to `simd.rs` for its Zmm-only shuffles.)
     #[derive(Clone, Copy)]
-    pub(crate) struct Zmm(__m512);
+    pub(crate) struct Zmm(pub(crate) __m512);
+
+    /// The arithmetic operators, one AVX-512F instruction each.
+    macro_rules! zmm_op {
+        ($tr:ident, $f:ident, $op:ident) => {
+            impl $tr for Zmm {
+                type Output = Zmm;
+                #[inline(always)]
+                fn $f(self, b: Zmm) -> Zmm {
+                    // SAFETY: reached only from AVX-512F code on a CPU that has it.
+                    Zmm(unsafe { $op(self.0, b.0) })
+                }
+            }
+        };
+    }
+    zmm_op!(Add, add, _mm512_add_ps);
+    zmm_op!(Sub, sub, _mm512_sub_ps);
+    zmm_op!(Mul, mul, _mm512_mul_ps);
+    zmm_op!(Div, div, _mm512_div_ps);
+
+    impl Neg for Zmm {
+        type Output = Zmm;
+        /// Flips the sign bit, as `f32x8`'s negation does (an XOR with -0.0).
+        #[inline(always)]
+        fn neg(self) -> Zmm {
+            // SAFETY: reached only from AVX-512F code on a CPU that has it.
+            Zmm(unsafe {
+                let sign = _mm512_set1_epi32(i32::MIN);
+                _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(self.0), sign))
+            })
+        }
+    }
 
     impl Lanes for Zmm {
         const N: usize = 16;
@@ -109,6 +174,22 @@ mod x86 {
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
             Zmm(unsafe { _mm512_fmadd_ps(self.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        fn mul_neg_add(self, b: Self, c: Self) -> Self {
+            Zmm(unsafe { _mm512_fnmadd_ps(self.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        fn fast_clamp(self, lo: Self, hi: Self) -> Self {
+            // The operand order of `f32x8::fast_clamp` (AVX): a NaN in `self` comes through.
+            Zmm(unsafe { _mm512_max_ps(lo.0, _mm512_min_ps(hi.0, self.0)) })
+        }
+        #[inline(always)]
+        fn pow2_from_low_bits(self) -> Self {
+            Zmm(unsafe {
+                let n = _mm512_slli_epi32::<23>(_mm512_castps_si512(self.0));
+                _mm512_castsi512_ps(_mm512_add_epi32(n, _mm512_set1_epi32(127 << 23)))
+            })
         }
         #[inline(always)]
         unsafe fn load(p: *const f32) -> Self {
