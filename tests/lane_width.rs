@@ -8,7 +8,7 @@
 //! this binary holds nothing else that could run beside it.
 
 use tinyrnn::kernels::allow_avx512;
-use tinyrnn::{Kernels, Lstm, LstmCache, Params, Rnn, RnnCache, Simd, rng};
+use tinyrnn::{Kernels, Lstm, LstmCache, LstmState, Params, Rnn, RnnCache, Simd, rng};
 use tinyrnn_tests::{assert_bits_eq, boxed_random, rand_rows, rand_vec};
 
 /// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
@@ -90,6 +90,13 @@ fn lstm_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
     }
     out.extend(grad.as_flat());
     out.extend(dx.as_flattened());
+    // The batch-1 step from the first row's final state over the first T inputs.
+    let mut state = LstmState { h: h[0], c: c[0] };
+    for x in &x[..T] {
+        lstm.step_with::<Simd>(x, &mut state);
+        out.extend(state.h);
+        out.extend(state.c);
+    }
     out
 }
 
@@ -140,6 +147,8 @@ fn sixteen_lanes_give_the_same_bits_as_eight() {
     wide |= layers::<5, 40>();
     wide |= layers::<28, 128>();
     wide |= layers::<40, 64>();
+    wide |= layers::<3, 8>();
+    wide |= layers::<2, 24>();
     if !wide {
         eprintln!("this CPU has no AVX-512F: only the 8-lane path ran (compared with itself)");
     }

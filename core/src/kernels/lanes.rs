@@ -144,7 +144,7 @@ mod x86 {
     /// compiled with `#[target_feature(enable = "avx512f")]`, which run only after [`avx512`]
     /// said yes.
     #[derive(Clone, Copy)]
-    pub(crate) struct Zmm(__m512);
+    pub(crate) struct Zmm(pub(crate) __m512);
 
     impl Lanes for Zmm {
         const N: usize = 16;
