@@ -381,6 +381,41 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dispatch to the widest lanes
+
+/// `$wide(args)`: the generic kernel `$kernel::<V>(args)` with 16 lanes (`Zmm`, through
+/// `$zmm`, compiled for AVX-512F) where [`lanes::avx512`] says the CPU has them and they are
+/// allowed, else with 8 (`f32x8`). Both give the same bits (see `lanes.rs`). `$kernel` and
+/// everything it calls on vectors must be `#[inline(always)]` functions, no closures: only what
+/// is inlined into `$zmm` is compiled with its target feature.
+///
+/// Safety of `$wide` and `$zmm`: that of `$kernel`; `$zmm` only on a CPU with AVX-512F.
+macro_rules! widest {
+    ($(#[$doc:meta])* $wide:ident, $zmm:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $zmm($($arg: $ty),*) {
+            // SAFETY: by the caller's contract.
+            unsafe { $kernel::<Zmm>($($arg),*) }
+        }
+
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $wide($($arg: $ty),*) {
+            // SAFETY: by the caller's contract; the 16-lane kernel only where the CPU has it.
+            unsafe {
+                #[cfg(target_arch = "x86_64")]
+                if lanes::avx512() {
+                    return $zmm($($arg),*);
+                }
+                $kernel::<f32x8>($($arg),*)
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Broadcast tiles (gemm_nn, gemm_tn)
 
 /// Rows of k per block when A is read along its rows (`gemm_nn`): a 16-column panel of B is then
@@ -673,46 +708,11 @@ unsafe fn gemm_bcast<V: Lanes>(
     }
 }
 
-/// [`gemm_bcast`] with 16 lanes.
-///
-/// # Safety
-/// As for [`gemm_bcast`]; the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gemm_bcast_zmm(
-    m: usize,
-    n: usize,
-    k: usize,
-    kb: usize,
-    a: Strided,
-    b: *const f32,
-    c: *mut f32,
-) {
-    // SAFETY: by the caller's contract.
-    unsafe { gemm_bcast::<Zmm>(m, n, k, kb, a, b, c) }
-}
-
-/// [`gemm_bcast`] with the widest vectors in use ([`lanes::avx512`]).
-///
-/// # Safety
-/// As for [`gemm_bcast`].
-unsafe fn gemm_wide(
-    m: usize,
-    n: usize,
-    k: usize,
-    kb: usize,
-    a: Strided,
-    b: *const f32,
-    c: *mut f32,
-) {
-    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
-    unsafe {
-        #[cfg(target_arch = "x86_64")]
-        if lanes::avx512() {
-            return gemm_bcast_zmm(m, n, k, kb, a, b, c);
-        }
-        gemm_bcast::<f32x8>(m, n, k, kb, a, b, c)
-    }
+widest! {
+    /// [`gemm_bcast`] at the widest lane width in use.
+    gemm_wide, gemm_bcast_zmm => gemm_bcast(
+        m: usize, n: usize, k: usize, kb: usize, a: Strided, b: *const f32, c: *mut f32
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1183,44 +1183,16 @@ unsafe fn fused_step<V: Lanes>(
     }
 }
 
-/// [`fused_step`] with 16 lanes.
-///
-/// # Safety
-/// As for [`fused_step`]; the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fused_step_zmm(
-    cell: Cell,
-    batch: usize,
-    s: &StepBufs,
-    w_ih: *const f32,
-    packed: *const f32,
-    packed_ih: *const f32,
-) {
-    // SAFETY: by the caller's contract.
-    unsafe { fused_step::<Zmm>(cell, batch, s, w_ih, packed, packed_ih) }
-}
-
-/// [`fused_step`] with the widest vectors in use ([`lanes::avx512`]).
-///
-/// # Safety
-/// As for [`fused_step`].
-unsafe fn fused_step_wide(
-    cell: Cell,
-    batch: usize,
-    s: &StepBufs,
-    w_ih: *const f32,
-    packed: *const f32,
-    packed_ih: *const f32,
-) {
-    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
-    unsafe {
-        #[cfg(target_arch = "x86_64")]
-        if lanes::avx512() {
-            return fused_step_zmm(cell, batch, s, w_ih, packed, packed_ih);
-        }
-        fused_step::<f32x8>(cell, batch, s, w_ih, packed, packed_ih)
-    }
+widest! {
+    /// [`fused_step`] at the widest lane width in use.
+    fused_step_wide, fused_step_zmm => fused_step(
+        cell: Cell,
+        batch: usize,
+        s: &StepBufs,
+        w_ih: *const f32,
+        packed: *const f32,
+        packed_ih: *const f32
+    )
 }
 
 /// Raw views of one row of the LSTM pointwise backward.
@@ -1315,30 +1287,11 @@ unsafe fn lstm_rows_backward<V: Math>(rows: usize, hs: usize, p: BwdRow) {
     }
 }
 
-/// [`lstm_rows_backward`] with 16 lanes.
-///
-/// # Safety
-/// As for [`lstm_rows_backward`]; the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn lstm_rows_backward_zmm(rows: usize, hs: usize, p: BwdRow) {
-    // SAFETY: by the caller's contract.
-    unsafe { lstm_rows_backward::<Zmm>(rows, hs, p) }
-}
-
-/// [`lstm_rows_backward`] with the widest vectors in use ([`lanes::avx512`]).
-///
-/// # Safety
-/// As for [`lstm_rows_backward`].
-unsafe fn lstm_rows_backward_wide(rows: usize, hs: usize, p: BwdRow) {
-    // SAFETY (whole body): by the caller's contract; the 16-lane kernel only where the CPU has it.
-    unsafe {
-        #[cfg(target_arch = "x86_64")]
-        if lanes::avx512() {
-            return lstm_rows_backward_zmm(rows, hs, p);
-        }
-        lstm_rows_backward::<f32x8>(rows, hs, p)
-    }
+widest! {
+    /// [`lstm_rows_backward`] at the widest lane width in use.
+    lstm_rows_backward_wide, lstm_rows_backward_zmm => lstm_rows_backward(
+        rows: usize, hs: usize, p: BwdRow
+    )
 }
 
 /// [`bwd_math`] for units `j .. j + w` (`w <= 8`) of one row, 8 lanes.
