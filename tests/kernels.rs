@@ -9,10 +9,10 @@
 //! exp/tanh are within a few ulp of libm's, so differences of ~1e-6 are expected at the largest
 //! sizes; an indexing or tail-handling bug produces errors of order 1.
 
-use tinyrnn::{Kernels, Lstm, LstmCache, LstmState, Naive, Params, Rnn, RnnCache, Simd, rng};
+use tinyrnn::{Kernels, Lstm, LstmState, Naive, Params, Rnn, Simd, rng};
 use tinyrnn_tests::{
-    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, rand_rows,
-    rand_vec,
+    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, lstm_run,
+    rand_rows, rand_vec, rnn_run,
 };
 
 const TOL: f64 = 1e-5;
@@ -344,64 +344,10 @@ fn flat<const N: usize>(x: &[[f32; N]]) -> &[f32] {
     x.as_flattened()
 }
 
-struct LstmRun<const I: usize, const H: usize> {
-    h: Vec<[f32; H]>,
-    c: Vec<[f32; H]>,
-    outs: Vec<[f32; H]>,
-    cs: Vec<[f32; H]>,
-    gates: Vec<f32>,
-    dpre: Vec<f32>,
-    grad: Box<Lstm<I, H, f32>>,
-    dx: Vec<[f32; I]>,
-    dh0: Vec<[f32; H]>,
-    dc0: Vec<[f32; H]>,
-}
-
-fn lstm_run<K: Kernels<f32>, const I: usize, const H: usize>(
-    lstm: &Lstm<I, H, f32>,
-    seed: u64,
-) -> LstmRun<I, H> {
-    let mut r = rng(seed);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, B, -0.5, 0.5);
-    let mut c: Vec<[f32; H]> = rand_rows(&mut r, B, -1.0, 1.0);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, B, -1.0, 1.0);
-    let mut dc0: Vec<[f32; H]> = rand_rows(&mut r, B, -1.0, 1.0);
-    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut grad = boxed_random::<f32, Lstm<I, H, f32>>(seed + 1, 1.0);
-    let mut buf = vec![0.0; LstmCache::<H, f32>::len(T, B)];
-    let mut cache = LstmCache::new(&mut buf, T, B).unwrap();
-    lstm.forward_with::<K>(&x, &mut h, &mut c, &mut cache)
-        .unwrap();
-    lstm.backward_with::<K>(
-        &mut grad,
-        &x,
-        &mut cache,
-        &dh,
-        &mut dh0,
-        &mut dc0,
-        Some(&mut dx),
-    )
-    .unwrap();
-    LstmRun {
-        h,
-        c,
-        outs: cache.h().to_vec(),
-        cs: cache.c().to_vec(),
-        gates: cache.gates().as_flattened().as_flattened().to_vec(),
-        dpre: cache.dpre().as_flattened().as_flattened().to_vec(),
-        grad,
-        dx,
-        dh0,
-        dc0,
-    }
-}
-
 fn lstm_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
     let lstm = boxed_random::<f32, Lstm<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let s = lstm_run::<Simd, I, H>(&lstm, seed + 10);
-    let n = lstm_run::<Naive, I, H>(&lstm, seed + 10);
+    let s = lstm_run::<Simd, I, H>(&lstm, seed + 10, T, B);
+    let n = lstm_run::<Naive, I, H>(&lstm, seed + 10, T, B);
     let what = format!("lstm I={I} H={H}");
     assert_close(
         &format!("{what} outputs"),
@@ -442,45 +388,10 @@ fn lstm_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
     }
 }
 
-struct RnnRun<const I: usize, const H: usize> {
-    h: Vec<[f32; H]>,
-    outs: Vec<[f32; H]>,
-    dpre: Vec<f32>,
-    grad: Box<Rnn<I, H, f32>>,
-    dx: Vec<[f32; I]>,
-    dh0: Vec<[f32; H]>,
-}
-
-fn rnn_run<K: Kernels<f32>, const I: usize, const H: usize>(
-    rnn: &Rnn<I, H, f32>,
-    seed: u64,
-) -> RnnRun<I, H> {
-    let mut r = rng(seed);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, B, -0.5, 0.5);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, B, -1.0, 1.0);
-    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, T * B, -1.0, 1.0);
-    let mut grad = boxed_random::<f32, Rnn<I, H, f32>>(seed + 1, 1.0);
-    let mut buf = vec![0.0; RnnCache::<H, f32>::len(T, B)];
-    let mut cache = RnnCache::new(&mut buf, T, B).unwrap();
-    rnn.forward_with::<K>(&x, &mut h, &mut cache).unwrap();
-    rnn.backward_with::<K>(&mut grad, &x, &mut cache, &dh, &mut dh0, Some(&mut dx))
-        .unwrap();
-    RnnRun {
-        h,
-        outs: cache.h().to_vec(),
-        dpre: cache.dpre().as_flattened().to_vec(),
-        grad,
-        dx,
-        dh0,
-    }
-}
-
 fn rnn_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
     let rnn = boxed_random::<f32, Rnn<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let s = rnn_run::<Simd, I, H>(&rnn, seed + 10);
-    let n = rnn_run::<Naive, I, H>(&rnn, seed + 10);
+    let s = rnn_run::<Simd, I, H>(&rnn, seed + 10, T, B);
+    let n = rnn_run::<Naive, I, H>(&rnn, seed + 10, T, B);
     let what = format!("rnn I={I} H={H}");
     assert_close(
         &format!("{what} outputs"),

@@ -8,8 +8,8 @@
 //! this binary holds nothing else that could run beside it.
 
 use tinyrnn::kernels::allow_avx512;
-use tinyrnn::{Kernels, Lstm, LstmCache, LstmState, Params, Rnn, RnnCache, Simd, rng};
-use tinyrnn_tests::{assert_bits_eq, boxed_random, rand_rows, rand_vec};
+use tinyrnn::{Kernels, Lstm, LstmState, Rnn, Simd, rng};
+use tinyrnn_tests::{assert_bits_eq, boxed_random, lstm_run, rand_rows, rand_vec, rnn_run};
 
 /// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
 /// bit for bit. Returns whether the 16-lane path really ran.
@@ -54,45 +54,18 @@ fn gemms() -> bool {
     wide
 }
 
-/// Forward and backward of one LSTM layer over T steps of `b` sequences with the Simd kernels:
-/// outputs, cell states, gates, final state, every gradient and dx, concatenated.
+/// One LSTM layer's forward and backward over 3 steps of `b` sequences with the Simd kernels
+/// (everything they produce), then its batch-1 step from the first row's final state.
 fn lstm_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
-    const T: usize = 3;
     let lstm = boxed_random::<f32, Lstm<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let mut r = rng(seed + 1);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, T * b, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
-    let mut c: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * b, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dc0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dx = vec![[0.0f32; I]; T * b];
-    let mut grad = boxed_random::<f32, Lstm<I, H, f32>>(seed + 2, 1.0);
-    let mut buf = vec![0.0; LstmCache::<H, f32>::len(T, b)];
-    let mut cache = LstmCache::new(&mut buf, T, b).unwrap();
-    lstm.forward_with::<Simd>(&x, &mut h, &mut c, &mut cache)
-        .unwrap();
-    let mut out: Vec<f32> = cache.h().as_flattened().to_vec();
-    out.extend(cache.c().as_flattened());
-    out.extend(cache.gates().as_flattened().as_flattened());
-    lstm.backward_with::<Simd>(
-        &mut grad,
-        &x,
-        &mut cache,
-        &dh,
-        &mut dh0,
-        &mut dc0,
-        Some(&mut dx),
-    )
-    .unwrap();
-    for v in [&h, &c, &dh0, &dc0] {
-        out.extend(v.as_flattened());
-    }
-    out.extend(grad.as_flat());
-    out.extend(dx.as_flattened());
-    // The batch-1 step from the first row's final state over the first T inputs.
-    let mut state = LstmState { h: h[0], c: c[0] };
-    for x in &x[..T] {
+    let run = lstm_run::<Simd, I, H>(&lstm, seed + 1, 3, b);
+    let mut out = run.all();
+    let mut state = LstmState {
+        h: run.h[0],
+        c: run.c[0],
+    };
+    let xs: Vec<[f32; I]> = rand_rows(&mut rng(seed + 2), 3, -1.0, 1.0);
+    for x in &xs {
         lstm.step_with::<Simd>(x, &mut state);
         out.extend(state.h);
         out.extend(state.c);
@@ -100,29 +73,10 @@ fn lstm_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-/// The same for one tanh-RNN layer.
+/// The same for one tanh-RNN layer (no step: the RNN's batch-1 step has no 16-lane path).
 fn rnn_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
-    const T: usize = 3;
     let rnn = boxed_random::<f32, Rnn<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let mut r = rng(seed + 1);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, T * b, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, T * b, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dx = vec![[0.0f32; I]; T * b];
-    let mut grad = boxed_random::<f32, Rnn<I, H, f32>>(seed + 2, 1.0);
-    let mut buf = vec![0.0; RnnCache::<H, f32>::len(T, b)];
-    let mut cache = RnnCache::new(&mut buf, T, b).unwrap();
-    rnn.forward_with::<Simd>(&x, &mut h, &mut cache).unwrap();
-    let mut out: Vec<f32> = cache.h().as_flattened().to_vec();
-    rnn.backward_with::<Simd>(&mut grad, &x, &mut cache, &dh, &mut dh0, Some(&mut dx))
-        .unwrap();
-    for v in [&h, &dh0] {
-        out.extend(v.as_flattened());
-    }
-    out.extend(grad.as_flat());
-    out.extend(dx.as_flattened());
-    out
+    rnn_run::<Simd, I, H>(&rnn, seed + 1, 3, b).all()
 }
 
 fn layers<const I: usize, const H: usize>() -> bool {

@@ -8,7 +8,7 @@ use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
 use std::path::Path;
 
 use tinyrnn::init::{fill_uniform, uniform01};
-use tinyrnn::{Params, Real, SeededRng, rng};
+use tinyrnn::{Kernels, Lstm, LstmCache, Params, Real, Rnn, RnnCache, SeededRng, rng};
 
 /// A zeroed parameter buffer on the heap.
 ///
@@ -240,4 +240,132 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .map(|rec| rec.expect("record").iter().map(String::from).collect())
         .collect();
     (header, rows)
+}
+
+/// Everything one LSTM layer's forward and backward over `t` steps of `b` sequences produce
+/// (see [`lstm_run`]).
+pub struct LstmRun<const I: usize, const H: usize> {
+    pub h: Vec<[f32; H]>,
+    pub c: Vec<[f32; H]>,
+    pub outs: Vec<[f32; H]>,
+    pub cs: Vec<[f32; H]>,
+    pub gates: Vec<f32>,
+    pub dpre: Vec<f32>,
+    pub grad: Box<Lstm<I, H, f32>>,
+    pub dx: Vec<[f32; I]>,
+    pub dh0: Vec<[f32; H]>,
+    pub dc0: Vec<[f32; H]>,
+}
+
+/// Runs `lstm` forward and backward with kernels `K` on random inputs, state and output
+/// gradients from `seed`, over `t` steps of `b` sequences.
+pub fn lstm_run<K: Kernels<f32>, const I: usize, const H: usize>(
+    lstm: &Lstm<I, H, f32>,
+    seed: u64,
+    t: usize,
+    b: usize,
+) -> LstmRun<I, H> {
+    let mut r = rng(seed);
+    let x: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
+    let mut c: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let dh: Vec<[f32; H]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dc0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut grad = boxed_random::<f32, Lstm<I, H, f32>>(seed + 1, 1.0);
+    let mut buf = vec![0.0; LstmCache::<H, f32>::len(t, b)];
+    let mut cache = LstmCache::new(&mut buf, t, b).unwrap();
+    lstm.forward_with::<K>(&x, &mut h, &mut c, &mut cache)
+        .unwrap();
+    lstm.backward_with::<K>(
+        &mut grad,
+        &x,
+        &mut cache,
+        &dh,
+        &mut dh0,
+        &mut dc0,
+        Some(&mut dx),
+    )
+    .unwrap();
+    LstmRun {
+        h,
+        c,
+        outs: cache.h().to_vec(),
+        cs: cache.c().to_vec(),
+        gates: cache.gates().as_flattened().as_flattened().to_vec(),
+        dpre: cache.dpre().as_flattened().as_flattened().to_vec(),
+        grad,
+        dx,
+        dh0,
+        dc0,
+    }
+}
+
+impl<const I: usize, const H: usize> LstmRun<I, H> {
+    /// All of it in one vector (for bit-for-bit comparisons).
+    pub fn all(&self) -> Vec<f32> {
+        let mut v: Vec<f32> = Vec::new();
+        for rows in [&self.h, &self.c, &self.outs, &self.cs, &self.dh0, &self.dc0] {
+            v.extend(rows.as_flattened());
+        }
+        v.extend(&self.gates);
+        v.extend(&self.dpre);
+        v.extend(self.grad.as_flat());
+        v.extend(self.dx.as_flattened());
+        v
+    }
+}
+
+/// Everything one tanh-RNN layer's forward and backward produce (see [`rnn_run`]).
+pub struct RnnRun<const I: usize, const H: usize> {
+    pub h: Vec<[f32; H]>,
+    pub outs: Vec<[f32; H]>,
+    pub dpre: Vec<f32>,
+    pub grad: Box<Rnn<I, H, f32>>,
+    pub dx: Vec<[f32; I]>,
+    pub dh0: Vec<[f32; H]>,
+}
+
+/// Runs `rnn` forward and backward with kernels `K` as [`lstm_run`] does.
+pub fn rnn_run<K: Kernels<f32>, const I: usize, const H: usize>(
+    rnn: &Rnn<I, H, f32>,
+    seed: u64,
+    t: usize,
+    b: usize,
+) -> RnnRun<I, H> {
+    let mut r = rng(seed);
+    let x: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
+    let dh: Vec<[f32; H]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
+    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
+    let mut grad = boxed_random::<f32, Rnn<I, H, f32>>(seed + 1, 1.0);
+    let mut buf = vec![0.0; RnnCache::<H, f32>::len(t, b)];
+    let mut cache = RnnCache::new(&mut buf, t, b).unwrap();
+    rnn.forward_with::<K>(&x, &mut h, &mut cache).unwrap();
+    rnn.backward_with::<K>(&mut grad, &x, &mut cache, &dh, &mut dh0, Some(&mut dx))
+        .unwrap();
+    RnnRun {
+        h,
+        outs: cache.h().to_vec(),
+        dpre: cache.dpre().as_flattened().to_vec(),
+        grad,
+        dx,
+        dh0,
+    }
+}
+
+impl<const I: usize, const H: usize> RnnRun<I, H> {
+    /// All of it in one vector (for bit-for-bit comparisons).
+    pub fn all(&self) -> Vec<f32> {
+        let mut v: Vec<f32> = Vec::new();
+        for rows in [&self.h, &self.outs, &self.dh0] {
+            v.extend(rows.as_flattened());
+        }
+        v.extend(&self.dpre);
+        v.extend(self.grad.as_flat());
+        v.extend(self.dx.as_flattened());
+        v
+    }
 }
