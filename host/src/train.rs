@@ -48,7 +48,8 @@ pub struct Trainer<N: Params<f32>> {
     /// The model being trained.
     pub model: Box<N>,
     grad: Box<N>,
-    shard_grads: Vec<Box<N>>, // one per extra thread of `update_sharded`
+    shard_grads: Vec<Box<N>>,       // one per shard of `update_sharded`
+    shard_losses: Vec<Result<f32>>, // the same
     opt: Optimizer,
     opt_state: Vec<f32>,
     /// Updates taken so far.
@@ -65,6 +66,7 @@ impl<N: Params<f32>> Trainer<N> {
             model,
             grad: boxed_zeroed(),
             shard_grads: Vec::new(),
+            shard_losses: Vec::new(),
             opt,
             opt_state: vec![0.0; opt.state_len(n)],
             step: 0,
@@ -90,11 +92,12 @@ impl<N: Params<f32>> Trainer<N> {
         self.apply(loss)
     }
 
-    /// One data-parallel update: `f(model, grad, shard)` runs on every shard at once, one thread
-    /// each (the first on the calling thread), each into its own zeroed gradient buffer; the
-    /// buffers and the losses are then summed. A shard holds its part of the batch and its
-    /// workspace, so `f` must scale its loss to the *whole* batch (e.g. sum / total). The result
-    /// equals [`update`](Self::update) over the whole batch up to float summation order.
+    /// One data-parallel update: `f(model, grad, shard)` runs on every shard at once on rayon's
+    /// thread pool (one task per shard, split by `rayon::join`: no thread is spawned and nothing
+    /// allocated per update once the pool exists), each into its own zeroed gradient buffer; the
+    /// buffers and the losses are then summed in shard order. A shard holds its part of the batch
+    /// and its workspace, so `f` must scale its loss to the *whole* batch (e.g. sum / total). The
+    /// result equals [`update`](Self::update) over the whole batch up to float summation order.
     pub fn update_sharded<S: Send>(
         &mut self,
         shards: &mut [S],
@@ -103,40 +106,27 @@ impl<N: Params<f32>> Trainer<N> {
     where
         N: Sync + Send,
     {
-        let Some((first, rest)) = shards.split_first_mut() else {
+        if shards.is_empty() {
             bail!("no shards to train on");
-        };
-        while self.shard_grads.len() < rest.len() {
+        }
+        let n = shards.len();
+        while self.shard_grads.len() < n {
             self.shard_grads.push(boxed_zeroed());
         }
+        while self.shard_losses.len() < n {
+            self.shard_losses.push(Ok(0.0));
+        }
+        let losses = &mut self.shard_losses[..n];
+        run_shards(&*self.model, &f, shards, &mut self.shard_grads[..n], losses);
+        let mut loss = 0.0;
+        for l in losses.iter_mut() {
+            loss += std::mem::replace(l, Ok(0.0))?;
+        }
+        // Shard 0's gradient first, then the others in order: 0 + g0 is g0 exactly, so the sum
+        // is the one the shards always had.
         self.grad.fill_zero();
-        let (model, grad, extra) = (
-            &*self.model,
-            &mut *self.grad,
-            &mut self.shard_grads[..rest.len()],
-        );
-        let f = &f;
-        let loss = std::thread::scope(|scope| -> Result<f32> {
-            let handles: Vec<_> = rest
-                .iter_mut()
-                .zip(extra.iter_mut())
-                .map(|(shard, g)| {
-                    scope.spawn(move || {
-                        g.fill_zero();
-                        f(model, g, shard)
-                    })
-                })
-                .collect();
-            let mut loss = f(model, grad, first)?;
-            for h in handles {
-                loss += h
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
-            }
-            Ok(loss)
-        })?;
         let total = self.grad.as_flat_mut();
-        for g in &self.shard_grads[..rest.len()] {
+        for g in &self.shard_grads[..n] {
             for (t, &v) in total.iter_mut().zip(g.as_flat()) {
                 *t += v;
             }
@@ -292,6 +282,42 @@ pub fn cosine_lr(base: f32, floor: f32, update: u64, total: u64) -> f32 {
     let p = (update as f64 / total.max(1) as f64).min(1.0);
     let w = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
     (base as f64 * (floor as f64 + (1.0 - floor as f64) * w)) as f32
+}
+
+/// `losses[k] = f(model, grads[k], shards[k])` (with `grads[k]` zeroed first) for every k, the
+/// halves of the slices in parallel (`rayon::join`, recursively). A panic in `f` becomes an error
+/// of its shard.
+fn run_shards<N, S, F>(
+    model: &N,
+    f: &F,
+    shards: &mut [S],
+    grads: &mut [Box<N>],
+    losses: &mut [Result<f32>],
+) where
+    N: Params<f32> + Sync + Send,
+    S: Send,
+    F: Fn(&N, &mut N, &mut S) -> Result<f32> + Sync,
+{
+    match shards.len() {
+        0 => {}
+        1 => {
+            let run = || {
+                grads[0].fill_zero();
+                f(model, &mut grads[0], &mut shards[0])
+            };
+            losses[0] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")));
+        }
+        n => {
+            let (sa, sb) = shards.split_at_mut(n / 2);
+            let (ga, gb) = grads.split_at_mut(n / 2);
+            let (la, lb) = losses.split_at_mut(n / 2);
+            rayon::join(
+                || run_shards(model, f, sa, ga, la),
+                || run_shards(model, f, sb, gb, lb),
+            );
+        }
+    }
 }
 
 /// How many threads data-parallel training uses by default: the machine's cores.
