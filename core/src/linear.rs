@@ -13,13 +13,13 @@ use crate::init::fill_uniform;
 use crate::kernels::Kernels;
 use crate::params::{Params, TensorInfo};
 
-/// A linear layer: `weight` [OUT, IN], `bias` [OUT].
+/// A linear layer: `weight` [OUT, IN], `bias` \[OUT\].
 #[repr(C)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear<const IN: usize, const OUT: usize, T: Real = f32> {
     /// `weight` [OUT, IN].
     pub weight: [[T; IN]; OUT],
-    /// `bias` [OUT].
+    /// `bias` \[OUT\].
     pub bias: [T; OUT],
 }
 

@@ -38,9 +38,9 @@ pub struct Lstm<const I: usize, const H: usize, T: Real = f32> {
     pub weight_ih: [[[T; I]; H]; 4],
     /// `weight_hh` [4H, H].
     pub weight_hh: [[[T; H]; H]; 4],
-    /// `bias_ih` [4H].
+    /// `bias_ih` \[4H\].
     pub bias_ih: [[T; H]; 4],
-    /// `bias_hh` [4H].
+    /// `bias_hh` \[4H\].
     pub bias_hh: [[T; H]; 4],
 }
 

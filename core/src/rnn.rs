@@ -27,9 +27,9 @@ pub struct Rnn<const I: usize, const H: usize, T: Real = f32> {
     pub weight_ih: [[T; I]; H],
     /// `weight_hh` [H, H].
     pub weight_hh: [[T; H]; H],
-    /// `bias_ih` [H].
+    /// `bias_ih` \[H\].
     pub bias_ih: [T; H],
-    /// `bias_hh` [H].
+    /// `bias_hh` \[H\].
     pub bias_hh: [T; H],
 }
 

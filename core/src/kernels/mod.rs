@@ -41,7 +41,7 @@ pub const fn rnn_packed_len(h: usize) -> usize {
     h.div_ceil(PANEL) * PANEL * (h + 1)
 }
 
-/// Packs an LSTM's `W_hh` [4H, H] and `b_ih + b_hh` [4H] into `packed`
+/// Packs an LSTM's `W_hh` [4H, H] and `b_ih + b_hh` \[4H\] into `packed`
 /// ([`lstm_packed_len`]`(h)` scalars): panel `p` (hidden units `8p..8p+8`) is
 /// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, each part 32 scalars laid out as gates
 /// `i, f, g, o` x 8 units; units past `h` are zero.
@@ -120,7 +120,7 @@ pub fn pack_rnn_ih<T: Real>(h: usize, i: usize, w_ih: &[T], packed: &mut [T]) {
     }
 }
 
-/// Packs a tanh RNN's `W_hh` [H, H] and `b_ih + b_hh` [H] into `packed`
+/// Packs a tanh RNN's `W_hh` [H, H] and `b_ih + b_hh` \[H\] into `packed`
 /// ([`rnn_packed_len`]`(h)` scalars): panel `p` (units `32p..32p+32`) is
 /// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, 32 scalars each; units past `h` are zero.
 pub fn pack_rnn<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: &mut [T]) {
