@@ -24,8 +24,8 @@ use wide::bytemuck::cast;
 use wide::{f32x8, i32x8};
 
 #[cfg(target_arch = "x86_64")]
-use super::lanes::Zmm;
-use super::lanes::{self, Lanes, Math};
+use super::lanes::{self, Zmm};
+use super::lanes::{Lanes, Math};
 use super::{
     Kernels, PANEL, Simd, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len,
 };
