@@ -14,7 +14,9 @@
 //!   buffer and carries (dh, dc) across chunks, so truncated BPTT over consecutive chunks is exact.
 //! * [`loss`]: MSE, softmax cross-entropy, BCE with logits, sigmoid outputs.
 //! * [`optim`]: SGD (momentum), RMSProp, Adagrad, Adam, clipping by global norm.
-//! * [`kernels`]: the [`Simd`] kernels and their [`Naive`] twins.
+//! * [`kernels`]: the [`Simd`] kernels and their [`Naive`] twins. On x86-64 CPUs with AVX-512F the
+//!   SIMD matrix products and fused steps run 16 lanes wide, chosen at run time with the same
+//!   bits as 8 lanes ([`kernels::lane_width`], [`kernels::allow_avx512`]).
 //!
 //! Every computation is generic over [`Real`] (`f32` or `f64`); `f64` runs the naive kernels and
 //! is what the finite-difference gradient checks use.
