@@ -196,18 +196,6 @@ fn tanh<V: Math>(x: V) -> V {
     x * (p / q)
 }
 
-/// [`sigmoid`] on 8 lanes.
-#[inline(always)]
-pub(crate) fn sigmoid8(x: f32x8) -> f32x8 {
-    sigmoid(x)
-}
-
-/// [`tanh`] on 8 lanes.
-#[inline(always)]
-pub(crate) fn tanh8(x: f32x8) -> f32x8 {
-    tanh(x)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Dot-product blocks (gemm_nt)
 
@@ -965,7 +953,7 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
                 if w > 0 {
                     stw(s.pre.add((r + rr) * ld + at), a, w);
                     if last && cell == Cell::Rnn {
-                        stw(s.h.add((r + rr) * hs + at), tanh8(a), w);
+                        stw(s.h.add((r + rr) * hs + at), tanh(a), w);
                     }
                 }
             }
@@ -1425,10 +1413,9 @@ unsafe fn lstm_step_raw(
                 let pre = gemv_lanes(pre, x, wi.add(r0 * is), is, w, r0, 4 * hs);
                 gemv_lanes(pre, hp, wh.add(r0 * hs), hs, w, r0, 4 * hs)
             });
-            let (i, f, g, o) = (sigmoid8(a[0]), sigmoid8(a[1]), tanh8(a[2]), sigmoid8(a[3]));
-            let cn = f.mul_add(ldw(cp.add(j), w), i * g);
+            let [_, _, _, _, cn, _, h] = cell_math(a, ldw(cp.add(j), w));
             stw(cp.add(j), cn, w);
-            stw(hout.add(j), o * tanh8(cn), w);
+            stw(hout.add(j), h, w);
         }
         j += 8;
     }
@@ -1604,30 +1591,15 @@ unsafe fn lstm_step_blocks<V: DotRows, const NB: usize>(
                 *a = step_gate(hs, is, ptrs, hp, g * hs + j + V::N * b);
             }
         }
-        let [mut i, mut f, mut g, mut o] = a;
-        for v in &mut i {
-            *v = sigmoid(*v);
-        }
-        for v in &mut f {
-            *v = sigmoid(*v);
-        }
-        for v in &mut g {
-            *v = tanh(*v);
-        }
-        for v in &mut o {
-            *v = sigmoid(*v);
-        }
-        let mut cn = [V::zero(); NB];
+        // The NB blocks' cell updates are independent chains, which the scheduler overlaps.
+        // (An index loop: `a.map(..)` would take a closure, not compiled for AVX-512.)
+        #[allow(clippy::needless_range_loop)]
         for b in 0..NB {
-            cn[b] = f[b].mul_add(V::load(cp.add(j + V::N * b)), i[b] * g[b]);
-        }
-        let mut tc = [V::zero(); NB];
-        for b in 0..NB {
-            tc[b] = tanh(cn[b]);
-        }
-        for b in 0..NB {
-            cn[b].store(cp.add(j + V::N * b));
-            (o[b] * tc[b]).store(hout.add(j + V::N * b));
+            let at = j + V::N * b;
+            let gates = [a[0][b], a[1][b], a[2][b], a[3][b]];
+            let [_, _, _, _, cn, _, h] = cell_math(gates, V::load(cp.add(at)));
+            cn.store(cp.add(at));
+            h.store(hout.add(at));
         }
     }
 }
@@ -1992,11 +1964,11 @@ impl Kernels<f32> for Simd {
         unsafe {
             let mut j = 0;
             while j < full {
-                stp(y.add(j), tanh8(ldp(x.add(j))));
+                stp(y.add(j), tanh(ldp(x.add(j))));
                 j += 8;
             }
             if j < hs {
-                stw(y.add(j), tanh8(ldw(x.add(j), hs - j)), hs - j);
+                stw(y.add(j), tanh(ldw(x.add(j), hs - j)), hs - j);
             }
         }
     }
