@@ -47,9 +47,10 @@ const PROGRESS_KEY: &str = "progress";
 pub struct Trainer<N: Params<f32>> {
     /// The model being trained.
     pub model: Box<N>,
-    grad: Box<N>,
-    shard_grads: Vec<Box<N>>,       // one per shard of `update_sharded`
-    shard_losses: Vec<Result<f32>>, // the same
+    /// `grads[0]`: the gradient of an update; `grads[k]`: shard k's of `update_sharded`, summed
+    /// into `grads[0]`.
+    grads: Vec<Box<N>>,
+    shard_losses: Vec<Result<f32>>, // one per shard
     opt: Optimizer,
     opt_state: Vec<f32>,
     /// Updates taken so far.
@@ -64,8 +65,7 @@ impl<N: Params<f32>> Trainer<N> {
         let n = N::LEN;
         Self {
             model,
-            grad: boxed_zeroed(),
-            shard_grads: Vec::new(),
+            grads: vec![boxed_zeroed()],
             shard_losses: Vec::new(),
             opt,
             opt_state: vec![0.0; opt.state_len(n)],
@@ -87,8 +87,9 @@ impl<N: Params<f32>> Trainer<N> {
     /// One update. `f(model, grad)` runs forward and backward over a batch, accumulating into
     /// `grad` (zeroed before the call), and returns the batch's loss.
     pub fn update(&mut self, f: impl FnOnce(&N, &mut N) -> Result<f32>) -> Result<f32> {
-        self.grad.fill_zero();
-        let loss = f(&self.model, &mut self.grad)?;
+        let grad = &mut self.grads[0];
+        grad.fill_zero();
+        let loss = f(&self.model, grad)?;
         self.apply(loss)
     }
 
@@ -110,23 +111,25 @@ impl<N: Params<f32>> Trainer<N> {
             bail!("no shards to train on");
         }
         let n = shards.len();
-        while self.shard_grads.len() < n {
-            self.shard_grads.push(boxed_zeroed());
+        while self.grads.len() < n {
+            self.grads.push(boxed_zeroed());
         }
         while self.shard_losses.len() < n {
             self.shard_losses.push(Ok(0.0));
         }
         let losses = &mut self.shard_losses[..n];
-        run_shards(&*self.model, &f, shards, &mut self.shard_grads[..n], losses);
+        run_shards(&*self.model, &f, shards, &mut self.grads[..n], losses);
         let mut loss = 0.0;
         for l in losses.iter_mut() {
             loss += std::mem::replace(l, Ok(0.0))?;
         }
-        // Shard 0's gradient first, then the others in order: 0 + g0 is g0 exactly, so the sum
-        // is the one the shards always had.
-        self.grad.fill_zero();
-        let total = self.grad.as_flat_mut();
-        for g in &self.shard_grads[..n] {
+        // Shard k > 0's gradient added to shard 0's, in order.
+        let (total, rest) = self
+            .grads
+            .split_first_mut()
+            .expect("grads[0] always exists");
+        let total = total.as_flat_mut();
+        for g in &rest[..n - 1] {
             for (t, &v) in total.iter_mut().zip(g.as_flat()) {
                 *t += v;
             }
@@ -210,7 +213,7 @@ impl<N: Params<f32>> Trainer<N> {
                 self.step + 1
             );
         }
-        let grads = self.grad.as_flat_mut();
+        let grads = self.grads[0].as_flat_mut();
         let norm = match self.clip {
             Some(max) => clip_grad_norm(grads, max),
             None => tinyrnn::grad_norm(grads),
@@ -225,7 +228,7 @@ impl<N: Params<f32>> Trainer<N> {
         self.opt.step(
             self.step,
             self.model.as_flat_mut(),
-            self.grad.as_flat(),
+            self.grads[0].as_flat(),
             &mut self.opt_state,
         )?;
         Ok(loss)
