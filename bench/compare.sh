@@ -96,7 +96,6 @@ script=$root/bench/pytorch_workloads.py
 meta() { printf '{"impl":"meta","what":"%s"}\n' "$1" >> "$out"; }
 
 meta "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
-meta "tinyrnn $("$bin" bench --lanes "$lanes" --workload W4 --steps 1 --warmup 0 | head -1)."
 echo "== ceiling (2048^3 sgemm, 1 thread)" >&2
 "$py" "$script" ceiling | tee -a "$out" >&2
 

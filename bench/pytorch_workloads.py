@@ -411,6 +411,9 @@ def table_mode(args):
         "speed-up = tinyrnn samples/s / PyTorch samples/s (W5: steps/s)."
         + ("" if cpu else " 2t/1t = an implementation's 2-thread speed over its own 1-thread speed.")
     )
+    lanes = sorted({r["lanes"] for r in rows if r.get("impl") == "tinyrnn" and "lanes" in r})
+    if lanes:
+        print(f"tinyrnn SIMD kernels: {' and '.join(map(str, lanes))} lanes (from its JSON lines).")
     for m in meta:
         print(f"{m.get('what', '')}")
     if missed:
