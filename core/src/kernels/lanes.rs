@@ -6,7 +6,7 @@
 //!   [`allow_avx512`].
 //!
 //! Both compute every element of C as the same chain of single-rounding FMAs in the same order of
-//! k, so the two paths give bit-identical results (`tests/kernels.rs` checks it): golden fixtures
+//! k, so the two paths give bit-identical results (`tests/lane_width.rs` checks it): golden fixtures
 //! do not depend on the CPU they were made on.
 
 use core::ops::{Add, Div, Mul, Neg, Sub};
@@ -97,9 +97,7 @@ impl Lanes for f32x8 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::allow_avx512;
-#[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{Zmm, avx512};
+pub(crate) use x86::Zmm;
 
 /// Lanes per vector of the [`Simd`](super::Simd) kernels' matrix products on this CPU: 16 where
 /// the AVX-512 kernels run, else 8.
@@ -107,19 +105,28 @@ pub fn lane_width() -> usize {
     if avx512() { 16 } else { 8 }
 }
 
-/// Whether the 16-lane AVX-512 kernels are in use: never off x86-64.
-#[cfg(not(target_arch = "x86_64"))]
+/// Whether the 16-lane AVX-512 kernels are in use (see [`allow_avx512`]): one relaxed load after
+/// the first call; never off x86-64.
+#[inline]
 pub(crate) fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86::avx512();
+    #[cfg(not(target_arch = "x86_64"))]
     false
 }
 
 /// Allows or forbids the 16-lane AVX-512 kernels (allowed by default; they only run where the CPU
 /// has AVX-512F). Results are the same bit for bit either way; this exists to measure the two
-/// side by side and to test that they agree. Returns whether they are now in use; off x86-64
-/// always false.
-#[cfg(not(target_arch = "x86_64"))]
-pub fn allow_avx512(_allow: bool) -> bool {
-    false
+/// side by side and to test that they agree. Returns whether they are now in use (off x86-64:
+/// never).
+pub fn allow_avx512(allow: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86::allow(allow);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = allow;
+        false
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -282,10 +289,9 @@ mod x86 {
         unsafe { _xgetbv(0) }
     }
 
-    /// Whether the 16-lane kernels are in use (see [`allow_avx512`]); one relaxed load after the
-    /// first call.
+    /// [`super::avx512`].
     #[inline]
-    pub(crate) fn avx512() -> bool {
+    pub(super) fn avx512() -> bool {
         match STATE.load(Ordering::Relaxed) {
             2 => true,
             0 => {
@@ -297,10 +303,8 @@ mod x86 {
         }
     }
 
-    /// Allows or forbids the 16-lane AVX-512 kernels (allowed by default; they only run where the
-    /// CPU has AVX-512F). Results are the same bit for bit either way; this exists to measure the
-    /// two side by side and to test that they agree. Returns whether they are now in use.
-    pub fn allow_avx512(allow: bool) -> bool {
+    /// [`super::allow_avx512`].
+    pub(super) fn allow(allow: bool) -> bool {
         let has = cpu_has_avx512f();
         let state = match (has, allow) {
             (false, _) => 1,

@@ -1,13 +1,16 @@
-//! SIMD kernels for `f32`, 8 lanes (`wide::f32x8`). Each one has its scalar twin in `naive.rs`
-//! with the same signature; `tests/kernels.rs` checks them against each other.
+//! SIMD kernels for `f32`, 8 lanes (`wide::f32x8`), and where the CPU has AVX-512F 16 lanes for the
+//! broadcast tiles, the fused steps, the cell updates and the batch-1 step (generic over
+//! [`Lanes`], chosen at run time by `widest!`; same bits, see `lanes.rs`). Each kernel has its
+//! scalar twin in `naive.rs` with the same signature; `tests/kernels.rs` checks them against each
+//! other.
 //!
 //! Three shapes of register tile:
-//! * broadcast tiles (`gemm_nn`, `gemm_tn`): an MR x (8·NV) block of C in registers, updated per
+//! * broadcast tiles (`gemm_nn`, `gemm_tn`): an MR x (N·NV) block of C in registers, updated per
 //!   k by broadcasting one element of A per row against NV vectors of a row of B. No horizontal
 //!   sums; k is blocked so that the column panel of B stays in L1.
 //! * dot-product blocks (`gemm_nt`, i.e. the batch-1 `step` and the linear head): 8 outputs at a
 //!   time, 8 lanes of k per FMA, the 8 partial sums reduced together by one 8x8 transpose.
-//! * packed panels (the fused recurrent steps): 4 vectors = 32 output columns of one panel of the
+//! * packed panels (the fused recurrent steps): 32 output columns (4 vectors of 8, or 2 of 16) of one panel of the
 //!   packed `W_hhᵀ` (see `mod.rs`) for MR rows of the batch; the input projection goes through the
 //!   same microkernel from a panel of `W_ihᵀ` transposed onto the stack, and the cell's pointwise
 //!   update runs on the accumulators before they leave the registers.
