@@ -261,7 +261,7 @@ pub fn check_files(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
                 path.display()
             );
         }
-        let id = file_id(path).with_context(|| format!("{flag}"))?;
+        let id = file_id(path).with_context(|| flag.to_string())?;
         if let Some((other, other_path, _)) = seen.iter().find(|s| s.2 == id) {
             let what = if inputs.iter().any(|i| i.0 == *other) {
                 "input"
@@ -274,7 +274,7 @@ pub fn check_files(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Resul
                 other_path.display()
             );
         }
-        temp_in(parent(path)).with_context(|| format!("{flag}"))?;
+        temp_in(parent(path)).with_context(|| flag.to_string())?;
         seen.push((flag, path, id));
     }
     Ok(())
