@@ -27,7 +27,7 @@ use tinyrnn::loss::{Reduction, mse, sigmoid_backward, sigmoid_forward};
 
 use super::Common;
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
-use crate::out::num;
+use crate::out::{OutDir, num};
 use crate::plot;
 use crate::train::{Ema, OptimizerKind, Trainer, progress};
 
@@ -127,7 +127,12 @@ pub fn run(args: &CounterArgs) -> Result<String> {
             args.target_mse
         );
     }
-    let out = args.common.out_dir("counter")?;
+    let out = args.common.out_dir("counter", args)?;
+    out.finish(train(args, &out))
+}
+
+/// Trains the counter in `out`; returns the summary line.
+fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let d = data();
     let idx: Vec<usize> = (0..d.x.len()).filter(|&r| d.scored[r]).collect();
     let goal: Vec<f32> = idx.iter().map(|&r| d.target[r]).collect();

@@ -106,8 +106,8 @@ pub fn run(args: &EchoArgs) -> Result<String> {
     }
     // The output directory is created only once the hidden size is known to be supported.
     with_hidden!(args.hidden as usize, H => {
-        let out = args.common.out_dir("echo")?;
-        run_net::<LstmModel<1, H, 2>>(args, &out)
+        let out = args.common.out_dir("echo", args)?;
+        out.finish(run_net::<LstmModel<1, H, 2>>(args, &out))
     }, [1, 2, 4, 8, 16, 32, 64, 128, 256])
 }
 

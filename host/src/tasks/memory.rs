@@ -169,17 +169,16 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
         bail!("--resume continues a single run; it does not work with --compare");
     }
     let resume = args.checkpoint.resume_file()?;
-    let out = args.checkpoint.out_dir(&args.common, "memory")?;
-    if args.compare {
-        return compare(args, &out);
-    }
-    let r = train_cell(
-        args,
-        args.cell,
-        args.blanks as usize,
-        &out,
-        resume.as_deref(),
-    )?;
+    let out = args.checkpoint.out_dir(&args.common, "memory", args, &[])?;
+    out.finish(match args.compare {
+        true => compare(args, &out),
+        false => single(args, &out, resume.as_deref()),
+    })
+}
+
+/// One run (no `--compare`) in `out`; returns the summary line.
+fn single(args: &MemoryArgs, out: &OutDir, resume: Option<&Path>) -> Result<String> {
+    let r = train_cell(args, args.cell, args.blanks as usize, out, resume)?;
     Ok(format!(
         "memory: {} H={} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
          (chance 0.125), recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \

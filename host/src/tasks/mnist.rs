@@ -401,7 +401,20 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Re
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEBIAN_DIR));
     let data = &Data::load(&dir, args)?;
-    let out = &args.checkpoint.out_dir(&args.common, "mnist")?;
+    let out = &args
+        .checkpoint
+        .out_dir(&args.common, "mnist", args, &[("--data", &dir)])?;
+    out.finish(train::<N>(args, &dir, data, out, resume))
+}
+
+/// Trains the model on `data` (read from `dir`) in `out`; returns the summary line.
+fn train<N: Net<SIDE, CLASSES>>(
+    args: &MnistArgs,
+    dir: &Path,
+    data: &Data,
+    out: &OutDir,
+    resume: Option<&Path>,
+) -> Result<String> {
     let batch = args.batch as usize;
     let mut rng = tinyrnn::rng(args.common.seed);
     let mut model: Box<N> = boxed_zeroed();
@@ -423,7 +436,7 @@ fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Re
     let mut same = args.clone();
     (same.common.out, same.common.quiet, same.checkpoint) =
         (None, false, CheckpointArgs::default());
-    let data_dir = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+    let data_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     (same.data, same.threads) = (Some(data_dir), Some(threads as u32));
     let mut run_id = run_id("mnist", &same);
     run_id.push(("mnist.train_images", data.train_count.to_string()));

@@ -1,10 +1,15 @@
 //! The tasks, one module each, all on the training loop of [`crate::train`].
+//!
+//! Every task writes into its output directory (`--out`, default `runs/<task>`) as a run of
+//! [`crate::out`]: one run at a time per directory (a lock), and a new run first moves the run
+//! it finds there into `previous/` ([`RUN_FILES`] and the `memory --compare` subdirectories),
+//! leaving other files alone; `--resume DIR` with outputs in DIR continues that run instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::out::OutDir;
+use crate::out::{OutDir, RunStart};
 
 pub mod counter;
 pub mod echo;
@@ -29,14 +34,50 @@ pub struct Common {
     pub quiet: bool,
 }
 
+/// Every file a task writes in its output directory (besides `run.json`): what a new run moves
+/// aside. `host/tests/runs.rs` checks that every task's files are here.
+pub const RUN_FILES: &[&str] = &[
+    "metrics.csv",            // every task
+    "model.safetensors",      // every task
+    "checkpoint.safetensors", // sine, memory, mnist
+    "loss.png",               // sine, counter, echo, mnist
+    "sine.csv",               // sine
+    "sine.png",               // sine
+    "predictions.csv",        // memory
+    "memory.png",             // memory
+    "compare.csv",            // memory --compare
+    "compare.png",            // memory --compare
+    "counter.csv",            // counter
+    "count.csv",              // counter
+    "accuracy.csv",           // echo
+    "echo.csv",               // echo
+    "test.csv",               // mnist
+    "confusion.csv",          // mnist
+    "accuracy.png",           // mnist
+];
+
+/// Whether an entry of an output directory is a task's output: one of [`RUN_FILES`], or a
+/// `memory --compare` run (`lstm-n30`, `rnn-n30`).
+pub fn is_run_output(name: &str) -> bool {
+    let compare_run = ["lstm-n", "rnn-n"].iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    compare_run || RUN_FILES.contains(&name)
+}
+
 impl Common {
-    /// Creates the output directory (default `runs/<task>`), failing early if it is not writable.
-    pub fn out_dir(&self, task: &str) -> Result<OutDir> {
-        let dir = self
-            .out
+    /// Starts a new run of `task` (whose arguments are `flags`) in the output directory (default
+    /// `runs/<task>`): see [`crate::out`] and [`start_run`].
+    pub fn out_dir(&self, task: &str, flags: &impl std::fmt::Debug) -> Result<OutDir> {
+        start_run(&self.dir(task), task, flags, &[], false)
+    }
+
+    /// The output directory: `--out`, else `runs/<task>`.
+    fn dir(&self, task: &str) -> PathBuf {
+        self.out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(task));
-        OutDir::create(&dir)
+            .unwrap_or_else(|| PathBuf::from("runs").join(task))
     }
 
     /// The seed of the evaluation data, a stream unrelated to the training seed.
@@ -103,13 +144,48 @@ impl CheckpointArgs {
         Ok(Some(file))
     }
 
-    /// The output directory: `--out`, else the `--resume` directory, else `runs/<task>`.
-    pub fn out_dir(&self, common: &Common, task: &str) -> Result<OutDir> {
-        match (&common.out, &self.resume) {
-            (None, Some(dir)) => OutDir::create(dir),
-            _ => common.out_dir(task),
+    /// Starts the run in the output directory: `--out`, else the `--resume` directory, else
+    /// `runs/<task>`. A run resumed in its own directory (the same directory however it is
+    /// named) continues there; otherwise it is a new run of that directory, and none of
+    /// `inputs` (nor the `--resume` directory) may be in what it moves aside.
+    pub fn out_dir(
+        &self,
+        common: &Common,
+        task: &str,
+        flags: &impl std::fmt::Debug,
+        inputs: &[(&str, &Path)],
+    ) -> Result<OutDir> {
+        let Some(from) = &self.resume else {
+            return start_run(&common.dir(task), task, flags, inputs, false);
+        };
+        let dir = common.out.clone().unwrap_or_else(|| from.clone());
+        if crate::out::same_file(&dir, from) {
+            return start_run(&dir, task, flags, inputs, true);
         }
+        let mut inputs = inputs.to_vec();
+        inputs.push(("--resume", from));
+        start_run(&dir, task, flags, &inputs, false)
     }
+}
+
+/// Starts a run of `task` in `dir` ([`OutDir::start_run`]), recording `flags` in its manifest.
+fn start_run(
+    dir: &Path,
+    task: &str,
+    flags: &impl std::fmt::Debug,
+    inputs: &[(&str, &Path)],
+    continues: bool,
+) -> Result<OutDir> {
+    OutDir::start_run(
+        dir,
+        &RunStart {
+            task,
+            flags: format!("{flags:?}"),
+            inputs,
+            continues,
+            is_output: is_run_output,
+        },
+    )
 }
 
 /// What a checkpoint must agree on to be continued: the task and its flags, `flags` being the

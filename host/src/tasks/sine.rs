@@ -104,13 +104,13 @@ pub fn run(args: &SineArgs) -> Result<String> {
         anyhow::bail!("--free-run must be in [0, 1], got {}", args.free_run);
     }
     let resume = args.checkpoint.resume_file()?;
-    let out = args.checkpoint.out_dir(&args.common, "sine")?;
+    let out = args.checkpoint.out_dir(&args.common, "sine", args, &[])?;
     let h = match (args.hidden, args.cell) {
         (Some(h), _) => h as usize,
         (None, CellKind::Lstm) => 32,
         (None, CellKind::Rnn) => matched_rnn_hidden(1, 32, 1),
     };
-    match args.cell {
+    out.finish(match args.cell {
         CellKind::Lstm => {
             with_hidden!(h, H => run_net::<LstmModel<1, H, 1>>(args, &out, resume.as_deref()),
             [1, 2, 4, 8, 16, 32, 64, 128, 256])
@@ -119,7 +119,7 @@ pub fn run(args: &SineArgs) -> Result<String> {
             with_hidden!(h, H => run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()),
             [1, 2, 4, 8, 16, 32, 64, 128, 256])
         }
-    }
+    })
 }
 
 /// A standard normal draw (Box-Muller).
