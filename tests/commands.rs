@@ -58,14 +58,14 @@ fn refused(dir: &Path, args: &[String], usage: bool, mention: &[&str]) -> String
         "`{cmd}`: not one line: {line}"
     );
     eprintln!("{line}");
-    for m in mention {
-        assert!(line.contains(m), "`{cmd}`: `{line}` does not mention `{m}`");
-    }
     assert!(
         snapshot(dir) == before,
         "`{cmd}` ({line}) changed the files in {}",
         dir.display()
     );
+    for m in mention {
+        assert!(line.contains(m), "`{cmd}`: `{line}` does not mention `{m}`");
+    }
     line
 }
 
