@@ -11,6 +11,20 @@
 //! `EXPECTED` (the next samples it generates by feeding back its own predictions), computed step
 //! by step with the core's `step`, the same code the firmware runs. The firmware compares its own
 //! output against `EXPECTED`.
+//!
+//! # Text from the model file
+//!
+//! The only text of the model file (its metadata `task`, `cell`, `head`) and of the command line
+//! (the model's file name) that reaches the generated source is in its first `//` comment line,
+//! passed through [`comment_text`]: escaped to printable ASCII (no newline or carriage return
+//! that would end the comment) and cut to [`COMMENT_MAX`] characters. Everything else in the
+//! source is numbers and fixed text.
+//!
+//! # Nothing half-written
+//!
+//! Every path is checked ([`crate::out::check_files`]: the model readable, the outputs writable,
+//! `--rust`, `--golden` and `--model` three different files) and both sources are computed before
+//! anything is written; then both are staged and renamed into place together.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -21,7 +35,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use tinyrnn::{LstmModel, LstmState, RnnModel};
 
 use crate::net::{CellKind, boxed_zeroed};
-use crate::out::write_atomic;
+use crate::out::{Staged, check_files};
 use crate::with_hidden;
 
 /// Angular frequency of the golden sine curve, radians per sample.
@@ -42,13 +56,21 @@ pub struct ExportArgs {
     /// models with one input and one output only.
     #[arg(long, value_name = "OUT.rs")]
     pub golden: Option<PathBuf>,
-    /// True samples the golden rollout warms the model up on.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    /// True samples the golden rollout warms the model up on (at most 100,000: see --generate).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=GOLDEN_MAX))]
     pub warmup: u32,
-    /// Samples the golden rollout generates after the warm-up.
-    #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Samples the golden rollout generates after the warm-up (at most 100,000: the values are
+    /// compiled into the firmware, 400 KB of flash per 100,000 where the largest board map here
+    /// has 1 MB; and at H = 256 the host's rollout of 100,000 + 100,000 steps takes about 20 s).
+    #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u32).range(1..=GOLDEN_MAX))]
     pub generate: u32,
 }
+
+/// Largest `--warmup` and `--generate` (see `--generate`).
+pub const GOLDEN_MAX: i64 = 100_000;
+
+/// Longest text (escaped) from a model file or its name that goes into a generated comment.
+pub const COMMENT_MAX: usize = 80;
 
 /// The tensors of a model file, by name, with their shapes.
 #[derive(Debug, Clone)]
@@ -80,24 +102,34 @@ impl Exported {
 
 /// Runs `tinyrnn export`; returns the summary line.
 pub fn run(args: &ExportArgs) -> Result<String> {
-    if args.rust.is_none() && args.golden.is_none() {
+    let outputs: Vec<(&str, &Path)> = [("--rust", &args.rust), ("--golden", &args.golden)]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+        .collect();
+    if outputs.is_empty() {
         bail!("nothing to do: give --rust OUT.rs and/or --golden OUT.rs");
     }
+    check_files(&[("--model", &args.model)], &outputs)?;
     let model = read(&args.model)?;
-    let mut done = Vec::new();
+    let mut sources = Vec::new();
     if let Some(out) = &args.rust {
-        let src = rust_source(&model, &args.model);
-        write_atomic(out, |w| Ok(w.write_all(src.as_bytes())?))?;
-        done.push(format!("wrote {}", out.display()));
+        sources.push((out, rust_source(&model, &args.model)));
     }
     if let Some(out) = &args.golden {
         let (warmup, expected) = golden(&model, args.warmup as usize, args.generate as usize)?;
-        let src = golden_source(&args.model, &warmup, &expected);
-        write_atomic(out, |w| Ok(w.write_all(src.as_bytes())?))?;
-        done.push(format!("wrote {}", out.display()));
+        sources.push((out, golden_source(&args.model, &warmup, &expected)));
     }
+    let mut staged = Staged::new();
+    for (out, src) in &sources {
+        staged.add(out, |w| Ok(w.write_all(src.as_bytes())?))?;
+    }
+    staged.commit()?;
+    let wrote: Vec<String> = sources
+        .iter()
+        .map(|(out, _)| out.display().to_string())
+        .collect();
     Ok(format!(
-        "export: {}({} -> {}) + Linear({} -> {}), {} parameters ({} bytes); {}",
+        "export: {}({} -> {}) + Linear({} -> {}), {} parameters ({} bytes); wrote {}",
         model.cell.name().to_uppercase(),
         model.i,
         model.h,
@@ -105,7 +137,7 @@ pub fn run(args: &ExportArgs) -> Result<String> {
         model.o,
         model.params(),
         4 * model.params(),
-        done.join(", ")
+        wrote.join(", ")
     ))
 }
 
@@ -251,17 +283,40 @@ fn gate_blocks(out: &mut String, values: &[f32], h: usize, cols: usize, indent: 
     let _ = write!(out, "{pad}]");
 }
 
+/// Text from outside (a metadata value, a file name) as it may stand in a `//` comment of
+/// generated source: every character escaped with [`char::escape_default`] (printable ASCII
+/// only: `\n`, `\r`, `\u{2028}`, `\\`, ...), cut after [`COMMENT_MAX`] characters with `...`.
+pub fn comment_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let escaped = c.escape_default();
+        if out.len() + escaped.len() > COMMENT_MAX {
+            out.push_str("...");
+            break;
+        }
+        out.extend(escaped);
+    }
+    out
+}
+
+/// The model file's name as [`comment_text`].
+fn file_name(source: &Path) -> String {
+    comment_text(
+        &source
+            .file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default(),
+    )
+}
+
 /// The model as Rust source (see the module documentation).
 pub fn rust_source(m: &Exported, source: &Path) -> String {
-    let meta = |k: &str| m.metadata.get(k).map(String::as_str).unwrap_or("?");
+    let meta = |k: &str| comment_text(m.metadata.get(k).map(String::as_str).unwrap_or("?"));
     let (cell_ty, model_ty, field) = match m.cell {
         CellKind::Lstm => ("Lstm", "LstmModel", "lstm"),
         CellKind::Rnn => ("Rnn", "RnnModel", "rnn"),
     };
-    let file = source
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = file_name(source);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -403,10 +458,7 @@ fn rollout_rnn<const H: usize>(flat: &[f32], warmup: &[f32], generate: usize) ->
 
 /// The golden rollout as Rust source.
 pub fn golden_source(source: &Path, warmup: &[f32], expected: &[f32]) -> String {
-    let file = source
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = file_name(source);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -588,6 +640,78 @@ mod tests {
         crate::modelfile::save(&p, &*big, &[]).unwrap();
         let e = format!("{:#}", golden(&read(&p).unwrap(), 3, 3).unwrap_err());
         assert!(e.contains("1 input and 1 output"), "{e}");
+    }
+
+    /// Values that would end a `//` comment, close a block comment, open a string, or are long,
+    /// non-ASCII or line separators to an editor; each followed by code that must not compile in.
+    fn hostile() -> Vec<String> {
+        let code = "pub fn injected() {}";
+        vec![
+            format!("x\n{code}"),
+            format!("x\r\n{code}"),
+            format!("x\r{code}"),
+            format!("*/ {code} /*"),
+            format!("\" {code} \\ \\\""),
+            format!("n\u{f6}n-\u{c4}SCII \u{2713} \u{1f980} {code}"),
+            format!("a\u{2028}{code}\u{2029}{code}\u{85}{code}\u{b}\u{c}"),
+            format!("{}\n{code}", "A".repeat(1 << 20)),
+        ]
+    }
+
+    /// `src` is `clean` with only its first line (a `//` comment) changed, and that line is
+    /// printable ASCII of bounded length: no file text reaches code.
+    #[track_caller]
+    fn only_the_comment_differs(src: &str, clean: &str, text: &str) {
+        let what = comment_text(&text.chars().take(40).collect::<String>());
+        assert!(
+            src.bytes()
+                .all(|b| b == b'\n' || (b' '..=b'~').contains(&b)),
+            "{what}: not printable ASCII"
+        );
+        let (lines, clean_lines): (Vec<&str>, Vec<&str>) =
+            (src.lines().collect(), clean.lines().collect());
+        assert_eq!(lines.len(), clean_lines.len(), "{what}: line count");
+        assert_eq!(lines[1..], clean_lines[1..], "{what}: code changed");
+        assert!(
+            lines[0].starts_with("// Generated by `tinyrnn export"),
+            "{what}"
+        );
+        assert!(
+            lines[0].len() <= clean_lines[0].len() + 4 * (COMMENT_MAX + 3),
+            "{what}: too long"
+        );
+    }
+
+    #[test]
+    fn text_from_the_file_never_leaves_its_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model: Box<LstmModel<1, 2, 1>> = boxed_zeroed();
+        model.init(&mut tinyrnn::rng(3), None);
+        let path = dir.path().join("m.safetensors");
+        crate::modelfile::save(&path, &*model, &[("task", "sine".into())]).unwrap();
+        let mut m = read(&path).unwrap();
+        let clean = rust_source(&m, &path);
+        let (warm, expected) = golden(&m, 3, 9).unwrap();
+        let clean_golden = golden_source(&path, &warm, &expected);
+        for text in hostile() {
+            for key in ["task", "cell", "head"] {
+                m.metadata.insert(key.to_string(), text.clone());
+            }
+            let named = dir.path().join(format!("{text}.safetensors"));
+            only_the_comment_differs(&rust_source(&m, &named), &clean, &text);
+            only_the_comment_differs(
+                &golden_source(&named, &warm, &expected),
+                &clean_golden,
+                &text,
+            );
+        }
+        assert_eq!(comment_text("sine"), "sine");
+        assert_eq!(comment_text("a\nb\"\\"), "a\\nb\\\"\\\\");
+        let long = comment_text(&"\u{2028}".repeat(100));
+        assert!(
+            long.ends_with("...") && long.len() <= COMMENT_MAX + 3,
+            "{long}"
+        );
     }
 
     /// Numbers of `pub const NAME: [f32; N] = [...]` in generated source.

@@ -35,7 +35,7 @@ use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 use tinyrnn::{Kernels, Simd};
 
 use crate::net::CellKind;
-use crate::out::{num, write_atomic};
+use crate::out::{Staged, check_files, num};
 
 /// `tinyrnn infer` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -427,39 +427,47 @@ pub fn state_csv(state: &DynState) -> String {
 
 /// Runs `tinyrnn infer`. Returns what goes to stdout: the CSV(s) not written to a file, or a
 /// summary line if everything went to files.
+///
+/// Every path is checked first ([`check_files`]: inputs readable; `--output` and `--state`
+/// writable, different from each other and from `--model` and `--input`); the files are written
+/// only when everything has been computed, staged and renamed into place together.
 pub fn run(args: &InferArgs) -> Result<String> {
-    if let (Some(out), Some(Some(state))) = (&args.output, &args.state)
-        && out == state
-    {
-        bail!(
-            "--output and --state are the same file ({}); give two paths",
-            out.display()
-        );
-    }
+    // Where each result goes: `None` not wanted, `Some(None)` printed, `Some(Some(path))` a file.
+    let destinations = [
+        ("--output", Some(args.output.as_deref())),
+        ("--state", args.state.as_ref().map(Option::as_deref)),
+    ];
+    let files: Vec<(&str, &Path)> = destinations
+        .iter()
+        .filter_map(|&(flag, dest)| Some((flag, dest??)))
+        .collect();
+    check_files(
+        &[("--model", &args.model), ("--input", &args.input)],
+        &files,
+    )?;
     let model = DynModel::load(&args.model)?;
     let x = read_inputs(&args.input, model.i)?;
     let mut state = model.zero_state();
     let y = model.run(&x, &mut state)?;
     let steps = x.len() / model.i;
-    let y_csv = outputs_csv(model.o, &y);
-    let s_csv = state_csv(&state);
+    let results = [
+        (outputs_csv(model.o, &y), "outputs"),
+        (state_csv(&state), "final state"),
+    ];
+    let mut staged = Staged::new();
     let mut printed = Vec::new();
     let mut wrote = Vec::new();
-    match &args.output {
-        Some(path) => {
-            write_atomic(path, |w| Ok(w.write_all(y_csv.as_bytes())?))?;
-            wrote.push(format!("outputs to {}", path.display()));
+    for ((_, dest), (text, what)) in destinations.into_iter().zip(results) {
+        match dest {
+            Some(Some(path)) => {
+                staged.add(path, |w| Ok(w.write_all(text.as_bytes())?))?;
+                wrote.push(format!("{what} to {}", path.display()));
+            }
+            Some(None) => printed.push(text),
+            None => {}
         }
-        None => printed.push(y_csv),
     }
-    match &args.state {
-        Some(Some(path)) => {
-            write_atomic(path, |w| Ok(w.write_all(s_csv.as_bytes())?))?;
-            wrote.push(format!("final state to {}", path.display()));
-        }
-        Some(None) => printed.push(s_csv),
-        None => {}
-    }
+    staged.commit()?;
     if printed.is_empty() {
         Ok(format!(
             "infer: {}({} -> {}) + linear({} -> {}), {} steps; wrote {}",
