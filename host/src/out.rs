@@ -710,4 +710,111 @@ mod tests {
         assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
         assert!(!stale.exists() && ours.path().exists());
     }
+
+    /// A [`RunStart`] of a new run (or, with `continues`, of the run in the directory) whose
+    /// outputs are `*.csv` files.
+    fn start(continues: bool) -> RunStart<'static> {
+        RunStart {
+            task: "test",
+            flags: "flags".into(),
+            inputs: &[],
+            continues,
+            is_output: |n| n.ends_with(".csv"),
+        }
+    }
+
+    /// The sorted entries under `dir`, as relative paths.
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name().into_string().unwrap();
+            if e.path().is_dir() {
+                out.extend(tree(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+            } else {
+                out.push(name);
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_move_aside_cut_short_by_a_kill_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Killed mid-move: a.csv already moved, b.csv not yet; the older previous/ still there;
+        // and a removal of an even older generation cut short.
+        for (path, text) in [
+            (MOVING.to_string() + "/a.csv", "a"),
+            ("b.csv".into(), "b"),
+            ("previous/old.csv".into(), "old"),
+            (DROPPING.to_string() + "/older.csv", "older"),
+            ("notes.txt".into(), "mine"),
+        ] {
+            let p = d.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let out = OutDir::start_run(d, &start(false)).unwrap();
+        assert_eq!(
+            tree(d),
+            [
+                ".tinyrnn.lock",
+                "notes.txt",
+                "previous/a.csv",
+                "previous/b.csv",
+                "run.json"
+            ]
+        );
+        assert_eq!(out.finish(Ok("done".into())).unwrap(), "done");
+        drop(out);
+        assert!(!d.join(LOCK_FILE).exists(), "lock file left");
+    }
+
+    #[test]
+    fn a_manifest_alone_is_no_run_and_failed_runs_leave_what_they_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join(PREVIOUS)).unwrap();
+        std::fs::write(d.join("previous/a.csv"), "a").unwrap();
+        std::fs::write(d.join(MANIFEST), "killed before writing").unwrap();
+        // A new run that fails before writing: no manifest, previous/ kept.
+        let out = OutDir::start_run(d, &start(false)).unwrap();
+        assert!(out.finish(Err(anyhow::anyhow!("bad flag"))).is_err());
+        drop(out);
+        assert_eq!(tree(d), ["previous/a.csv"]);
+        // A failed continuation puts back the manifest it found.
+        std::fs::write(d.join("b.csv"), "b").unwrap();
+        std::fs::write(d.join(MANIFEST), "the run").unwrap();
+        let out = OutDir::start_run(d, &start(true)).unwrap();
+        assert!(out.finish(Err(anyhow::anyhow!("other flags"))).is_err());
+        drop(out);
+        assert_eq!(
+            std::fs::read_to_string(d.join(MANIFEST)).unwrap(),
+            "the run"
+        );
+        // A new run that wrote an output and failed says so.
+        let out = OutDir::start_run(d, &start(false)).unwrap();
+        out.write("c.csv", |w| Ok(w.write_all(b"c")?)).unwrap();
+        assert!(out.finish(Err(anyhow::anyhow!("disk full"))).is_err());
+        let m = std::fs::read_to_string(d.join(MANIFEST)).unwrap();
+        assert!(m.contains("\"failed\"") && m.contains("disk full"), "{m}");
+        assert_eq!(tree(&d.join(PREVIOUS)), ["b.csv", "run.json"]);
+    }
+
+    #[test]
+    fn one_run_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = OutDir::start_run(dir.path(), &start(false)).unwrap();
+        let e = format!(
+            "{:#}",
+            OutDir::start_run(dir.path(), &start(true)).unwrap_err()
+        );
+        assert!(
+            e.contains("in use") && e.contains(&std::process::id().to_string()),
+            "{e}"
+        );
+        drop(first);
+        OutDir::start_run(dir.path(), &start(true)).unwrap();
+    }
 }

@@ -104,22 +104,23 @@ pub fn run(args: &SineArgs) -> Result<String> {
         anyhow::bail!("--free-run must be in [0, 1], got {}", args.free_run);
     }
     let resume = args.checkpoint.resume_file()?;
-    let out = args.checkpoint.out_dir(&args.common, "sine", args, &[])?;
     let h = match (args.hidden, args.cell) {
         (Some(h), _) => h as usize,
         (None, CellKind::Lstm) => 32,
         (None, CellKind::Rnn) => matched_rnn_hidden(1, 32, 1),
     };
-    out.finish(match args.cell {
-        CellKind::Lstm => {
-            with_hidden!(h, H => run_net::<LstmModel<1, H, 1>>(args, &out, resume.as_deref()),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256])
-        }
-        CellKind::Rnn => {
-            with_hidden!(h, H => run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256])
-        }
-    })
+    // The output directory is claimed only once the hidden size is known to be supported.
+    let out = || args.checkpoint.out_dir(&args.common, "sine", args, &[]);
+    match args.cell {
+        CellKind::Lstm => with_hidden!(h, H => {
+            let out = out()?;
+            out.finish(run_net::<LstmModel<1, H, 1>>(args, &out, resume.as_deref()))
+        }, [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+        CellKind::Rnn => with_hidden!(h, H => {
+            let out = out()?;
+            out.finish(run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()))
+        }, [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    }
 }
 
 /// A standard normal draw (Box-Muller).
