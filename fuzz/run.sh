@@ -59,9 +59,9 @@ for t in "${targets[@]}"; do
     if [ "$status" -eq 0 ]; then
         crashes=0
     else
-        kind=$(grep -m1 -oE 'ERROR: libFuzzer: [a-z -]+|ERROR: AddressSanitizer: [a-z-]+|panicked at' "$log" || echo "exit status $status")
-        artifact=$(grep -m1 -oE "fuzz/artifacts/$t/[^ ]+" "$log" || echo "none")
-        crashes="1 ($kind; input: $artifact)"
+        kind=$(grep -m1 -oE 'ERROR: (libFuzzer|AddressSanitizer): [a-z -]+' "$log" || echo "exit status $status")
+        artifact=$(sed -nE 's/.*Test unit written to ([^ ]+).*/\1/p' "$log" | head -1)
+        crashes="1 ($kind; input: ${artifact:-none})"
         failed+=("$t")
         echo "-- last lines of libFuzzer's output:"
         tail -n 40 "$log"
