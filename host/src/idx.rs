@@ -20,8 +20,8 @@ use anyhow::{Context, Result, bail};
 /// Element type code of unsigned bytes.
 const UBYTE: u8 = 0x08;
 
-/// Largest decompressed file accepted (1 GiB; MNIST's largest is 47 MB).
-const MAX_BYTES: u64 = 1 << 30;
+/// Largest file accepted, raw or decompressed (1 GiB; MNIST's largest is 47 MB).
+pub const MAX_BYTES: u64 = 1 << 30;
 
 /// Images of an `idx3-ubyte` file: `count` images of `rows` x `cols` bytes, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,35 +44,44 @@ impl Images {
     }
 }
 
-/// Reads a file, gunzipping it if its name ends in `.gz`.
+/// Reads a file, gunzipping it (with [`gunzip`]) if its name ends in `.gz`; refuses a file or a
+/// decompressed content of more than [`MAX_BYTES`].
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut data = Vec::new();
+    let p = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {p}"))?;
+    let data = read_capped(std::io::BufReader::new(file), MAX_BYTES)
+        .with_context(|| format!("cannot read {p}"))?
+        .with_context(|| format!("{p} is larger than {MAX_BYTES} bytes: not an MNIST IDX file"))?;
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::MultiGzDecoder::new(file)
-            .take(MAX_BYTES + 1)
-            .read_to_end(&mut data)
-            .with_context(|| {
-                format!(
-                    "{} is not a valid gzip file (truncated or corrupted)",
-                    path.display()
-                )
-            })?;
-    } else {
-        std::io::BufReader::new(file)
-            .take(MAX_BYTES + 1)
-            .read_to_end(&mut data)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    if data.len() as u64 > MAX_BYTES {
-        bail!(
-            "{} is larger than {} bytes: not an MNIST IDX file",
-            path.display(),
-            MAX_BYTES
-        );
+        return gunzip(&data, &p.to_string(), MAX_BYTES);
     }
     Ok(data)
+}
+
+/// Decompresses gzip `data` (one or more members), refusing more than `cap` bytes of output
+/// (a gzip bomb stops there); `what` names the source in errors.
+pub fn gunzip(data: &[u8], what: &str, cap: u64) -> Result<Vec<u8>> {
+    read_capped(flate2::read::MultiGzDecoder::new(data), cap)
+        .with_context(|| format!("{what} is not a valid gzip file (truncated or corrupted)"))?
+        .with_context(|| {
+            format!("{what} is larger than {cap} bytes decompressed: not an MNIST IDX file")
+        })
+}
+
+/// Reads `r` to its end, or `None` once it has given more than `cap` bytes. The buffer doubles
+/// up to `cap + 1` bytes and never past it (a plain `read_to_end` could reserve twice that).
+fn read_capped(r: impl Read, cap: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let limit = usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1);
+    let mut r = r.take(limit as u64);
+    let mut data = Vec::new();
+    while data.len() < limit {
+        data.try_reserve_exact(data.len().max(1 << 16).min(limit - data.len()))?;
+        let spare = data.capacity() - data.len();
+        if (&mut r).take(spare as u64).read_to_end(&mut data)? == 0 {
+            break;
+        }
+    }
+    Ok((data.len() as u64 <= cap).then_some(data))
 }
 
 /// Parses the header of an IDX file of unsigned bytes with `dims` dimensions; returns the
@@ -125,34 +134,45 @@ pub fn parse<'a>(data: &'a [u8], dims: usize, kind: &str) -> Result<(Vec<usize>,
     }
 }
 
-/// Reads an `idx3-ubyte` image file (raw or `.gz`).
+/// Reads an `idx3-ubyte` image file (raw or `.gz`) with [`parse_images`].
 pub fn read_images(path: &Path) -> Result<Images> {
-    let data = read_file(path)?;
-    let (shape, body) = parse(&data, 3, "an idx3 image file")
-        .with_context(|| format!("{} is malformed", path.display()))?;
+    parse_images(&read_file(path)?, &path.display().to_string())
+}
+
+/// Parses the bytes of an `idx3-ubyte` image file; `what` names it in errors. Images of zero
+/// rows or columns are refused: their count would not be backed by any byte of the file.
+pub fn parse_images(data: &[u8], what: &str) -> Result<Images> {
+    let (shape, body) =
+        parse(data, 3, "an idx3 image file").with_context(|| format!("{what} is malformed"))?;
+    let (count, rows, cols) = (shape[0], shape[1], shape[2]);
+    if rows == 0 || cols == 0 {
+        bail!("{what} is malformed: images of {rows} x {cols} pixels");
+    }
     Ok(Images {
-        count: shape[0],
-        rows: shape[1],
-        cols: shape[2],
+        count,
+        rows,
+        cols,
         pixels: body.to_vec(),
     })
 }
 
-/// Reads an `idx1-ubyte` label file (raw or `.gz`); every label must be below `classes`.
+/// Reads an `idx1-ubyte` label file (raw or `.gz`) with [`parse_labels`].
 pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
-    let data = read_file(path)?;
-    let (_, body) = parse(&data, 1, "an idx1 label file")
-        .with_context(|| format!("{} is malformed", path.display()))?;
+    parse_labels(&read_file(path)?, &path.display().to_string(), classes)
+}
+
+/// Parses the bytes of an `idx1-ubyte` label file; every label must be below `classes`; `what`
+/// names the file in errors.
+pub fn parse_labels(data: &[u8], what: &str, classes: usize) -> Result<Vec<u8>> {
+    let (_, body) =
+        parse(data, 1, "an idx1 label file").with_context(|| format!("{what} is malformed"))?;
     if let Some((i, &l)) = body
         .iter()
         .enumerate()
         .find(|&(_, &l)| l as usize >= classes)
     {
-        bail!(
-            "{} is malformed: label {l} of item {i} is not a class 0..={}",
-            path.display(),
-            classes - 1
-        );
+        let last = classes.saturating_sub(1);
+        bail!("{what} is malformed: label {l} of item {i} is not a class 0..={last}");
     }
     Ok(body.to_vec())
 }
@@ -245,5 +265,40 @@ mod tests {
         assert!(parse(&ok[..2], 3, "x").is_err());
         let huge = idx(&[u32::MAX, u32::MAX, u32::MAX], &[]);
         assert!(format!("{:#}", parse(&huge, 3, "x").unwrap_err()).contains("impossible"));
+    }
+
+    /// A count of images of no pixels would be backed by no byte at all: 2^32 - 1 "images" from
+    /// a 16-byte file (seen while writing the `idx_raw` fuzz target).
+    #[test]
+    fn images_of_no_pixels_are_refused() {
+        for dims in [[u32::MAX, 0, 28], [u32::MAX, 28, 0], [1, 0, 0]] {
+            let e = parse_images(&idx(&dims, &[]), "f").unwrap_err();
+            assert!(
+                format!("{e:#}").contains("f is malformed: images of"),
+                "{e:#}"
+            );
+        }
+        assert_eq!(parse_images(&idx(&[0, 2, 2], &[]), "f").unwrap().count, 0);
+    }
+
+    /// Decompression stops at the cap (a gzip bomb), and the buffer never grows past it.
+    #[test]
+    fn gunzip_is_capped_and_allocates_at_most_the_cap() {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&vec![0u8; 100_000]).unwrap();
+        let gz = e.finish().unwrap();
+        assert_eq!(gunzip(&gz, "f", 100_000).unwrap().len(), 100_000);
+        let e = gunzip(&gz, "f", 99_999).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("f is larger than 99999 bytes"),
+            "{e:#}"
+        );
+        assert!(gunzip(&gz[..gz.len() - 1], "f", 1 << 20).is_err());
+        // A plain `read_to_end` would have doubled to 128 KiB for these 100,000 bytes.
+        let data = read_capped(&vec![1u8; 100_000][..], 100_000)
+            .unwrap()
+            .unwrap();
+        assert!(data.capacity() <= 100_001, "{}", data.capacity());
     }
 }

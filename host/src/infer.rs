@@ -322,7 +322,12 @@ fn gates(cell: CellKind) -> usize {
 pub fn read_inputs(path: &Path, i: usize) -> Result<Vec<f32>> {
     let p = path.display();
     let data = std::fs::read(path).with_context(|| format!("cannot read {p}"))?;
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&data); // UTF-8 byte order mark
+    parse_inputs(&data, &p.to_string(), i)
+}
+
+/// [`read_inputs`] on the bytes of the CSV; `p` names it in errors.
+pub fn parse_inputs(data: &[u8], p: &str, i: usize) -> Result<Vec<f32>> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data); // UTF-8 byte order mark
     let mut x = Vec::new();
     let mut first = true;
     for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
