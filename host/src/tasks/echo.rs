@@ -33,43 +33,43 @@ use crate::with_hidden;
 #[derive(Debug, Clone, clap::Args)]
 pub struct EchoArgs {
     /// Steps between a bit and its echo.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub delay: u32,
     /// LSTM state size (hidden units).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub hidden: u32,
     /// Steps per chunk (truncated BPTT length).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk: u32,
     /// Parallel streams per batch.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: u32,
     /// Random bits per epoch (split over the streams; each epoch starts from the zero state).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub series_length: u64,
     /// Epochs (fresh series).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3, value_parser = super::positive)]
+    #[arg(long, default_value_t = 0.3, value_parser = super::positive)]
     pub lr: f32,
     /// SGD momentum (with --optimizer sgd).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0, value_parser = super::non_negative)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Bits of the unseen test stream.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub test_length: u64,
     /// Updates averaged into one row of metrics.csv.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub log_every: u64,
     /// Steps of the test stream written to echo.csv.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
+    #[arg(long, default_value_t = 60)]
     pub show: usize,
     #[command(flatten)]
     pub common: Common,
