@@ -17,9 +17,12 @@ use anyhow::{Result, bail};
 
 use crate::net::CellKind;
 
-/// Work above which a run is refused: 10^18 floating-point operations, about four months at
-/// 100 GFLOP/s (the default runs need 10^13 to 10^16).
-pub const MAX_OPS: u128 = 1_000_000_000_000_000_000;
+/// Output columns of a packed weight panel (the core's `kernels::PANEL`).
+const PANEL: u128 = tinyrnn::kernels::PANEL as u128;
+
+/// Work above which a run is refused: 10^19 floating-point operations, months at the 10^12
+/// per second of a large machine (the default runs need 10^14 to 10^16).
+pub const MAX_OPS: u128 = 10_000_000_000_000_000_000;
 
 /// Bytes of an `f32`.
 pub const F32: u128 = 4;
@@ -50,26 +53,32 @@ pub fn sum(terms: &[u128]) -> u128 {
 /// Scalars of a workspace of `steps` x `batch` for a cell of hidden size `hidden` (see
 /// `net.rs` and the module doc).
 pub fn workspace_floats(cell: CellKind, steps: u128, batch: u128, hidden: u128) -> u128 {
-    let (per_row, state, packed_rows) = match cell {
-        CellKind::Lstm => (16, 6, 4),
-        CellKind::Rnn => (4, 3, 1),
+    let (per_row, state, units_per_panel) = match cell {
+        CellKind::Lstm => (16, 6, 8),
+        CellKind::Rnn => (4, 3, PANEL),
     };
-    let rows = product(&[steps, batch]);
+    // The packed recurrent weights: `lstm_packed_len` / `rnn_packed_len` of the core.
+    let panels = hidden.div_ceil(units_per_panel);
     sum(&[
-        product(&[rows, per_row, hidden]),
+        product(&[steps, batch, per_row, hidden]),
         product(&[state, batch, hidden]),
-        product(&[packed_rows, hidden + 8, hidden + 1]),
+        product(&[panels, PANEL, hidden.saturating_add(1)]),
     ])
 }
 
 /// Floating-point operations of one step of one batch row through a cell of `input` inputs and
-/// `hidden` units, forward only (two per multiply-add of the gate matrices).
+/// `hidden` units, forward only: two per multiply-add of the gate matrices, about 20 per gate
+/// activation, and a fixed 100 for the step's overhead (which dominates tiny cells).
 pub fn step_ops(cell: CellKind, input: u128, hidden: u128) -> u128 {
     let gates = match cell {
         CellKind::Lstm => 4,
         CellKind::Rnn => 1,
     };
-    product(&[2, gates, hidden, input.saturating_add(hidden)])
+    sum(&[
+        product(&[2, gates, hidden, input.saturating_add(hidden)]),
+        product(&[20, gates, hidden]),
+        100,
+    ])
 }
 
 /// Physical memory of this machine in bytes, if the system says.
@@ -182,9 +191,11 @@ mod tests {
             bytes: 1 << 41,
             bytes_flags: vec![("--batch", 4294967295), ("--length", 100)],
             ops: 0,
-            ops_flags: vec![("--steps", 1 << 60)],
+            ops_flags: vec![("--steps", 1 << 70)],
         };
-        let e = check_against(&need, Some(16 << 30)).unwrap_err().to_string();
+        let e = check_against(&need, Some(16 << 30))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "--batch 4294967295 with --length 100 needs 2.0 TiB of memory, more than half of \
@@ -196,7 +207,10 @@ mod tests {
             ..need
         };
         let e = check_against(&slow, Some(1 << 43)).unwrap_err().to_string();
-        assert!(e.starts_with("--steps 1152921504606846976 needs about 1.2e18 floating-point"), "{e}");
+        assert!(
+            e.starts_with("--steps 1180591620717411303424 needs about 1.0e19 floating-point"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,10 +54,17 @@ pub struct Workspace {
 impl Workspace {
     /// Scalars this workspace holds (the memory estimate of `budget` is tested against it).
     pub fn floats(&self) -> usize {
-        [&self.cache, &self.h, &self.c, &self.dh_carry, &self.dc_carry, &self.dh]
-            .iter()
-            .map(|v| v.len())
-            .sum()
+        [
+            &self.cache,
+            &self.h,
+            &self.c,
+            &self.dh_carry,
+            &self.dc_carry,
+            &self.dh,
+        ]
+        .iter()
+        .map(|v| v.len())
+        .sum()
     }
 
     /// Number of head output rows: T·B or B.
