@@ -50,19 +50,27 @@ pub enum Failure {
     Task(anyhow::Error),
 }
 
-/// The command line of [`Cli`], with every flag of every subcommand that takes a value
-/// accepting a negative number (`--lr -1`), so that the flag's own check answers ("must be a
-/// positive number") instead of clap's "unexpected argument '-1'".
+/// The command line of [`Cli`], where a flag's value may start with `-`, so that the flag's own
+/// check answers ("must be a positive number") instead of clap's "unexpected argument '-1'":
+/// every flag that takes a value accepts a negative number (`--lr -1`), and the float flags
+/// any value (`--lr -inf`, which their parsers refuse).
 pub fn command() -> Command {
-    allow_negative_numbers(Cli::command())
+    allow_negative_values(Cli::command())
 }
 
-fn allow_negative_numbers(cmd: Command) -> Command {
-    cmd.mut_args(|a| match a.get_action().takes_values() {
-        true => a.allow_negative_numbers(true),
-        false => a,
+fn allow_negative_values(cmd: Command) -> Command {
+    use std::any::TypeId;
+    cmd.mut_args(|a| {
+        let id = a.get_value_parser().type_id();
+        if id == TypeId::of::<f32>() || id == TypeId::of::<f64>() {
+            a.allow_hyphen_values(true)
+        } else if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
     })
-    .mut_subcommands(allow_negative_numbers)
+    .mut_subcommands(allow_negative_values)
 }
 
 /// Parses `args` (without the program name) and runs the task; returns its summary line.

@@ -142,6 +142,7 @@ fn need(args: &EchoArgs) -> budget::Need {
             ("--chunk", chunk),
             ("--batch", batch),
             ("--hidden", h),
+            ("--epochs", args.epochs as u128),
         ],
         ops: budget::sum(&[
             budget::product(&[3, args.epochs as u128, bits, step]),
