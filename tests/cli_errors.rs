@@ -1,6 +1,7 @@
-//! Bad command lines, for every task: an unknown task, zero and negative sizes, an unsupported
-//! `--hidden`, an unwritable `--out`. Each must fail with one clear line (never a panic: a panic
-//! fails the test) and leave no output file behind.
+//! Bad command lines, for every task: an unknown task, zero and negative sizes, NaN, Inf and
+//! out-of-range numbers, sizes too large for this machine, an unsupported `--hidden`, an
+//! unwritable `--out`. Each must fail with one clear line (never a panic: a panic fails the test)
+//! and leave no output file behind.
 //!
 //! The tables below name every training task; those this build does not have are skipped, and
 //! `every_task_is_covered` fails when a subcommand appears that is in neither table.
@@ -15,7 +16,10 @@ use host::cli::{Failure, run};
 
 /// Every task, with flags that keep a run tiny should a check ever let it start.
 const TASKS: &[(&str, &[&str])] = &[
-    ("sine", &["--steps", "1", "--test-curves", "1"]),
+    (
+        "sine",
+        &["--steps", "1", "--teacher-steps", "0", "--test-curves", "1"],
+    ),
     (
         "memory",
         &[
@@ -232,7 +236,8 @@ fn negative_sizes() {
             let out = dir.path().join("out");
             let mut args = argv(&[task, flag, "-1", "--out", &out.display().to_string()]);
             args.extend(argv(fast(task)));
-            fails(&args, Kind::Either, "-1");
+            // The flag's own check answers (it names the flag), not clap's "unexpected argument".
+            fails(&args, Kind::Either, flag);
             assert_eq!(
                 files_under(dir.path()),
                 Vec::<PathBuf>::new(),
@@ -350,4 +355,212 @@ fn failed_run_leaves_no_file() {
         Vec::<PathBuf>::new(),
         "{args:?} left files"
     );
+}
+
+/// Float flags of each task with values outside their meaning; NaN, Inf and -Inf are tried for
+/// every one. `float_flags_are_covered` fails when a float flag appears that is not here.
+const FLOATS: &[(&str, &str, &[&str])] = &[
+    ("sine", "--lr", &["0", "-1", "1e39", "1e-50"]),
+    ("sine", "--momentum", &["-5", "1", "0.999999999"]),
+    ("sine", "--clip", &["-1"]),
+    ("sine", "--free-run", &["-0.1", "1.5"]),
+    ("sine", "--input-noise", &["-1"]),
+    ("memory", "--lr", &["0", "-1"]),
+    ("memory", "--momentum", &["-0.5", "1"]),
+    ("memory", "--clip", &["-1"]),
+    ("memory", "--forget-bias", &["21", "-1e6"]),
+    ("memory", "--advance-at", &["-0.1", "1.1"]),
+    ("memory", "--mix", &["-1", "2"]),
+    ("memory", "--stop-at", &["-1"]),
+    ("counter", "--lr", &["0", "-1"]),
+    ("counter", "--target-mse", &["0", "-1"]),
+    ("counter", "--clip", &["-1"]),
+    ("echo", "--lr", &["0", "-1"]),
+    ("echo", "--momentum", &["-5", "1"]),
+    ("echo", "--clip", &["-1"]),
+    ("mnist", "--lr", &["0", "-1"]),
+    ("mnist", "--momentum", &["-5", "1"]),
+    ("mnist", "--clip", &["-1"]),
+];
+
+#[test]
+fn float_flags_are_covered() {
+    use std::any::TypeId;
+    let cmd = host::cli::command();
+    for sub in cmd.get_subcommands().filter(|s| has(s.get_name())) {
+        let task = sub.get_name();
+        if NOT_TASKS.contains(&task) && task != "bench" {
+            continue; // export and infer are tested with their own files
+        }
+        for arg in sub.get_arguments() {
+            let id = arg.get_value_parser().type_id();
+            if id == TypeId::of::<f32>() || id == TypeId::of::<f64>() {
+                let flag = format!("--{}", arg.get_long().unwrap_or(arg.get_id().as_str()));
+                assert!(
+                    FLOATS.iter().any(|(t, f, _)| *t == task && *f == flag),
+                    "`{task} {flag}` is a float flag with no bad values in FLOATS"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_floats() {
+    for (task, flag, bad) in FLOATS.iter().filter(|(t, _, _)| has(t)) {
+        for value in ["nan", "NaN", "inf", "-inf", "infinity"].iter().chain(*bad) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = dir.path().join("out");
+            let mut args = argv(&[task, flag, value, "--out", &out.display().to_string()]);
+            args.extend(argv(fast(task)));
+            let line = fails(&args, Kind::Usage, flag);
+            assert!(
+                line.contains("must be"),
+                "{args:?}: no reason given: {line}"
+            );
+            assert_eq!(
+                files_under(dir.path()),
+                Vec::<PathBuf>::new(),
+                "{args:?} left files"
+            );
+        }
+    }
+}
+
+/// `--lr -1` reaches the flag's check in every task (negative numbers are values, not flags).
+#[test]
+fn negative_lr_gets_the_real_message() {
+    for (task, fast) in TASKS.iter().filter(|(t, _)| has(t)) {
+        let mut args = argv(&[task, "--lr", "-1"]);
+        args.extend(argv(fast));
+        let line = fails(&args, Kind::Usage, "--lr");
+        assert!(
+            line.contains("must be a positive number"),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+/// Sizes and counts that would need more memory than half of any machine's RAM, or years of
+/// computing: refused up front, quickly, naming the flag, leaving nothing. `mention` is the flag
+/// and the value the error line must hold.
+const HUGE: &[(&[&str], &str)] = &[
+    (&["sine", "--batch", "4294967295"], "--batch 4294967295"),
+    (&["sine", "--length", "4294967295"], "--length 4294967295"),
+    (
+        &["sine", "--test-curves", "4294967295"],
+        "--test-curves 4294967295",
+    ),
+    (
+        &[
+            "sine",
+            "--steps",
+            "18446744073709551615",
+            "--teacher-steps",
+            "0",
+        ],
+        "--steps 18446744073709551615",
+    ),
+    (
+        &[
+            "sine", "--hidden", "256", "--batch", "1000000", "--length", "1000",
+        ],
+        "--batch 1000000",
+    ),
+    (&["memory", "--batch", "100000"], "--batch 100000"),
+    (
+        &["memory", "--test-sequences", "4294967295"],
+        "--test-sequences 4294967295",
+    ),
+    (
+        &["memory", "--eval-sequences", "4294967295"],
+        "--eval-sequences 4294967295",
+    ),
+    (
+        &["memory", "--steps", "18446744073709551615"],
+        "--steps 18446744073709551615",
+    ),
+    (
+        &[
+            "memory",
+            "--compare",
+            "--compare-blanks",
+            "5,10000",
+            "--batch",
+            "10000",
+        ],
+        "--compare-blanks 10000",
+    ),
+    (
+        &["echo", "--series-length", "18446744073709551615"],
+        "--series-length 18446744073709551615",
+    ),
+    (
+        &["echo", "--test-length", "18446744073709551615"],
+        "--test-length 18446744073709551615",
+    ),
+    (&["echo", "--epochs", "4294967295"], "--epochs 4294967295"),
+    (
+        &[
+            "echo",
+            "--chunk",
+            "4294967295",
+            "--series-length",
+            "18446744073709551615",
+        ],
+        "--chunk 4294967295",
+    ),
+];
+
+#[test]
+fn huge_sizes_are_refused() {
+    for (parts, mention) in HUGE.iter().filter(|(p, _)| has(p[0])) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let mut args = argv(parts);
+        args.extend(argv(&["--out", &out.display().to_string(), "--quiet"]));
+        let start = std::time::Instant::now();
+        let line = fails(&args, Kind::Task, mention);
+        assert!(
+            line.contains("of memory, more than half of this machine's")
+                || line.contains("floating-point operations"),
+            "{args:?}: the error does not say why: {line}"
+        );
+        assert!(
+            start.elapsed().as_secs_f64() < 2.0,
+            "{args:?} took {:?} to refuse",
+            start.elapsed()
+        );
+        assert_eq!(
+            files_under(dir.path()),
+            Vec::<PathBuf>::new(),
+            "{args:?} left files"
+        );
+    }
+}
+
+/// Counts of runs and curves that are capped by their value parser.
+#[test]
+fn capped_counts() {
+    let cases: &[&[&str]] = &[
+        &["sine", "--plot-curves", "100000"],
+        &["sine", "--plot-curves", "0"],
+        &["counter", "--max-updates", "18446744073709551615"],
+        &["bench", "--steps", "4294967295"],
+        &["bench", "--warmup", "4294967295"],
+        &["echo", "--show", "4294967295"],
+        &["memory", "--predictions", "4294967295"],
+        &["memory", "--start-blanks", "4294967295"],
+    ];
+    for parts in cases.iter().filter(|p| has(p[0])) {
+        // Should a cap be missing, the run is tiny and writes into a temporary directory.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut args = argv(parts);
+        if parts[0] != "bench" {
+            let out = dir.path().join("out").display().to_string();
+            args.extend(argv(&["--out", &out, "--quiet"]));
+            args.extend(argv(fast(parts[0])));
+        }
+        fails(&args, Kind::Usage, parts[1]);
+    }
 }

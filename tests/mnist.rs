@@ -376,3 +376,22 @@ fn fashion_mnist_short_training_clears_the_threshold() {
         "Fashion-MNIST test accuracy {accuracy} < 0.7: {summary}"
     );
 }
+
+/// A run that would take years (--epochs 4294967295) is refused before anything is written,
+/// naming the flag; so is one whose batch would not fit in memory (the batch is at most the
+/// training images, so a large --hidden and --batch on a small set are fine).
+#[test]
+fn huge_runs_are_refused() {
+    let d = dataset(false);
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("out");
+    let line = match mnist(d.path(), &dir, &["--epochs", "4294967295", "--val", "4"]) {
+        Err(Failure::Task(e)) => format!("{e:#}"),
+        other => panic!("expected a task error, got {other:?}"),
+    };
+    assert!(
+        line.contains("--epochs 4294967295") && line.contains("floating-point operations"),
+        "{line}"
+    );
+    assert!(!dir.exists(), "the refused run created {}", dir.display());
+}

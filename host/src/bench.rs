@@ -91,11 +91,12 @@ pub struct BenchArgs {
     /// Thread counts, comma-separated (e.g. 1,2): the batch is split over the threads.
     #[arg(long, value_delimiter = ',', default_value = "1", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub threads: Vec<u32>,
-    /// Timed steps per measurement (the median is reported; WORKLOADS.md asks for >= 20).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Timed steps per measurement (the median is reported; WORKLOADS.md asks for >= 20), at
+    /// most 10,000 (the slowest workload's steps take tens of milliseconds).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub steps: u32,
-    /// Untimed warm-up steps before them (WORKLOADS.md asks for >= 3).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    /// Untimed warm-up steps before them (WORKLOADS.md asks for >= 3), at most 1,000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1_000))]
     pub warmup: u32,
     /// Seed of the weights and the data.
     #[arg(long, default_value_t = 0)]

@@ -1,6 +1,6 @@
 //! The command line: one subcommand per task. `main` and the tests both go through [`run`].
 
-use clap::{Parser, Subcommand};
+use clap::{Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::bench::{self, BenchArgs};
 use crate::export::{self, ExportArgs};
@@ -50,6 +50,29 @@ pub enum Failure {
     Task(anyhow::Error),
 }
 
+/// The command line of [`Cli`], where a flag's value may start with `-`, so that the flag's own
+/// check answers ("must be a positive number") instead of clap's "unexpected argument '-1'":
+/// every flag that takes a value accepts a negative number (`--lr -1`), and the float flags
+/// any value (`--lr -inf`, which their parsers refuse).
+pub fn command() -> Command {
+    allow_negative_values(Cli::command())
+}
+
+fn allow_negative_values(cmd: Command) -> Command {
+    use std::any::TypeId;
+    cmd.mut_args(|a| {
+        let id = a.get_value_parser().type_id();
+        if id == TypeId::of::<f32>() || id == TypeId::of::<f64>() {
+            a.allow_hyphen_values(true)
+        } else if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(allow_negative_values)
+}
+
 /// Parses `args` (without the program name) and runs the task; returns its summary line.
 pub fn run<I, S>(args: I) -> Result<String, Failure>
 where
@@ -58,13 +81,16 @@ where
 {
     let argv = std::iter::once(std::ffi::OsString::from("tinyrnn"))
         .chain(args.into_iter().map(Into::into));
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
+    let parsed = command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = parsed.map_err(|e| {
         use clap::error::ErrorKind;
         if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
             Failure::Info(e.to_string())
         } else if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
             // `tinyrnn` alone: clap would print the whole help; say what is missing instead.
-            let cmd = <Cli as clap::CommandFactory>::command();
+            let cmd = Cli::command();
             let tasks: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
             Failure::Usage(format!(
                 "error: no task given; one of: {} (see --help)",

@@ -1,6 +1,7 @@
 //! The std host of tinyrnn: one training loop, the tasks, model files, plots.
 
 pub mod bench;
+pub mod budget;
 pub mod cli;
 pub mod export;
 pub mod idx;

@@ -52,6 +52,21 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Scalars this workspace holds (the memory estimate of `budget` is tested against it).
+    pub fn floats(&self) -> usize {
+        [
+            &self.cache,
+            &self.h,
+            &self.c,
+            &self.dh_carry,
+            &self.dc_carry,
+            &self.dh,
+        ]
+        .iter()
+        .map(|v| v.len())
+        .sum()
+    }
+
     /// Number of head output rows: T·B or B.
     pub fn output_rows(&self) -> usize {
         match self.outputs {

@@ -23,63 +23,60 @@ use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
 
 use super::Common;
-use crate::net::{Net, Outputs, boxed_zeroed};
+use crate::net::{CellKind, Net, Outputs, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, Trainer, progress};
-use crate::with_hidden;
+use crate::{budget, with_hidden};
 
 /// `tinyrnn echo` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EchoArgs {
     /// Steps between a bit and its echo.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub delay: u32,
     /// LSTM state size (hidden units).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub hidden: u32,
     /// Steps per chunk (truncated BPTT length).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk: u32,
     /// Parallel streams per batch.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: u32,
     /// Random bits per epoch (split over the streams; each epoch starts from the zero state).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub series_length: u64,
     /// Epochs (fresh series).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adagrad)]
     pub optimizer: OptimizerKind,
     /// Learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.3, value_parser = super::positive)]
+    #[arg(long, default_value_t = 0.3, value_parser = super::positive)]
     pub lr: f32,
-    /// SGD momentum (with --optimizer sgd).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    /// SGD momentum (with --optimizer sgd), in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = super::momentum)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 5.0, value_parser = super::non_negative)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
     /// Bits of the unseen test stream.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub test_length: u64,
     /// Updates averaged into one row of metrics.csv.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub log_every: u64,
     /// Steps of the test stream written to echo.csv.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
-    pub show: usize,
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=MAX_SHOW))]
+    pub show: u32,
     #[command(flatten)]
     pub common: Common,
 }
 
 /// Runs the task; returns the summary line.
 pub fn run(args: &EchoArgs) -> Result<String> {
-    if !(args.momentum >= 0.0 && args.momentum < 1.0) {
-        bail!("--momentum must be in [0, 1), got {}", args.momentum);
-    }
     let per_stream = args.series_length / args.batch as u64;
     if per_stream < args.chunk as u64 {
         bail!(
@@ -104,11 +101,60 @@ pub fn run(args: &EchoArgs) -> Result<String> {
             args.delay
         );
     }
+    budget::check(&need(args))?;
     // The output directory is created only once the hidden size is known to be supported.
     with_hidden!(args.hidden as usize, H => {
         let out = args.common.out_dir("echo", args)?;
         out.finish(run_net::<LstmModel<1, H, 2>>(args, &out))
     }, [1, 2, 4, 8, 16, 32, 64, 128, 256])
+}
+
+/// Largest --show: rows of echo.csv.
+const MAX_SHOW: i64 = 1_000_000;
+
+/// Bytes a row of metrics.csv or echo.csv takes in memory before it is written (five strings).
+const ROW_BYTES: u128 = 200;
+
+/// The memory and work of a run (see [`budget`]): an epoch's bit streams, the test stream, the
+/// (chunk, batch) workspace and buffers, and the rows of metrics.csv and echo.csv.
+fn need(args: &EchoArgs) -> budget::Need {
+    let (bits, test) = (args.series_length as u128, args.test_length as u128);
+    let (chunk, batch, h) = (args.chunk as u128, args.batch as u128, args.hidden as u128);
+    let cell = CellKind::Lstm;
+    let floats = budget::sum(&[
+        budget::workspace_floats(cell, chunk, batch, h),
+        budget::product(&[7, chunk, batch]), // x, target, logits, dlogits: (T, B, 1 + 2 + 2 + 2)
+        budget::workspace_floats(cell, chunk, 1, h),
+    ]);
+    let updates = budget::product(&[args.epochs as u128, bits / (chunk * batch)]);
+    let rows = updates / args.log_every as u128 + (args.show as u128).min(test);
+    let step = budget::step_ops(cell, 1, h);
+    budget::Need {
+        bytes: budget::sum(&[
+            budget::product(&[budget::F32, floats]),
+            bits,
+            test,
+            budget::product(&[rows, ROW_BYTES]),
+        ]),
+        bytes_flags: vec![
+            ("--series-length", bits),
+            ("--test-length", test),
+            ("--chunk", chunk),
+            ("--batch", batch),
+            ("--hidden", h),
+            ("--epochs", args.epochs as u128),
+        ],
+        ops: budget::sum(&[
+            budget::product(&[3, args.epochs as u128, bits, step]),
+            budget::product(&[test, step]),
+        ]),
+        ops_flags: vec![
+            ("--epochs", args.epochs as u128),
+            ("--series-length", bits),
+            ("--test-length", test),
+            ("--hidden", h),
+        ],
+    }
 }
 
 /// `n` random bits.
@@ -251,7 +297,7 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
                 by_pos[t].0 += ok;
                 by_pos[t].1 += 1;
             }
-            if g < args.show {
+            if g < args.show as usize {
                 shown.push([
                     g.to_string(),
                     stream[g].to_string(),

@@ -39,7 +39,7 @@ use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, Trainer, progress, split};
-use crate::with_hidden;
+use crate::{budget, with_hidden};
 
 /// Symbols of the alphabet.
 const SYMBOLS: usize = 8;
@@ -93,35 +93,36 @@ pub struct MemoryArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 3e-3, value_parser = super::positive)]
     pub lr: f32,
-    /// SGD momentum (with --optimizer sgd).
-    #[arg(long, default_value_t = 0.0)]
+    /// SGD momentum (with --optimizer sgd), in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = super::momentum)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
     #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
-    /// Initial forget-gate bias of the LSTM (PyTorch's init adds nothing; 1 keeps memories longer).
-    #[arg(long, default_value_t = 1.0)]
+    /// Initial forget-gate bias of the LSTM (PyTorch's init adds nothing; 1 keeps memories
+    /// longer), in [-20, 20].
+    #[arg(long, default_value_t = 1.0, value_parser = super::forget_bias)]
     pub forget_bias: f32,
     /// Steps the training loss covers.
     #[arg(long, value_enum, default_value_t = LossOn::All)]
     pub loss_on: LossOn,
     /// Curriculum: blanks N at the start of training (clamped to --blanks; = --blanks: no curriculum).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub start_blanks: u32,
     /// Curriculum: N grows by this much each time the model is good enough at the current N.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub blank_step: u32,
-    /// Curriculum: recall accuracy over the last --window batches at which N grows.
-    #[arg(long, default_value_t = 0.9)]
+    /// Curriculum: recall accuracy over the last --window batches at which N grows, in [0, 1].
+    #[arg(long, default_value_t = 0.9, value_parser = super::fraction)]
     pub advance_at: f64,
     /// Curriculum: training batches the accuracy for --advance-at is averaged over.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
-    /// Fraction of the batches whose N is drawn uniformly from 0..=current N.
-    #[arg(long, default_value_t = 0.2)]
+    /// Fraction of the batches whose N is drawn uniformly from 0..=current N, in [0, 1].
+    #[arg(long, default_value_t = 0.2, value_parser = super::fraction)]
     pub mix: f64,
     /// Stop training when the held-out recall accuracy at the full N reaches this (above 1: never).
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, value_parser = super::threshold)]
     pub stop_at: f64,
     /// Updates between evaluations on the held-out sequences (a row of metrics.csv).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
@@ -132,8 +133,8 @@ pub struct MemoryArgs {
     /// Unseen test sequences for the final score.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_sequences: u32,
-    /// Test sequences written to predictions.csv.
-    #[arg(long, default_value_t = 8)]
+    /// Test sequences written to predictions.csv (at most --test-sequences are written).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub predictions: u32,
     /// Train LSTM and RNN (equal parameter counts) for each N of --compare-blanks; write a table.
     #[arg(long)]
@@ -150,24 +151,13 @@ pub struct MemoryArgs {
 
 /// Runs the task (or the comparison); returns the summary line.
 pub fn run(args: &MemoryArgs) -> Result<String> {
-    if !args.forget_bias.is_finite() {
-        bail!("--forget-bias must be a number, got {}", args.forget_bias);
-    }
-    if !(0.0..=1.0).contains(&args.mix) {
-        bail!("--mix must be in [0, 1], got {}", args.mix);
-    }
-    if !(0.0..=1.0).contains(&args.advance_at) {
-        bail!("--advance-at must be in [0, 1], got {}", args.advance_at);
-    }
-    if args.stop_at.is_nan() {
-        bail!("--stop-at must be a number");
-    }
     if args.compare && args.compare_blanks.is_empty() {
         bail!("--compare-blanks needs at least one value");
     }
     if args.compare && args.checkpoint.resume.is_some() {
         bail!("--resume continues a single run; it does not work with --compare");
     }
+    budget::check(&need(args))?;
     let resume = args.checkpoint.resume_file()?;
     let out = args.checkpoint.out_dir(&args.common, "memory", args, &[])?;
     out.finish(match args.compare {
@@ -235,6 +225,76 @@ fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
 }
 
 const DEFAULT_HIDDEN: usize = 128;
+
+/// The memory and work of a run (see [`budget`]), for the largest N it trains at and, with
+/// --compare, the larger of the two cells for every N. Each shard keeps workspaces of past
+/// shapes up to its cache budget [`WS_BUDGET`] beside the current one.
+fn need(args: &MemoryArgs) -> budget::Need {
+    let cells: &[CellKind] = match args.compare {
+        true => &[CellKind::Lstm, CellKind::Rnn],
+        false => std::slice::from_ref(&args.cell),
+    };
+    let (blanks_flag, blanks) = match args.compare {
+        true => (
+            "--compare-blanks",
+            args.compare_blanks.iter().copied().max().unwrap_or(0),
+        ),
+        false => ("--blanks", args.blanks),
+    };
+    let blanks = blanks as u128;
+    let runs = match args.compare {
+        true => 2 * args.compare_blanks.len() as u128,
+        false => 1,
+    };
+    let (length, batch) = (args.length as u128, args.batch as u128);
+    let steps = 2 * length + blanks + 1;
+    let (eval, test) = (args.eval_sequences as u128, args.test_sequences as u128);
+    let eval_batch = eval.max(test).min((EVAL_CHUNK * SHARDS) as u128);
+    let shown = (args.predictions as u128).min(test);
+    let rows = |b: u128| budget::product(&[steps, b, (IN + 2 * OUT + 2) as u128]);
+    let (mut floats, mut ops) = (0u128, 0u128);
+    for &cell in cells {
+        let h = hidden_for(args, cell) as u128;
+        let ws = |b| budget::workspace_floats(cell, steps, b, h);
+        floats = floats.max(budget::sum(&[
+            ws(batch),
+            ws(batch).min((WS_BUDGET * SHARDS) as u128),
+            rows(batch),
+            ws(eval_batch),
+            rows(eval_batch),
+            ws(shown),
+            rows(shown),
+        ]));
+        let step = budget::step_ops(cell, IN as u128, h);
+        let evals = (args.steps / args.log_every) as u128 + 1;
+        let seqs = budget::sum(&[
+            budget::product(&[3, args.steps as u128, batch]),
+            budget::product(&[evals, eval]),
+            test,
+        ]);
+        ops = ops.max(budget::product(&[runs, seqs, steps, step]));
+    }
+    let sequences = budget::product(&[eval + test + batch, length + 48]);
+    budget::Need {
+        bytes: budget::sum(&[budget::product(&[budget::F32, floats]), sequences]),
+        bytes_flags: vec![
+            ("--batch", batch),
+            ("--length", length),
+            (blanks_flag, blanks),
+            ("--eval-sequences", eval),
+            ("--test-sequences", test),
+            ("--hidden", hidden_for(args, args.cell) as u128),
+        ],
+        ops,
+        ops_flags: vec![
+            ("--steps", args.steps as u128),
+            ("--batch", batch),
+            ("--length", length),
+            (blanks_flag, blanks),
+            ("--eval-sequences", eval),
+        ],
+    }
+}
 
 fn train_cell(
     args: &MemoryArgs,

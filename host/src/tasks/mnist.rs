@@ -33,6 +33,7 @@ use tinyrnn::loss::{Reduction, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
 
 use super::{CHECKPOINT_FILE, CheckpointArgs, Common, run_id};
+use crate::budget;
 use crate::idx::{self, LabelledImages};
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::OutDir;
@@ -84,8 +85,8 @@ pub struct MnistArgs {
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
     pub lr: f32,
-    /// SGD momentum (with --optimizer sgd).
-    #[arg(long, default_value_t = 0.0)]
+    /// SGD momentum (with --optimizer sgd), in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = super::momentum)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
     #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
@@ -395,12 +396,53 @@ impl Progress {
     }
 }
 
+/// The memory and work of a run with hidden size `h` on `data` (see [`budget`]): the images are
+/// loaded already; a batch (at most the training images) and an evaluation chunk each need a
+/// workspace and their inputs, and the shards keep a few batch sizes' workspaces (counted as
+/// one more batch).
+fn need(args: &MnistArgs, h: usize, data: &Data) -> budget::Need {
+    let cell = crate::net::CellKind::Lstm;
+    let (side, h, epochs) = (SIDE as u128, h as u128, args.epochs as u128);
+    let batch = (args.batch as u128).min(data.train_count as u128);
+    let rows = |b: u128| {
+        budget::sum(&[
+            budget::workspace_floats(cell, side, b, h),
+            budget::product(&[side, b, side]), // x: (T, B, 28)
+        ])
+    };
+    let eval = (EVAL_CHUNK as u128).min(batch.max(1));
+    let images = budget::sum(&[
+        data.val_start as u128,
+        (data.train.images.count - data.val_start) as u128,
+        data.test.images.count as u128,
+    ]);
+    let step = budget::step_ops(cell, side, h);
+    let evals = budget::product(&[epochs, images]);
+    budget::Need {
+        bytes: budget::product(&[
+            budget::F32,
+            budget::sum(&[rows(batch), rows(batch), rows(eval)]),
+        ]),
+        bytes_flags: vec![("--batch", args.batch as u128), ("--hidden", h)],
+        ops: budget::product(&[
+            side,
+            step,
+            budget::sum(&[
+                budget::product(&[3, epochs, data.train_count as u128]),
+                evals,
+            ]),
+        ]),
+        ops_flags: vec![("--epochs", epochs), ("--limit", data.train_count as u128)],
+    }
+}
+
 fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Result<String> {
     let dir = args
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEBIAN_DIR));
     let data = &Data::load(&dir, args)?;
+    budget::check(&need(args, N::HIDDEN, data))?;
     let out = &args
         .checkpoint
         .out_dir(&args.common, "mnist", args, &[("--data", &dir)])?;

@@ -86,20 +86,66 @@ impl Common {
     }
 }
 
-/// clap parser of a finite number > 0 (`--lr`).
-pub fn positive(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err("must be a positive number".into()),
+/// A finite number parsed from `s` that `ok` accepts; else clap's error "must be `what`" (clap
+/// adds the flag and the value). NaN and ±Inf are never accepted, nor a value that does not fit
+/// the flag's type (`f32` flags go through [`narrow`]).
+fn finite(s: &str, ok: impl Fn(f64) -> bool, what: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(v),
+        _ => Err(format!("must be {what}")),
     }
 }
 
-/// clap parser of a finite number >= 0 (`--clip`: 0 turns clipping off).
-pub fn non_negative(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err("must be 0 or a positive number".into()),
+/// `v` as an `f32`, refusing a value too large for one (it would become Inf).
+fn narrow(v: f64, what: &str) -> Result<f32, String> {
+    let x = v as f32;
+    match x.is_finite() {
+        true => Ok(x),
+        false => Err(format!("must be {what} that fits an f32")),
     }
+}
+
+/// clap parser of a finite number > 0 (`--lr`, `--target-mse`).
+pub fn positive(s: &str) -> Result<f32, String> {
+    let what = "a positive number";
+    narrow(finite(s, |v| v > 0.0 && v as f32 > 0.0, what)?, what)
+}
+
+/// clap parser of a finite number >= 0 (`--clip`: 0 turns clipping off; `--input-noise`).
+pub fn non_negative(s: &str) -> Result<f32, String> {
+    let what = "0 or a positive number";
+    narrow(finite(s, |v| v >= 0.0, what)?, what)
+}
+
+/// clap parser of a fraction or probability, a number in [0, 1] (`--free-run`, `--mix`).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    finite(s, |v| (0.0..=1.0).contains(&v), "a number in [0, 1]")
+}
+
+/// clap parser of an accuracy threshold that may lie above 1 ("never"): finite, >= 0.
+pub fn threshold(s: &str) -> Result<f64, String> {
+    finite(s, |v| v >= 0.0, "0 or a positive number")
+}
+
+/// clap parser of SGD momentum, in [0, 1): at 1 or above the velocity never decays and the
+/// updates grow without bound; below 0 they oscillate.
+pub fn momentum(s: &str) -> Result<f32, String> {
+    let what = "a number in [0, 1)";
+    let v = narrow(finite(s, |v| (0.0..1.0).contains(&v), what)?, what)?;
+    match v < 1.0 {
+        true => Ok(v),
+        false => Err(format!("must be {what}")), // 0.99999999 rounds to 1 as an f32
+    }
+}
+
+/// Largest useful forget-gate bias: sigmoid(±20) is 0 or 1 to f32 precision, so a larger
+/// magnitude only saturates the gate harder.
+pub const MAX_FORGET_BIAS: f64 = 20.0;
+
+/// clap parser of the initial forget-gate bias, in [-20, 20] (see [`MAX_FORGET_BIAS`]).
+pub fn forget_bias(s: &str) -> Result<f32, String> {
+    let what = "a number in [-20, 20]";
+    narrow(finite(s, |v| v.abs() <= MAX_FORGET_BIAS, what)?, what)
 }
 
 /// Checkpoint flags of the tasks that train for long.

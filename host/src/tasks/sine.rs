@@ -29,7 +29,7 @@ use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, Trainer, cosine_lr, progress};
-use crate::with_hidden;
+use crate::{budget, with_hidden};
 
 /// `tinyrnn sine` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,30 +61,31 @@ pub struct SineArgs {
     /// Cosine learning-rate decay to 5% of --lr over the run.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub lr_decay: bool,
-    /// SGD momentum (with --optimizer sgd).
-    #[arg(long, default_value_t = 0.0)]
+    /// SGD momentum (with --optimizer sgd), in [0, 1).
+    #[arg(long, default_value_t = 0.0, value_parser = super::momentum)]
     pub momentum: f32,
     /// Clip gradients to this global norm (0: no clipping).
     #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
-    /// Teacher-forced updates before free-running batches start.
+    /// Teacher-forced updates before free-running batches start (at most --steps).
     #[arg(long, default_value_t = 300)]
     pub teacher_steps: u64,
-    /// Fraction of the later batches that are free-running.
-    #[arg(long, default_value_t = 1.0)]
+    /// Fraction of the later batches that are free-running, in [0, 1].
+    #[arg(long, default_value_t = 1.0, value_parser = super::fraction)]
     pub free_run: f64,
     /// Standard deviation of Gaussian noise added to the inputs of teacher-forced batches.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub input_noise: f32,
-    /// Updates over which the free-running horizon grows from 1 step to the whole curve.
+    /// Updates over which the free-running horizon grows from 1 step to the whole curve
+    /// (0 or 1: the whole curve at once).
     #[arg(long, default_value_t = 1500)]
     pub ramp: u64,
     /// Unseen test curves.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_curves: u32,
-    /// Curves drawn in sine.png.
-    #[arg(long, default_value_t = 6)]
-    pub plot_curves: usize,
+    /// Curves drawn in sine.png (at most --test-curves are drawn).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=MAX_PLOT_CURVES))]
+    pub plot_curves: u32,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     #[command(flatten)]
@@ -100,15 +101,13 @@ pub fn run(args: &SineArgs) -> Result<String> {
             args.length
         );
     }
-    if !(0.0..=1.0).contains(&args.free_run) {
-        anyhow::bail!("--free-run must be in [0, 1], got {}", args.free_run);
-    }
     let resume = args.checkpoint.resume_file()?;
     let h = match (args.hidden, args.cell) {
         (Some(h), _) => h as usize,
         (None, CellKind::Lstm) => 32,
         (None, CellKind::Rnn) => matched_rnn_hidden(1, 32, 1),
     };
+    budget::check(&need(args, h))?;
     // The output directory is claimed only once the hidden size is known to be supported.
     let out = || args.checkpoint.out_dir(&args.common, "sine", args, &[]);
     match args.cell {
@@ -120,6 +119,46 @@ pub fn run(args: &SineArgs) -> Result<String> {
             let out = out()?;
             out.finish(run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()))
         }, [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    }
+}
+
+/// Curves drawn in sine.png at most (two columns of 520 x 300 pixels each).
+const MAX_PLOT_CURVES: i64 = 32;
+
+/// The memory and work of a run with hidden size `h` (see [`budget`]): the teacher-forced
+/// workspace, one workspace per step for closed loops, the (T, B) data buffers, and at test time
+/// the curves with their workspace.
+fn need(args: &SineArgs, h: usize) -> budget::Need {
+    let (batch, length, n) = (
+        args.batch as u128,
+        args.length as u128,
+        args.test_curves as u128,
+    );
+    let (h, steps) = (h as u128, length - 1);
+    let ws = budget::workspace_floats(args.cell, steps, batch, h);
+    let per_step = budget::workspace_floats(args.cell, 1, batch, h).saturating_mul(steps);
+    let data = budget::product(&[6, length, batch]); // x, y, dy, targets, truth, spare
+    let test = budget::sum(&[
+        budget::product(&[3, length, n]),
+        budget::workspace_floats(args.cell, 1, n, h),
+    ]);
+    let cell = budget::step_ops(args.cell, 1, h);
+    let train = budget::product(&[3, args.steps as u128, batch, steps, cell]);
+    budget::Need {
+        bytes: budget::product(&[budget::F32, budget::sum(&[ws, per_step, data, test])]),
+        bytes_flags: vec![
+            ("--batch", batch),
+            ("--length", length),
+            ("--test-curves", n),
+            ("--hidden", h),
+        ],
+        ops: budget::sum(&[train, budget::product(&[n, length, cell])]),
+        ops_flags: vec![
+            ("--steps", args.steps as u128),
+            ("--batch", batch),
+            ("--length", length),
+            ("--hidden", h),
+        ],
     }
 }
 
@@ -386,7 +425,7 @@ fn run_net<N: Net<1, 1>>(
             })
         }),
     )?;
-    let panels: Vec<Panel> = (0..args.plot_curves.min(n))
+    let panels: Vec<Panel> = (0..(args.plot_curves as usize).min(n))
         .map(|b| Panel {
             title: format!("unseen curve {b}"),
             x_label: "t".into(),
