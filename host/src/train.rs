@@ -220,7 +220,8 @@ impl<N: Params<f32>> Trainer<N> {
             .with_context(|| format!("cannot resume: {p}: no valid update count"))?;
         if update == 0 || update >= run.updates {
             bail!(
-                "cannot resume: {p} is inconsistent: its update count {update} is not within this                  run's {} updates (checkpoints are taken after update 1 and before the last)",
+                "cannot resume: {p} is inconsistent: its update count {update} is not within this \
+                 run's {} updates (a checkpoint is taken after an update and before the last one)",
                 run.updates
             );
         }
@@ -230,7 +231,8 @@ impl<N: Params<f32>> Trainer<N> {
         let state = file.tensor(OPTIMIZER_STATE).unwrap_or_default();
         if state.len() != self.opt_state.len() {
             bail!(
-                "cannot resume: {p} is inconsistent: `{OPTIMIZER_STATE}` has {} values, this                  run's optimizer keeps {}",
+                "cannot resume: {p} is inconsistent: `{OPTIMIZER_STATE}` has {} values, this \
+                 run's optimizer keeps {}",
                 state.len(),
                 self.opt_state.len()
             );
