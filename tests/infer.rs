@@ -525,6 +525,32 @@ fn bad_model_files_fail_with_one_line() {
             vec!["unsupported tensor `lstm.weight_hr_l0`"],
         ),
         (
+            with(
+                lstm(),
+                vec![("lstm.weight_ih_l0_reverse".into(), Dtype::F32, vec![32, 3])],
+            ),
+            vec!["unsupported tensor `lstm.weight_ih_l0_reverse`"],
+        ),
+        (
+            with(lstm(), vec![("head.foo".into(), Dtype::F32, vec![2])]),
+            vec!["unsupported tensor `head.foo`"],
+        ),
+        // Tensors outside the model's names too: every tensor is used or the file refused.
+        (
+            with(
+                lstm(),
+                vec![("optimizer.state".into(), Dtype::F32, vec![4])],
+            ),
+            vec!["unsupported tensor `optimizer.state`"],
+        ),
+        (
+            with(
+                rnn(),
+                vec![("encoder.weight".into(), Dtype::F32, vec![2, 2])],
+            ),
+            vec!["unsupported tensor `encoder.weight`"],
+        ),
+        (
             with(lstm(), rnn()[..2].to_vec()),
             vec!["both `lstm.*` and `rnn.*`"],
         ),

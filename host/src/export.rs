@@ -30,10 +30,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use safetensors::tensor::{Dtype, SafeTensors};
+use anyhow::{Result, bail};
 use tinyrnn::{LstmModel, LstmState, RnnModel};
 
+use crate::modelfile::{ModelFile, ModelSpec};
 use crate::net::{CellKind, boxed_zeroed};
 use crate::out::{Staged, check_files};
 use crate::with_hidden;
@@ -84,7 +84,7 @@ pub struct Exported {
     /// Outputs.
     pub o: usize,
     /// `name -> values` (row-major), every tensor checked against the sizes above.
-    pub tensors: HashMap<&'static str, Vec<f32>>,
+    pub tensors: HashMap<String, Vec<f32>>,
     /// The file's metadata (task, cell, head).
     pub metadata: HashMap<String, String>,
 }
@@ -141,105 +141,25 @@ pub fn run(args: &ExportArgs) -> Result<String> {
     ))
 }
 
-/// Reads a model file: the cell from the tensor names, the sizes from the shapes, every tensor
-/// checked (present, F32, consistent shape).
+/// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, the sizes from
+/// the shapes, every tensor checked (present, F32, finite, consistent shape; no other tensor).
 pub fn read(path: &Path) -> Result<Exported> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let what = || format!("{} is not a valid safetensors file", path.display());
-    let st = SafeTensors::deserialize(&data).with_context(what)?;
-    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
-    let names: Vec<String> = st.names().into_iter().map(|n| n.to_string()).collect();
-    let cell = if names.iter().any(|n| n == "lstm.weight_ih_l0") {
-        CellKind::Lstm
-    } else if names.iter().any(|n| n == "rnn.weight_ih_l0") {
-        CellKind::Rnn
-    } else {
-        bail!(
-            "{}: no tensor `lstm.weight_ih_l0` or `rnn.weight_ih_l0`: not a tinyrnn model",
-            path.display()
-        );
-    };
-    let shape = |name: &str| -> Result<Vec<usize>> {
-        let view = st
-            .tensor(name)
-            .map_err(|_| anyhow::anyhow!("{}: tensor `{}` is missing", path.display(), name))?;
-        if view.dtype() != Dtype::F32 {
-            bail!(
-                "{}: tensor `{}` has dtype {:?}, expected F32",
-                path.display(),
-                name,
-                view.dtype()
-            );
-        }
-        Ok(view.shape().to_vec())
-    };
-    let gates = match cell {
-        CellKind::Lstm => 4,
-        CellKind::Rnn => 1,
-    };
-    let p = cell.name();
-    let w_ih = shape(&format!("{p}.weight_ih_l0"))?;
-    let head = shape("head.weight")?;
-    let (i, h, o) = match (w_ih.as_slice(), head.as_slice()) {
-        (&[rows, i], &[o, _]) if rows % gates == 0 && rows > 0 && i > 0 && o > 0 => {
-            (i, rows / gates, o)
-        }
-        _ => bail!(
-            "{}: tensor `{p}.weight_ih_l0` has shape {:?} and `head.weight` {:?}; expected [{}H, I] and [O, H]",
-            path.display(),
-            w_ih,
-            head,
-            if gates == 4 { "4" } else { "" }
-        ),
-    };
-    let expected: [(&'static str, Vec<usize>); 6] = match cell {
-        CellKind::Lstm => [
-            ("lstm.weight_ih_l0", vec![4 * h, i]),
-            ("lstm.weight_hh_l0", vec![4 * h, h]),
-            ("lstm.bias_ih_l0", vec![4 * h]),
-            ("lstm.bias_hh_l0", vec![4 * h]),
-            ("head.weight", vec![o, h]),
-            ("head.bias", vec![o]),
-        ],
-        CellKind::Rnn => [
-            ("rnn.weight_ih_l0", vec![h, i]),
-            ("rnn.weight_hh_l0", vec![h, h]),
-            ("rnn.bias_ih_l0", vec![h]),
-            ("rnn.bias_hh_l0", vec![h]),
-            ("head.weight", vec![o, h]),
-            ("head.bias", vec![o]),
-        ],
-    };
-    let mut tensors = HashMap::new();
-    for (name, want) in expected {
-        let got = shape(name)?;
-        if got != want {
-            bail!(
-                "{}: tensor `{}` has shape {:?}, expected {:?} (I={}, H={}, O={} from `{p}.weight_ih_l0` and `head.weight`)",
-                path.display(),
-                name,
-                got,
-                want,
-                i,
-                h,
-                o
-            );
-        }
-        let view = st.tensor(name)?;
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        tensors.insert(name, values);
-    }
+    let mut file = ModelFile::read(path, &[])?;
+    let ModelSpec { cell, i, h, o } = file.spec;
+    let tensors = ModelSpec::names(cell)
+        .into_iter()
+        .map(|n| {
+            let values = file.take(&n);
+            (n, values)
+        })
+        .collect();
     Ok(Exported {
         cell,
         i,
         h,
         o,
         tensors,
-        metadata: meta.metadata().clone().unwrap_or_default(),
+        metadata: file.metadata,
     })
 }
 
@@ -614,7 +534,7 @@ mod tests {
         let e = format!("{:#}", read(&dir.path().join("none")).unwrap_err());
         assert!(e.contains("cannot read"), "{e}");
 
-        // A model without its head.
+        // A model with only its first tensor: the next one is missing.
         let mut model: Box<tinyrnn::Lstm<1, 2>> = boxed_zeroed();
         model.init(&mut tinyrnn::rng(0), None);
         let p = dir.path().join("nohead.safetensors");
@@ -624,14 +544,15 @@ mod tests {
             .flat_map(|v| v.to_le_bytes())
             .collect();
         let view =
-            safetensors::tensor::TensorView::new(Dtype::F32, vec![8, 1], &bytes[..32]).unwrap();
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![8, 1], &bytes[..32])
+                .unwrap();
         std::fs::write(
             &p,
             safetensors::serialize([("lstm.weight_ih_l0", view)], None).unwrap(),
         )
         .unwrap();
         let e = format!("{:#}", read(&p).unwrap_err());
-        assert!(e.contains("tensor `head.weight` is missing"), "{e}");
+        assert!(e.contains("tensor `lstm.weight_hh_l0` is missing"), "{e}");
 
         // A golden rollout needs 1 input and 1 output.
         let mut big: Box<LstmModel<2, 2, 1>> = boxed_zeroed();

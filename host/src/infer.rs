@@ -30,10 +30,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
-use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
+use anyhow::{Context, Result, bail};
 use tinyrnn::{Kernels, Simd};
 
+use crate::modelfile::{ModelFile, ModelSpec};
 use crate::net::CellKind;
 use crate::out::{Staged, check_files, num};
 
@@ -104,7 +104,7 @@ impl DynModel {
 
     /// Gate rows per hidden unit: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
     fn gates(&self) -> usize {
-        gates(self.cell)
+        crate::modelfile::gates(self.cell)
     }
 
     /// The zero state PyTorch starts from.
@@ -169,148 +169,33 @@ impl DynModel {
         Ok(y)
     }
 
-    /// Reads a model file: the cell from the tensor names, `I`, `H`, `O` from the shapes; every
-    /// tensor must be present, F32 and of the shape these sizes imply.
+    /// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, `I`, `H`,
+    /// `O` from the shapes; every tensor present, F32, finite, of the shape these sizes imply,
+    /// and no other tensor.
     pub fn load(path: &Path) -> Result<Self> {
-        let data =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let p = path.display();
-        let invalid = |e: SafeTensorError| {
-            use SafeTensorError::*;
-            let hint = match e {
-                HeaderTooSmall
-                | HeaderTooLarge
-                | InvalidHeaderLength
-                | MetadataIncompleteBuffer => " (truncated, or not a safetensors file)",
-                _ => "",
-            };
-            anyhow!("{p} is not a valid safetensors file: {e}{hint}")
-        };
-        let st = SafeTensors::deserialize(&data).map_err(invalid)?;
-        let (_, meta) = SafeTensors::read_metadata(&data).map_err(invalid)?;
-        let names: Vec<String> = st.names().into_iter().map(|n| n.to_string()).collect();
-        let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-        let cell = match (has("lstm."), has("rnn.")) {
-            (true, false) => CellKind::Lstm,
-            (false, true) => CellKind::Rnn,
-            (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
-            (false, false) => bail!(
-                "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
-                 `rnn.weight_ih_l0`, ...): not an LSTM or RNN model"
-            ),
-        };
-        let c = cell.name();
-        let names6 = [
-            format!("{c}.weight_ih_l0"),
-            format!("{c}.weight_hh_l0"),
-            format!("{c}.bias_ih_l0"),
-            format!("{c}.bias_hh_l0"),
-            "head.weight".to_string(),
-            "head.bias".to_string(),
-        ];
-        // Anything else under the model's prefixes is a module tinyrnn cannot run (a second
-        // layer, a reverse direction, a projection, a head without bias is caught as missing).
-        let mut odd: Vec<&String> = names
-            .iter()
-            .filter(|n| n.starts_with(&format!("{c}.")) || n.starts_with("head."))
-            .filter(|n| !names6.contains(n))
-            .collect();
-        odd.sort();
-        if let Some(n) = odd.first() {
-            bail!(
-                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
-                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
-            );
-        }
-        // Presence and dtype of all six first, then the sizes.
-        let mut shapes = Vec::with_capacity(6);
-        for name in &names6 {
-            let view = st
-                .tensor(name)
-                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
-            if view.dtype() != Dtype::F32 {
-                bail!(
-                    "{p}: tensor `{name}` has dtype {:?}, expected F32",
-                    view.dtype()
-                );
-            }
-            shapes.push(view.shape().to_vec());
-        }
-        let g = gates(cell);
-        let gh = if g == 4 { "4H" } else { "H" };
-        let (i, h) = match shapes[0].as_slice() {
-            &[rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
-            s => bail!(
-                "{p}: tensor `{}` has shape {s:?}, expected [{gh}, I] with H, I >= 1",
-                names6[0]
-            ),
-        };
-        let o = match shapes[4].as_slice() {
-            &[o, _] if o > 0 => o,
-            s => bail!(
-                "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] with O >= 1 (H = {h})"
-            ),
-        };
-        let want = [
-            vec![g * h, i],
-            vec![g * h, h],
-            vec![g * h],
-            vec![g * h],
-            vec![o, h],
-            vec![o],
-        ];
-        let what = [
-            format!("[{gh}, I]"),
-            format!("[{gh}, H]"),
-            format!("[{gh}]"),
-            format!("[{gh}]"),
-            "[O, H]".to_string(),
-            "[O]".to_string(),
-        ];
-        for k in 0..6 {
-            if shapes[k] != want[k] {
-                bail!(
-                    "{p}: tensor `{}` has shape {:?}, expected {:?} = {} (I = {i}, H = {h} from \
-                     `{}` {:?}, O = {o} from `head.weight`)",
-                    names6[k],
-                    shapes[k],
-                    want[k],
-                    what[k],
-                    names6[0],
-                    shapes[0]
-                );
-            }
-        }
-        let values = |name: &str| -> Result<Vec<f32>> {
-            let view = st
-                .tensor(name)
-                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
-            Ok(view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
-        };
+        let mut file = ModelFile::read(path, &[])?;
+        let ModelSpec { cell, i, h, o } = file.spec;
+        let [
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            head_weight,
+            head_bias,
+        ] = ModelSpec::names(cell).map(|n| file.take(&n));
         Ok(Self {
             cell,
             i,
             h,
             o,
-            weight_ih: values(&names6[0])?,
-            weight_hh: values(&names6[1])?,
-            bias_ih: values(&names6[2])?,
-            bias_hh: values(&names6[3])?,
-            head_weight: values(&names6[4])?,
-            head_bias: values(&names6[5])?,
-            metadata: meta.metadata().clone().unwrap_or_default(),
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            head_weight,
+            head_bias,
+            metadata: file.metadata,
         })
-    }
-}
-
-fn gates(cell: CellKind) -> usize {
-    match cell {
-        CellKind::Lstm => 4,
-        CellKind::Rnn => 1,
     }
 }
 

@@ -1,21 +1,465 @@
-//! Models as safetensors files with PyTorch's tensor names (`lstm.weight_ih_l0`, ..., `head.bias`)
-//! and shapes, so `module.load_state_dict(safetensors.torch.load_file(path))` loads them.
+//! Model files: safetensors with PyTorch's tensor names and shapes, so
+//! `module.load_state_dict(safetensors.torch.load_file(path))` loads them; the writer of the
+//! tasks and checkpoints, and the one reader that `infer`, `export` and `--resume` share.
+//!
+//! # Layout
+//!
+//! A model is one recurrent layer (`lstm` or `rnn`) and a linear head. G is the number of gate
+//! rows per hidden unit: 4 for the LSTM (gates i, f, g, o, in that order), 1 for the tanh RNN.
+//!
+//! | tensor                  | shape    |
+//! |-------------------------|----------|
+//! | `{cell}.weight_ih_l0`   | [G·H, I] |
+//! | `{cell}.weight_hh_l0`   | [G·H, H] |
+//! | `{cell}.bias_ih_l0`     | [G·H]    |
+//! | `{cell}.bias_hh_l0`     | [G·H]    |
+//! | `head.weight`           | [O, H]   |
+//! | `head.bias`             | [O]      |
+//!
+//! The reader discovers the [`ModelSpec`] from the file: the cell from the name prefix, I and H
+//! from `weight_ih_l0`, O from `head.weight`; every other shape is checked against it.
+//!
+//! # What the reader refuses
+//!
+//! Each with one line that names the file and, where there is one, the tensor:
+//!
+//! * a file larger than [`MAX_FILE_BYTES`] (before reading it), or one that is not safetensors;
+//! * a `checksum` entry that does not match the contents (checkpoints carry one; see below);
+//! * any tensor that is neither the spec's nor an extra the caller declared (a second layer
+//!   `*_l1`, a reverse direction `*_reverse`, a projection, `head.foo`, a checkpoint's
+//!   `optimizer.state` given to `infer`): no command runs part of a model and exits 0;
+//! * a dtype other than F32, a dimension of 0, shapes that disagree with each other;
+//! * NaN or ±Inf values, naming the tensor and the element. This is a decision: a non-finite
+//!   weight reaches every later output through the recurrence (h_t depends on every earlier
+//!   step), so the model computes nothing but NaN; tinyrnn's training refuses non-finite losses
+//!   and gradients, so it never writes such a file, and a PyTorch file with one is broken too.
+//!   Naming the tensor and element finds the fault; a warning would let a useless model run.
+//!   Extras (a checkpoint's optimizer state) must be finite too.
+//!
+//! # Checksum
+//!
+//! [`save_checked`] adds the metadata entry `checksum: crc32:xxxxxxxx`, a CRC-32 of the payload:
+//! for every tensor in name order its name, dtype, shape and bytes, then every metadata entry but
+//! `checksum` in key order, each field preceded by its length (so different payloads are
+//! different byte streams). The reader verifies it whenever a file has one. It finds damage (a
+//! flipped byte, a truncation, a hand edit), not an attacker, who can recompute it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use safetensors::tensor::{Dtype, SafeTensors};
+use anyhow::{Context, Result, anyhow, bail};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 use tinyrnn::Params;
 
+use crate::net::CellKind;
 use crate::out::write_atomic;
+
+/// The largest model or checkpoint file read (1 GiB); larger files are refused before reading.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// The metadata entry holding a file's checksum (see the module documentation).
+pub const CHECKSUM_KEY: &str = "checksum";
+
+/// The architecture a model file holds, discovered from its tensor names and shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// LSTM or tanh RNN.
+    pub cell: CellKind,
+    /// Inputs per step.
+    pub i: usize,
+    /// Hidden units.
+    pub h: usize,
+    /// Outputs per step.
+    pub o: usize,
+}
+
+/// One tensor a [`ModelSpec`] has: PyTorch's name, its shape, and the shape in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// PyTorch's name (`lstm.weight_ih_l0`, ..., `head.bias`).
+    pub name: String,
+    /// Row-major shape.
+    pub shape: Vec<usize>,
+    /// The shape in terms of the sizes (`[4H, I]`), for messages.
+    pub formula: String,
+}
+
+impl ModelSpec {
+    /// Gate rows per hidden unit: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
+    pub fn gates(&self) -> usize {
+        gates(self.cell)
+    }
+
+    /// The tensor names of a model with this cell, in layout order (the order of the typed
+    /// models' `Params::TENSORS`).
+    pub fn names(cell: CellKind) -> [String; 6] {
+        let c = cell.name();
+        [
+            format!("{c}.weight_ih_l0"),
+            format!("{c}.weight_hh_l0"),
+            format!("{c}.bias_ih_l0"),
+            format!("{c}.bias_hh_l0"),
+            "head.weight".into(),
+            "head.bias".into(),
+        ]
+    }
+
+    /// Every tensor of the model, in layout order.
+    pub fn tensors(&self) -> Vec<TensorSpec> {
+        let (i, h, o) = (self.i, self.h, self.o);
+        let gh = self.gates().saturating_mul(h);
+        let g = if self.gates() == 1 { "H" } else { "4H" };
+        let shapes = [
+            (vec![gh, i], format!("[{g}, I]")),
+            (vec![gh, h], format!("[{g}, H]")),
+            (vec![gh], format!("[{g}]")),
+            (vec![gh], format!("[{g}]")),
+            (vec![o, h], "[O, H]".into()),
+            (vec![o], "[O]".into()),
+        ];
+        Self::names(self.cell)
+            .into_iter()
+            .zip(shapes)
+            .map(|(name, (shape, formula))| TensorSpec {
+                name,
+                shape,
+                formula,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for ModelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (i, h, o) = (self.i, self.h, self.o);
+        let cell = self.cell.name().to_uppercase();
+        write!(f, "{cell}({i} -> {h}) + Linear({h} -> {o})")
+    }
+}
+
+/// Gate rows per hidden unit of `cell`: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
+pub fn gates(cell: CellKind) -> usize {
+    match cell {
+        CellKind::Lstm => 4,
+        CellKind::Rnn => 1,
+    }
+}
+
+/// A model file read and checked: its [`ModelSpec`], its tensors (the spec's and the declared
+/// extras that it holds), its metadata.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// The file's metadata (task, cell, head; a checkpoint's update count and progress).
+    pub metadata: HashMap<String, String>,
+    /// Where it came from, for messages.
+    source: String,
+    /// Every tensor of the file by name, values row-major.
+    tensors: BTreeMap<String, Vec<f32>>,
+}
+
+impl ModelFile {
+    /// Reads and checks the model file at `path`; `extras` names the 1-D tensors besides the
+    /// model's that the file may hold (e.g. a checkpoint's `optimizer.state`).
+    pub fn read(path: &Path, extras: &[&str]) -> Result<Self> {
+        Self::parse(&read_bytes(path)?, &path.display().to_string(), extras)
+    }
+
+    /// Checks the bytes of a model file (see the module documentation for what is refused);
+    /// `source` names it in messages; `extras` as in [`read`](Self::read).
+    pub fn parse(bytes: &[u8], source: &str, extras: &[&str]) -> Result<Self> {
+        let p = source;
+        let (st, metadata) = open(bytes, p)?;
+        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        names.sort();
+        let cell = cell_of(&names, p)?;
+        let model = ModelSpec::names(cell);
+        if let Some(n) = names
+            .iter()
+            .find(|n| !model.contains(n) && !extras.contains(&n.as_str()))
+        {
+            let c = cell.name();
+            bail!(
+                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
+                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
+            );
+        }
+        // Presence and dtype of every tensor first, then the sizes.
+        for name in model.iter().chain(&names) {
+            let view = st
+                .tensor(name)
+                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
+            if view.dtype() != Dtype::F32 {
+                bail!(
+                    "{p}: tensor `{name}` has dtype {:?}, expected F32",
+                    view.dtype()
+                );
+            }
+        }
+        let shape = |name: &str| st.tensor(name).map(|v| v.shape().to_vec());
+        let spec = discover(cell, &shape(&model[0])?, &shape(&model[4])?, p)?;
+        for t in spec.tensors() {
+            let got = shape(&t.name)?;
+            if got != t.shape {
+                let (i, h, o) = (spec.i, spec.h, spec.o);
+                bail!(
+                    "{p}: tensor `{}` has shape {got:?}, expected {:?} = {} (I = {i}, H = {h} \
+                     from `{}` {:?}, O = {o} from `head.weight`)",
+                    t.name,
+                    t.shape,
+                    t.formula,
+                    model[0],
+                    shape(&model[0])?,
+                );
+            }
+        }
+        for name in names.iter().filter(|n| !model.contains(n)) {
+            match shape(name)?.as_slice() {
+                [n] if *n >= 1 => {}
+                s => bail!("{p}: tensor `{name}` has shape {s:?}, expected [N] with N >= 1"),
+            }
+        }
+        let mut tensors = BTreeMap::new();
+        for name in names {
+            let values = finite_values(st.tensor(&name)?.data(), &name, p)?;
+            tensors.insert(name, values);
+        }
+        Ok(Self {
+            spec,
+            metadata,
+            source: source.into(),
+            tensors,
+        })
+    }
+
+    /// The tensor `name` (the model's or a declared extra), if the file holds it.
+    pub fn tensor(&self, name: &str) -> Option<&[f32]> {
+        self.tensors.get(name).map(Vec::as_slice)
+    }
+
+    /// Takes the tensor `name` out of the file (empty if it holds none by that name).
+    pub fn take(&mut self, name: &str) -> Vec<f32> {
+        self.tensors.remove(name).unwrap_or_default()
+    }
+
+    /// Copies the model's tensors into `model`, whose tensors must be exactly the file's spec
+    /// (same names, same shapes).
+    pub fn copy_to<P: Params<f32>>(&self, model: &mut P) -> Result<()> {
+        let spec = self.spec.tensors();
+        let p = &self.source;
+        if P::TENSORS.len() != spec.len() {
+            bail!(
+                "{p} holds {}, which does not fit this model ({} tensors)",
+                self.spec,
+                P::TENSORS.len()
+            );
+        }
+        for t in P::TENSORS {
+            match spec.iter().find(|s| s.name == t.name) {
+                None => bail!(
+                    "{p} holds {}: it has no tensor `{}`, which this model needs",
+                    self.spec,
+                    t.name
+                ),
+                Some(s) if s.shape != t.shape => bail!(
+                    "{p} holds {}: tensor `{}` has shape {:?}, this model needs {:?}",
+                    self.spec,
+                    t.name,
+                    s.shape,
+                    t.shape
+                ),
+                Some(_) => {}
+            }
+        }
+        let flat = model.as_flat_mut();
+        for t in P::TENSORS {
+            let values = self.tensor(t.name).unwrap_or_default();
+            flat[t.offset..t.offset + t.len()].copy_from_slice(values);
+        }
+        Ok(())
+    }
+}
+
+/// The cell of a model from its tensor names: `lstm.*` or `rnn.*`, not both.
+fn cell_of(names: &[String], p: &str) -> Result<CellKind> {
+    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    Ok(match (has("lstm."), has("rnn.")) {
+        (true, false) => CellKind::Lstm,
+        (false, true) => CellKind::Rnn,
+        (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
+        (false, false) => bail!(
+            "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
+             `rnn.weight_ih_l0`, ...): not an LSTM or RNN model"
+        ),
+    })
+}
+
+/// The sizes from the shapes of `weight_ih_l0` ([G·H, I]) and `head.weight` ([O, H]).
+fn discover(cell: CellKind, w_ih: &[usize], head: &[usize], p: &str) -> Result<ModelSpec> {
+    let g = gates(cell);
+    let c = cell.name();
+    let gh = if g == 1 { "H" } else { "4H" };
+    let (i, h) = match *w_ih {
+        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
+        _ => bail!(
+            "{p}: tensor `{c}.weight_ih_l0` has shape {w_ih:?}, expected [{gh}, I] with H, I >= 1"
+        ),
+    };
+    let o = match *head {
+        [o, _] if o > 0 => o,
+        _ => bail!(
+            "{p}: tensor `head.weight` has shape {head:?}, expected [O, H] with O >= 1 (H = {h})"
+        ),
+    };
+    Ok(ModelSpec { cell, i, h, o })
+}
+
+/// The little-endian F32 values of `data`, refusing NaN and ±Inf with the element's index.
+fn finite_values(data: &[u8], name: &str, p: &str) -> Result<Vec<f32>> {
+    let values: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some((k, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        bail!(
+            "{p}: tensor `{name}` element {k} is {v}: a non-finite weight makes every output \
+             NaN (the file is damaged or the training that wrote it diverged)"
+        );
+    }
+    Ok(values)
+}
+
+/// The bytes of the regular file at `path`, refusing one larger than [`MAX_FILE_BYTES`] before
+/// reading it (and one that grows past it while being read).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let p = path.display();
+    let too_big = |size: String| {
+        anyhow!("{p} is {size} bytes, larger than a model file may be ({MAX_FILE_BYTES} bytes)")
+    };
+    // Not opened unless it is a regular file: opening a FIFO waits for a writer.
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {p}"))?;
+    if !meta.is_file() {
+        bail!("cannot read {p}: not a regular file");
+    }
+    let len = meta.len();
+    if len > MAX_FILE_BYTES {
+        return Err(too_big(len.to_string()));
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {p}"))?;
+    let mut data = Vec::with_capacity(len as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("cannot read {p}"))?;
+    if data.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(format!("more than {MAX_FILE_BYTES}")));
+    }
+    Ok(data)
+}
+
+/// The metadata of a safetensors file's bytes, its checksum verified if it has one.
+pub fn metadata(bytes: &[u8], source: &str) -> Result<HashMap<String, String>> {
+    Ok(open(bytes, source)?.1)
+}
+
+/// The metadata of the safetensors file at `path` (see [`metadata`]).
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    metadata(&read_bytes(path)?, &path.display().to_string())
+}
+
+/// The checksum entry a safetensors file's bytes should carry (any `checksum` entry they have
+/// is left out of it), e.g. for a tool that edits a checkpoint on purpose.
+pub fn checksum_of(bytes: &[u8]) -> Result<String> {
+    let (st, meta) = deserialize(bytes, "the file")?;
+    Ok(payload_checksum(&st, &meta))
+}
+
+/// Reads `bytes` as safetensors, verifying the checksum if there is one.
+fn open<'a>(bytes: &'a [u8], p: &str) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let (st, meta) = deserialize(bytes, p)?;
+    if let Some(stored) = meta.get(CHECKSUM_KEY) {
+        let actual = payload_checksum(&st, &meta);
+        if *stored != actual {
+            bail!(
+                "{p} is damaged: checksum mismatch (it records `{}`, its contents give \
+                 `{actual}`)",
+                stored.escape_debug()
+            );
+        }
+    }
+    Ok((st, meta))
+}
+
+fn deserialize<'a>(bytes: &'a [u8], p: &str) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let invalid = |e: SafeTensorError| {
+        use SafeTensorError::*;
+        let hint = match e {
+            HeaderTooSmall | HeaderTooLarge | InvalidHeaderLength | MetadataIncompleteBuffer => {
+                " (truncated, or not a safetensors file)"
+            }
+            _ => "",
+        };
+        anyhow!("{p} is not a valid safetensors file: {e}{hint}")
+    };
+    let st = SafeTensors::deserialize(bytes).map_err(invalid)?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(invalid)?;
+    Ok((st, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// The checksum of a parsed file's tensors and metadata (see the module documentation).
+fn payload_checksum(st: &SafeTensors<'_>, meta: &HashMap<String, String>) -> String {
+    let mut tensors: Vec<_> = st.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let dtypes: Vec<String> = tensors
+        .iter()
+        .map(|(_, v)| format!("{:?}", v.dtype()))
+        .collect();
+    checksum(
+        tensors
+            .iter()
+            .zip(&dtypes)
+            .map(|((n, v), d)| (n.as_str(), d.as_str(), v.shape(), v.data())),
+        meta.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
+/// `crc32:xxxxxxxx` of `tensors` (name, dtype, shape, bytes; in name order) and the metadata
+/// entries but [`CHECKSUM_KEY`] (sorted here), every field preceded by its length.
+fn checksum<'a>(
+    tensors: impl Iterator<Item = (&'a str, &'a str, &'a [usize], &'a [u8])>,
+    meta: impl Iterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut crc = crc32fast::Hasher::new();
+    let mut field = |b: &[u8]| {
+        crc.update(&(b.len() as u64).to_le_bytes());
+        crc.update(b);
+    };
+    for (name, dtype, shape, data) in tensors {
+        field(name.as_bytes());
+        field(dtype.as_bytes());
+        let dims: Vec<u8> = shape
+            .iter()
+            .flat_map(|&d| (d as u64).to_le_bytes())
+            .collect();
+        field(&dims);
+        field(data);
+    }
+    let meta: BTreeMap<&str, &str> = meta.filter(|(k, _)| *k != CHECKSUM_KEY).collect();
+    for (k, v) in meta {
+        field(k.as_bytes());
+        field(v.as_bytes());
+    }
+    format!("crc32:{:08x}", crc.finalize())
+}
 
 /// Writes `model` to `path` atomically, with `metadata` (e.g. task, head activation).
 pub fn save<P: Params<f32>>(path: &Path, model: &P, metadata: &[(&str, String)]) -> Result<()> {
     save_with(path, model, &[], metadata)
 }
 
-/// [`save`] with extra 1-D tensors beside the model's (e.g. a checkpoint's optimizer state).
+/// [`save`] with extra 1-D tensors beside the model's (empty ones are left out).
 ///
 /// The file is the same for the same inputs, byte for byte: the header (written with `serde_json`:
 /// its map keeps insertion order under safetensors' `preserve_order`, sorted keys otherwise) lists
@@ -27,21 +471,43 @@ pub fn save_with<P: Params<f32>>(
     extra: &[(&str, &[f32])],
     metadata: &[(&str, String)],
 ) -> Result<()> {
+    write(path, model, extra, metadata, false)
+}
+
+/// [`save_with`] plus the metadata entry [`CHECKSUM_KEY`] (see the module documentation): for
+/// files that must be found out when damaged, such as checkpoints.
+pub fn save_checked<P: Params<f32>>(
+    path: &Path,
+    model: &P,
+    extra: &[(&str, &[f32])],
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    write(path, model, extra, metadata, true)
+}
+
+fn write<P: Params<f32>>(
+    path: &Path,
+    model: &P,
+    extra: &[(&str, &[f32])],
+    metadata: &[(&str, String)],
+    checked: bool,
+) -> Result<()> {
     let flat = model.as_flat();
-    let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = P::TENSORS
+    let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = P::TENSORS
         .iter()
         .map(|t| {
             (
                 t.name,
                 t.shape.to_vec(),
-                &flat[t.offset..t.offset + t.len()],
+                le(&flat[t.offset..t.offset + t.len()]),
             )
         })
         .chain(
             extra
                 .iter()
                 .filter(|e| !e.1.is_empty())
-                .map(|&(n, v)| (n, vec![v.len()], v)),
+                .map(|&(n, v)| (n, vec![v.len()], le(v))),
         )
         .collect();
     tensors.sort_by(|a, b| a.0.cmp(b.0));
@@ -49,14 +515,23 @@ pub fn save_with<P: Params<f32>>(
         bail!("{}: two tensors named `{}`", path.display(), w[0].0);
     }
     // A later duplicate key wins, as it would in a map; a BTreeMap keeps the keys sorted.
-    let meta: BTreeMap<&str, &str> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut meta: BTreeMap<&str, String> = metadata.iter().map(|(k, v)| (*k, v.clone())).collect();
+    if checked {
+        let sum = checksum(
+            tensors
+                .iter()
+                .map(|(n, s, d)| (*n, "F32", s.as_slice(), d.as_slice())),
+            meta.iter().map(|(k, v)| (*k, v.as_str())),
+        );
+        meta.insert(CHECKSUM_KEY, sum);
+    }
     let mut header = serde_json::Map::new();
     if !meta.is_empty() {
         header.insert("__metadata__".into(), serde_json::to_value(&meta)?);
     }
     let mut offset = 0usize;
-    for (name, shape, values) in &tensors {
-        let end = offset + 4 * values.len();
+    for (name, shape, data) in &tensors {
+        let end = offset + data.len();
         header.insert(
             (*name).into(),
             serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
@@ -71,98 +546,75 @@ pub fn save_with<P: Params<f32>>(
     write_atomic(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(header.as_bytes())?;
-        for (_, _, values) in &tensors {
-            for v in values.iter() {
-                w.write_all(&v.to_le_bytes())?;
-            }
+        for (_, _, data) in &tensors {
+            w.write_all(data)?;
         }
         Ok(())
     })
 }
 
-/// The metadata of a safetensors file, without reading its tensors into a model.
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let what = || format!("{} is not a valid safetensors file", path.display());
-    SafeTensors::deserialize(&data).with_context(what)?;
-    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
-    Ok(meta.metadata().clone().unwrap_or_default())
-}
-
-/// Reads `path` into `model`: every tensor of `P::TENSORS` must be present, F32, with its shape.
+/// Reads the model file at `path` into `model` (see [`ModelFile`]: the file must hold exactly
+/// the tensors of `P`, finite); returns its metadata.
 pub fn load_into<P: Params<f32>>(path: &Path, model: &mut P) -> Result<HashMap<String, String>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let what = || format!("{} is not a valid safetensors file", path.display());
-    let st = SafeTensors::deserialize(&data).with_context(what)?;
-    let (_, meta) = SafeTensors::read_metadata(&data).with_context(what)?;
-    let flat = model.as_flat_mut();
-    for t in P::TENSORS {
-        let view = st
-            .tensor(t.name)
-            .map_err(|_| anyhow::anyhow!("{}: tensor `{}` is missing", path.display(), t.name))?;
-        if view.dtype() != Dtype::F32 {
-            bail!(
-                "{}: tensor `{}` has dtype {:?}, expected F32",
-                path.display(),
-                t.name,
-                view.dtype()
-            );
-        }
-        if view.shape() != t.shape {
-            bail!(
-                "{}: tensor `{}` has shape {:?}, expected {:?}",
-                path.display(),
-                t.name,
-                view.shape(),
-                t.shape
-            );
-        }
-        for (dst, src) in flat[t.offset..t.offset + t.len()]
-            .iter_mut()
-            .zip(view.data().chunks_exact(4))
-        {
-            *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
-        }
-    }
-    Ok(meta.metadata().clone().unwrap_or_default())
-}
-
-/// Reads the 1-D F32 tensor `name` of length `len` from a safetensors file.
-pub fn read_vector(path: &Path, name: &str, len: usize) -> Result<Vec<f32>> {
-    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let st = SafeTensors::deserialize(&data)
-        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
-    let view = st
-        .tensor(name)
-        .map_err(|_| anyhow::anyhow!("{}: tensor `{name}` is missing", path.display()))?;
-    if view.dtype() != Dtype::F32 || view.shape() != [len] {
-        bail!(
-            "{}: tensor `{name}` is {:?} {:?}, expected F32 [{len}]",
-            path.display(),
-            view.dtype(),
-            view.shape()
-        );
-    }
-    Ok(view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    let file = ModelFile::read(path, &[])?;
+    file.copy_to(model)?;
+    Ok(file.metadata)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinyrnn::LstmModel;
+    use safetensors::tensor::TensorView;
+    use tinyrnn::{LstmModel, RnnModel};
+
+    type M = LstmModel<2, 3, 1>;
+
+    fn model() -> Box<M> {
+        let mut model: Box<M> = crate::net::boxed_zeroed();
+        model.init(&mut tinyrnn::rng(1), None);
+        model
+    }
+
+    /// The safetensors bytes of `tensors` (name, shape, values) and `meta`.
+    fn bytes(tensors: &[(&str, Vec<usize>, Vec<f32>)], meta: &[(&str, &str)]) -> Vec<u8> {
+        let data: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(&str, TensorView)> = tensors
+            .iter()
+            .zip(&data)
+            .map(|((n, s, _), d)| (*n, TensorView::new(Dtype::F32, s.clone(), d).unwrap()))
+            .collect();
+        let meta: HashMap<String, String> = meta
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        safetensors::serialize(views, (!meta.is_empty()).then_some(meta)).unwrap()
+    }
+
+    /// The tensors of [`model`] as (name, shape, values).
+    fn tensors() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
+        let m = model();
+        M::TENSORS
+            .iter()
+            .map(|t| (t.name, t.shape.to_vec(), m.tensor(t.name).unwrap().to_vec()))
+            .collect()
+    }
+
+    /// The one-line error of parsing `b` (with the extra `opt` allowed).
+    fn refused(b: &[u8]) -> String {
+        let e = format!("{:#}", ModelFile::parse(b, "m.st", &["opt"]).unwrap_err());
+        assert!(!e.contains('\n'), "not one line: {e}");
+        e
+    }
 
     /// The writer's header is valid safetensors JSON (escapes included), reads back exactly, and
     /// the same inputs give the same bytes whatever order the metadata comes in.
     #[test]
     fn files_read_back_and_are_deterministic() {
-        type M = LstmModel<2, 3, 1>;
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut model: Box<M> = crate::net::boxed_zeroed();
-        model.init(&mut tinyrnn::rng(1), None);
+        let model = model();
         let extra = [1.5f32, -2.0, 3.25];
         let meta = [
             ("task", "t".to_string()),
@@ -173,11 +625,165 @@ mod tests {
         let reversed = [meta[1].clone(), meta[0].clone()];
         save_with(&b, &*model, &[("opt", &extra)], &reversed).expect("save");
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let file = ModelFile::read(&a, &["opt"]).expect("read");
         let mut back: Box<M> = crate::net::boxed_zeroed();
-        let got = load_into(&a, &mut *back).expect("load");
+        file.copy_to(&mut *back).expect("copy");
         assert_eq!(back.as_flat(), model.as_flat());
-        assert_eq!(got.get("flags"), Some(&meta[1].1));
-        assert_eq!(read_metadata(&a).expect("metadata"), got);
-        assert_eq!(read_vector(&a, "opt", 3).expect("opt"), extra);
+        assert_eq!(file.metadata.get("flags"), Some(&meta[1].1));
+        assert_eq!(read_metadata(&a).expect("metadata"), file.metadata);
+        assert_eq!(file.tensor("opt"), Some(&extra[..]));
+        let spec = ModelSpec {
+            cell: CellKind::Lstm,
+            i: 2,
+            h: 3,
+            o: 1,
+        };
+        assert_eq!(file.spec, spec);
+        assert_eq!(spec.to_string(), "LSTM(2 -> 3) + Linear(3 -> 1)");
+    }
+
+    /// A checked file carries the checksum of its payload; one flipped byte anywhere in the
+    /// tensors, or a metadata value edited to one of the same length, is refused.
+    #[test]
+    fn checksums_find_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let meta = [("update", "40".to_string())];
+        save_checked(&path, &*model(), &[("opt", &[0.5, 0.25])], &meta).expect("save");
+        let good = std::fs::read(&path).unwrap();
+        let file = ModelFile::parse(&good, "c", &["opt"]).expect("parse");
+        assert_eq!(
+            file.metadata.get(CHECKSUM_KEY),
+            Some(&checksum_of(&good).unwrap())
+        );
+        let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        for at in [header, header + 13, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            let e = refused(&bad);
+            assert!(e.contains("m.st is damaged: checksum mismatch"), "{e}");
+        }
+        let mut edited = good.clone();
+        let at = good.windows(4).position(|w| w == b"\"40\"").unwrap();
+        edited[at + 1..at + 3].copy_from_slice(b"99");
+        let e = refused(&edited);
+        assert!(e.contains("checksum mismatch"), "{e}");
+        // The same model unchecked has no checksum, and its bytes are the plain writer's.
+        save_with(&path, &*model(), &[("opt", &[0.5, 0.25])], &meta).expect("save");
+        let plain = read_metadata(&path).unwrap();
+        assert!(!plain.contains_key(CHECKSUM_KEY));
+    }
+
+    /// Every tensor of a file is used or the file is refused, naming the tensor.
+    #[test]
+    fn unknown_tensors_are_refused_by_name() {
+        for name in [
+            "lstm.weight_ih_l1",
+            "lstm.weight_ih_l0_reverse",
+            "head.foo",
+            "optimizer.state",
+            "foo",
+        ] {
+            let mut t = tensors();
+            t.push((name, vec![3], vec![1.0, 2.0, 3.0]));
+            let e = refused(&bytes(&t, &[]));
+            assert!(e.contains(&format!("unsupported tensor `{name}`")), "{e}");
+        }
+        // Declared extras must be 1-D with at least one value.
+        for shape in [vec![2, 2], vec![0]] {
+            let mut t = tensors();
+            let n = shape.iter().product();
+            t.push(("opt", shape, vec![1.0; n]));
+            let e = refused(&bytes(&t, &[]));
+            assert!(e.contains("tensor `opt` has shape"), "{e}");
+        }
+    }
+
+    /// NaN and ±Inf are refused with the tensor and the element, in the model and in extras.
+    #[test]
+    fn non_finite_values_are_refused() {
+        for (name, v) in [
+            ("lstm.weight_hh_l0", f32::NAN),
+            ("head.bias", f32::INFINITY),
+            ("opt", f32::NEG_INFINITY),
+        ] {
+            let mut t = tensors();
+            t.push(("opt", vec![2], vec![0.0, 0.0]));
+            let target = t.iter_mut().find(|t| t.0 == name).unwrap();
+            let k = target.2.len() - 1;
+            target.2[k] = v;
+            let e = refused(&bytes(&t, &[]));
+            assert!(
+                e.contains(&format!("tensor `{name}` element {k} is {v}")),
+                "{e}"
+            );
+        }
+    }
+
+    /// A header claiming a huge shape is refused without overflow or allocation.
+    #[test]
+    fn huge_shapes_are_refused() {
+        let big = 1u64 << 63;
+        let header = format!(
+            r#"{{"lstm.weight_ih_l0":{{"dtype":"F32","shape":[{big},{big}],"data_offsets":[0,0]}}}}"#
+        );
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        let e = refused(&b);
+        assert!(e.contains("not a valid safetensors file"), "{e}");
+    }
+
+    /// A file over the size cap is refused before it is read (a sparse file: nothing is
+    /// written to disk).
+    #[test]
+    fn oversized_files_are_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.safetensors");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let e = format!("{:#}", ModelFile::read(&path, &[]).unwrap_err());
+        assert!(
+            e.contains(&format!("is {} bytes, larger than", MAX_FILE_BYTES + 1)),
+            "{e}"
+        );
+    }
+
+    /// Every one-byte change and every truncation of a checked file is an error or a file that
+    /// passes every check, never a panic (a small stand-in for the fuzz target).
+    #[test]
+    fn every_damaged_byte_and_cut_is_handled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c");
+        let mut small: Box<LstmModel<1, 1, 1>> = crate::net::boxed_zeroed();
+        small.init(&mut tinyrnn::rng(3), None);
+        save_checked(&path, &*small, &[("opt", &[1.0])], &[("k", "v".into())]).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = good.clone();
+                bad[at] ^= bit;
+                let _ = ModelFile::parse(&bad, "c", &["opt"]);
+            }
+            let _ = ModelFile::parse(&good[..at], "c", &["opt"]);
+        }
+        let dir_err = format!("{:#}", ModelFile::read(dir.path(), &[]).unwrap_err());
+        assert!(dir_err.contains("not a regular file"), "{dir_err}");
+    }
+
+    /// A file of other sizes or another cell does not load into a typed model.
+    #[test]
+    fn other_sizes_do_not_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m");
+        save(&path, &*model(), &[]).unwrap();
+        let mut other: Box<LstmModel<2, 4, 1>> = crate::net::boxed_zeroed();
+        let e = format!("{:#}", load_into(&path, &mut *other).unwrap_err());
+        assert!(
+            e.contains("holds LSTM(2 -> 3) + Linear(3 -> 1): tensor `lstm.weight_ih_l0` has shape [12, 2], this model needs [16, 2]"),
+            "{e}"
+        );
+        let mut rnn: Box<RnnModel<2, 3, 1>> = crate::net::boxed_zeroed();
+        let e = format!("{:#}", load_into(&path, &mut *rnn).unwrap_err());
+        assert!(e.contains("has no tensor `rnn.weight_ih_l0`"), "{e}");
     }
 }

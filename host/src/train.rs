@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tinyrnn::{Optimizer, Params, clip_grad_norm};
 
+use crate::modelfile::{CHECKSUM_KEY, ModelFile};
 use crate::net::boxed_zeroed;
 
 /// The optimizers of the core, by name (for `--optimizer`).
@@ -37,11 +38,25 @@ impl OptimizerKind {
     }
 }
 
-/// The `format` metadata of checkpoint files.
-pub const CHECKPOINT_FORMAT: &str = "tinyrnn-checkpoint/1";
+/// The `format` metadata of checkpoint files (2: with a checksum).
+pub const CHECKPOINT_FORMAT: &str = "tinyrnn-checkpoint/2";
+
+/// The checkpoint tensor holding the optimizer's state (absent when it keeps none).
+const OPTIMIZER_STATE: &str = "optimizer.state";
 
 /// The checkpoint metadata entry holding the task's training progress (JSON).
 const PROGRESS_KEY: &str = "progress";
+
+/// What [`Trainer::resume`] checks a checkpoint against besides the task's progress.
+#[derive(Debug, Clone, Copy)]
+pub struct RunCheck<'a> {
+    /// The run's identity (task and flags): the checkpoint must hold every entry, equal.
+    pub id: &'a [(&'a str, String)],
+    /// The run's total number of updates.
+    pub updates: u64,
+    /// The task's extra tensors (as given to [`Trainer::save_checkpoint`]).
+    pub extras: &'a [&'a str],
+}
 
 /// A model with its gradient buffer and optimizer state.
 pub struct Trainer<N: Params<f32>> {
@@ -140,9 +155,10 @@ impl<N: Params<f32>> Trainer<N> {
     /// Writes a checkpoint to `path` atomically: the model (PyTorch names), the optimizer state,
     /// the number of updates taken, `run_id` (the task and its flags), the task's `progress`
     /// (whatever else it needs to continue: metrics so far, curriculum, sums; as JSON in the
-    /// metadata, floats exact) and `extra` 1-D tensors. Tasks that draw their training data from
-    /// one random stream per update ([`crate::tasks::update_rng`]) need no random state: the
-    /// update count is all of it.
+    /// metadata, floats exact), `extra` 1-D tensors, and a checksum of all of it
+    /// ([`crate::modelfile::save_checked`]). Tasks that draw their training data from one random
+    /// stream per update ([`crate::tasks::update_rng`]) need no random state: the update count is
+    /// all of it. A checkpoint is taken after an update and before the run's last one.
     pub fn save_checkpoint(
         &self,
         path: &Path,
@@ -154,54 +170,81 @@ impl<N: Params<f32>> Trainer<N> {
         meta.push(("format", CHECKPOINT_FORMAT.into()));
         meta.push(("update", self.step.to_string()));
         meta.push((PROGRESS_KEY, serde_json::to_string(progress)?));
-        let mut tensors = vec![("optimizer.state", &self.opt_state[..])];
+        let mut tensors = vec![(OPTIMIZER_STATE, &self.opt_state[..])];
         tensors.extend_from_slice(extra);
-        crate::modelfile::save_with(path, &*self.model, &tensors, &meta)
+        crate::modelfile::save_checked(path, &*self.model, &tensors, &meta)
     }
 
     /// Restores model, optimizer state and update count from a checkpoint written by
-    /// [`save_checkpoint`](Self::save_checkpoint) whose metadata holds every entry of `run_id`
-    /// with the same value (same task and flags: anything else would not continue the same run).
-    /// Returns the task's progress saved with it.
+    /// [`save_checkpoint`](Self::save_checkpoint), and returns the task's progress saved with
+    /// it, after checking, in this order, each refusal one line:
+    ///
+    /// 1. the file: size, safetensors, format, checksum (present and matching);
+    /// 2. the run: every entry of `run.id` with the same value (same task and flags: anything
+    ///    else would not continue the same run);
+    /// 3. the update count: within the run, `1..run.updates` (checkpoints are taken after an
+    ///    update and before the last one);
+    /// 4. the tensors: the model's, `optimizer.state` and `run.extras` only, every one finite,
+    ///    the model of this trainer's sizes and the optimizer state of its length;
+    /// 5. the progress: it parses, and `check(progress, update, file)` accepts it (the task's
+    ///    own consistency with the update count: metrics rows, epochs, extra tensors).
     pub fn resume<P: DeserializeOwned>(
         &mut self,
         path: &Path,
-        run_id: &[(&str, String)],
+        run: &RunCheck<'_>,
+        check: impl FnOnce(&mut P, u64, &ModelFile) -> Result<()>,
     ) -> Result<P> {
-        let cannot = || format!("cannot resume from {}", path.display());
-        let meta = crate::modelfile::read_metadata(path).with_context(cannot)?;
+        let p = path.display().to_string();
+        let bytes = crate::modelfile::read_bytes(path).context("cannot resume")?;
+        let meta = crate::modelfile::metadata(&bytes, &p).context("cannot resume")?;
         let get = |k: &str| meta.get(k).map(String::as_str);
         if get("format") != Some(CHECKPOINT_FORMAT) {
             bail!(
-                "cannot resume: {} is not a tinyrnn checkpoint (no `format: {CHECKPOINT_FORMAT}`)",
-                path.display()
+                "cannot resume: {p} is not a tinyrnn checkpoint (no `format: {CHECKPOINT_FORMAT}`)"
             );
         }
-        for (k, v) in run_id {
+        if get(CHECKSUM_KEY).is_none() {
+            bail!("cannot resume: {p} is damaged: it has no checksum");
+        }
+        for (k, v) in run.id {
             let theirs = get(k).unwrap_or("missing");
             if theirs != v.as_str() {
                 let (theirs, ours) = first_difference(theirs, v);
                 bail!(
-                    "cannot resume: {} was written by a different run: its {k}: `{theirs}`; this run's: `{ours}`",
-                    path.display(),
+                    "cannot resume: {p} was written by a different run: its {k}: `{theirs}`; this run's: `{ours}`"
                 );
             }
         }
-        let progress = serde_json::from_str(get(PROGRESS_KEY).unwrap_or("")).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot resume: {}: its training progress is missing or malformed ({e})",
-                path.display()
-            )
-        })?;
-        crate::modelfile::load_into(path, &mut *self.model).with_context(cannot)?;
-        self.step = get("update")
+        let update: u64 = get("update")
             .and_then(|s| s.parse().ok())
-            .with_context(|| format!("cannot resume: {}: no valid update count", path.display()))?;
-        if !self.opt_state.is_empty() {
-            self.opt_state =
-                crate::modelfile::read_vector(path, "optimizer.state", self.opt_state.len())
-                    .with_context(cannot)?;
+            .with_context(|| format!("cannot resume: {p}: no valid update count"))?;
+        if update == 0 || update >= run.updates {
+            bail!(
+                "cannot resume: {p} is inconsistent: its update count {update} is not within this \
+                 run's {} updates (a checkpoint is taken after an update and before the last one)",
+                run.updates
+            );
         }
+        let mut extras = vec![OPTIMIZER_STATE];
+        extras.extend_from_slice(run.extras);
+        let file = ModelFile::parse(&bytes, &p, &extras).context("cannot resume")?;
+        let state = file.tensor(OPTIMIZER_STATE).unwrap_or_default();
+        if state.len() != self.opt_state.len() {
+            bail!(
+                "cannot resume: {p} is inconsistent: `{OPTIMIZER_STATE}` has {} values, this \
+                 run's optimizer keeps {}",
+                state.len(),
+                self.opt_state.len()
+            );
+        }
+        let mut progress = serde_json::from_str(get(PROGRESS_KEY).unwrap_or("")).map_err(|e| {
+            anyhow!("cannot resume: {p}: its training progress is missing or malformed ({e})")
+        })?;
+        check(&mut progress, update, &file)
+            .map_err(|e| anyhow!("cannot resume: {p} is inconsistent at update {update}: {e:#}"))?;
+        file.copy_to(&mut *self.model).context("cannot resume")?;
+        self.opt_state.copy_from_slice(state);
+        self.step = update;
         Ok(progress)
     }
 

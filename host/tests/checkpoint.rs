@@ -48,9 +48,13 @@ fn model(path: &Path) -> Vec<f32> {
     load::<M>(path)
 }
 
+/// The model in a model file or checkpoint (whose extra tensors are allowed), checked whole.
 fn load<P: Params<f32>>(path: &Path) -> Vec<f32> {
     let mut m: Box<P> = host::net::boxed_zeroed();
-    host::modelfile::load_into(path, &mut *m).unwrap_or_else(|e| panic!("{e:#}"));
+    let extras = ["optimizer.state", "mnist.smoothed_loss"];
+    host::modelfile::ModelFile::read(path, &extras)
+        .and_then(|f| f.copy_to(&mut *m))
+        .unwrap_or_else(|e| panic!("{e:#}"));
     m.as_flat().to_vec()
 }
 

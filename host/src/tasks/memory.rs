@@ -38,7 +38,7 @@ use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id,
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, progress, split};
+use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, progress, split};
 use crate::{budget, with_hidden};
 
 /// Symbols of the alphabet.
@@ -597,6 +597,39 @@ struct Progress {
     stopped: bool,
 }
 
+impl Progress {
+    /// Its consistency with a checkpoint's update count: a run that goes on (not stopped), a
+    /// curriculum within `blanks`, and one metrics row per `log_every` updates, in order.
+    fn check(&self, update: u64, log_every: u64, blanks: usize) -> Result<()> {
+        if self.stopped {
+            bail!("its progress says the run had stopped");
+        }
+        if self.curriculum_n > blanks {
+            bail!(
+                "its curriculum is at N = {}, past the run's {blanks} blanks",
+                self.curriculum_n
+            );
+        }
+        let want = update / log_every;
+        if self.log.len() as u64 != want {
+            bail!(
+                "its progress holds {} metrics rows, expected {want} (one every {log_every} updates)",
+                self.log.len()
+            );
+        }
+        for (k, row) in (1u64..).zip(&self.log) {
+            if row[0] != (k * log_every).to_string() {
+                bail!(
+                    "metrics row {k} is for update `{}`, expected {}",
+                    row[0].escape_debug(),
+                    k * log_every
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checkpoints every this many updates unless --checkpoint-every says otherwise.
 const CHECKPOINT_EVERY: u64 = 1000;
 
@@ -634,7 +667,14 @@ fn run_net<N: Net<IN, OUT>>(
     let mut p = Progress::default();
     let mut resumed = String::new();
     if let Some(from) = resume {
-        p = trainer.resume(from, &run_id)?;
+        let run = RunCheck {
+            id: &run_id,
+            updates: args.steps,
+            extras: &[],
+        };
+        p = trainer.resume(from, &run, |p: &mut Progress, update, _| {
+            p.check(update, args.log_every, blanks)
+        })?;
         curriculum.current = p.curriculum_n;
         curriculum.recent = std::mem::take(&mut p.recent);
         resumed = format!(" (resumed at update {})", trainer.step);
@@ -712,7 +752,8 @@ fn run_net<N: Net<IN, OUT>>(
             ));
             stopped = curriculum.reached() && eval.accuracy() >= args.stop_at;
         }
-        if every > 0 && updates.is_multiple_of(every) {
+        // Not after the last update, nor once stopped: a checkpoint is a run to continue.
+        if every > 0 && updates.is_multiple_of(every) && updates < args.steps && !stopped {
             let p = Progress {
                 curriculum_n: curriculum.current,
                 recent: curriculum.recent.clone(),

@@ -35,11 +35,13 @@ use tinyrnn::{LstmModel, SeededRng};
 use super::{CHECKPOINT_FILE, CheckpointArgs, Common, run_id};
 use crate::budget;
 use crate::idx::{self, LabelledImages};
+use crate::modelfile::ModelFile;
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::OutDir;
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{
-    Ema, OptimizerKind, Trainer, cosine_lr, default_threads, progress as progress_bar, split,
+    Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, default_threads, progress as progress_bar,
+    split,
 };
 use crate::with_hidden;
 
@@ -383,6 +385,31 @@ struct Progress {
 const SMOOTHED_LOSS: &str = "mnist.smoothed_loss";
 
 impl Progress {
+    /// Its consistency with a checkpoint's update count, taking the smoothed loss curve from
+    /// `file`: one finished epoch (numbered in order) per `batches` updates, one smoothed loss
+    /// per update.
+    fn check(&mut self, update: u64, batches: u64, file: &ModelFile) -> Result<()> {
+        let done = update / batches;
+        if self.epochs.len() as u64 != done {
+            bail!(
+                "{} finished epochs, expected {done} (epochs of {batches} updates)",
+                self.epochs.len()
+            );
+        }
+        if let Some((k, e)) = (1u32..).zip(&self.epochs).find(|(k, e)| e.epoch != *k) {
+            bail!("finished epoch {k} is numbered {}", e.epoch);
+        }
+        let curve = file.tensor(SMOOTHED_LOSS).unwrap_or_default();
+        if curve.len() as u64 != update {
+            bail!(
+                "tensor `{SMOOTHED_LOSS}` has {} values, expected one per update",
+                curve.len()
+            );
+        }
+        self.batch_loss = curve.to_vec();
+        Ok(())
+    }
+
     /// Writes a checkpoint of `trainer` with this progress.
     fn save<N: Net<SIDE, CLASSES>>(
         &mut self,
@@ -486,21 +513,17 @@ fn train<N: Net<SIDE, CLASSES>>(
     let mut progress = Progress::default();
     let mut resumed = String::new();
     if let Some(from) = resume {
-        progress = trainer.resume(from, &run_id)?;
-        progress.batch_loss =
-            crate::modelfile::read_vector(from, SMOOTHED_LOSS, trainer.step as usize)
-                .with_context(|| format!("cannot resume from {}", from.display()))?;
+        let run = RunCheck {
+            id: &run_id,
+            updates: total_updates,
+            extras: &[SMOOTHED_LOSS],
+        };
+        progress = trainer.resume(from, &run, |p: &mut Progress, update, file| {
+            p.check(update, batches as u64, file)
+        })?;
         // Checkpoints are taken after an update inside an epoch, or after an epoch's evaluation.
         let done = trainer.step / batches as u64;
         let mid = !trainer.step.is_multiple_of(batches as u64);
-        if progress.epochs.len() as u64 != done || trainer.step >= total_updates {
-            bail!(
-                "cannot resume: {} is inconsistent: update {} with {} finished epochs of {batches} updates",
-                from.display(),
-                trainer.step,
-                progress.epochs.len()
-            );
-        }
         // Every epoch (the current one too, when it is under way) has shuffled `order`.
         for _ in 0..done + u64::from(mid) {
             shuffle(&mut order, &mut rng);

@@ -19,7 +19,7 @@
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
@@ -28,7 +28,7 @@ use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id,
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, cosine_lr, progress};
+use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, progress};
 use crate::{budget, with_hidden};
 
 /// `tinyrnn sine` flags.
@@ -249,6 +249,33 @@ fn closed_loop_backward<N: Net<1, 1>>(
 
 const LOG_HEADER: [&str; 4] = ["update", "loss", "batch", "seconds"];
 
+/// Updates between rows of metrics.csv (plus a row after the last update).
+const LOG_EVERY: u64 = 50;
+
+/// A checkpoint's metrics rows against its update count: after `update` updates (before the
+/// last) there is one row for each update `u` in `0..update` with `u % LOG_EVERY == 0`, with
+/// `u + 1` in its `update` column.
+fn check_log(log: &[[String; 4]], update: u64) -> Result<()> {
+    let want = update.div_ceil(LOG_EVERY);
+    if log.len() as u64 != want {
+        bail!(
+            "its progress holds {} metrics rows, expected {want} (one every {LOG_EVERY} updates)",
+            log.len()
+        );
+    }
+    for (k, row) in (0u64..).zip(log) {
+        if row[0] != (k * LOG_EVERY + 1).to_string() {
+            bail!(
+                "metrics row {} is for update `{}`, expected {}",
+                k + 1,
+                row[0].escape_debug(),
+                k * LOG_EVERY + 1
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Checkpoints every this many updates unless `--checkpoint-every` says otherwise.
 const CHECKPOINT_EVERY: u64 = 500;
 
@@ -276,7 +303,16 @@ fn run_net<N: Net<1, 1>>(
     let checkpoint = out.path(CHECKPOINT_FILE);
     // The metrics rows so far are the whole training progress a checkpoint adds.
     let mut log: Vec<[String; 4]> = match resume {
-        Some(from) => trainer.resume(from, &run_id)?,
+        Some(from) => {
+            let run = RunCheck {
+                id: &run_id,
+                updates: args.steps,
+                extras: &[],
+            };
+            trainer.resume(from, &run, |log: &mut Vec<[String; 4]>, update, _| {
+                check_log(log, update)
+            })?
+        }
         None => Vec::new(),
     };
 
@@ -354,7 +390,7 @@ fn run_net<N: Net<1, 1>>(
         if update % 10 == 0 {
             bar.set_message(format!("loss {avg:.2e}"));
         }
-        if update % 50 == 0 || update + 1 == args.steps {
+        if update % LOG_EVERY == 0 || update + 1 == args.steps {
             log.push([
                 (update + 1).to_string(),
                 num(loss),
