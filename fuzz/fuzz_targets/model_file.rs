@@ -1,23 +1,20 @@
-//! A safetensors model file, through today's two readers that take a path: `DynModel::load`
-//! (infer) and `export::read`. A model `infer` accepts must run a step. When the one model-file
-//! reader lands (`host::modelfile::ModelFile::parse(bytes, source, extras)`), call it on `data`
-//! directly instead (no scratch file).
+//! A safetensors model file, through the one model-file reader (`ModelFile::parse`, which
+//! `infer`, `export` and resume share) on the bytes. A model it accepts must run two steps.
 #![no_main]
 
-use host::{export, infer::DynModel};
+use host::infer::DynModel;
+use host::modelfile::ModelFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let path = tinyrnn_fuzz::scratch_file(data);
-    if let Ok(model) = DynModel::load(&path) {
-        let (i, _, o) = model.sizes();
+    if let Ok(file) = ModelFile::parse(data, "fuzz input", &[]) {
+        let model = DynModel::from_file(file);
+        let (i, h, o) = model.sizes();
+        assert!(i >= 1 && h >= 1 && o >= 1);
         let mut state = model.zero_state();
         let y = model
             .run(&vec![0.5; 2 * i], &mut state)
             .expect("a loaded model runs");
         assert_eq!(y.len(), 2 * o);
-    }
-    if let Ok(m) = export::read(&path) {
-        assert!(m.i >= 1 && m.h >= 1 && m.o >= 1);
     }
 });

@@ -173,7 +173,11 @@ impl DynModel {
     /// `O` from the shapes; every tensor present, F32, finite, of the shape these sizes imply,
     /// and no other tensor.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut file = ModelFile::read(path, &[])?;
+        Ok(Self::from_file(ModelFile::read(path, &[])?))
+    }
+
+    /// The model of a file the reader accepted (with no extra tensors).
+    pub fn from_file(mut file: ModelFile) -> Self {
         let ModelSpec { cell, i, h, o } = file.spec;
         let [
             weight_ih,
@@ -183,7 +187,7 @@ impl DynModel {
             head_weight,
             head_bias,
         ] = ModelSpec::names(cell).map(|n| file.take(&n));
-        Ok(Self {
+        Self {
             cell,
             i,
             h,
@@ -195,7 +199,7 @@ impl DynModel {
             head_weight,
             head_bias,
             metadata: file.metadata,
-        })
+        }
     }
 }
 
