@@ -270,14 +270,23 @@ fn unsupported_hidden() {
             Kind::Task,
             "supported",
         ),
+        (
+            &["memory", "--compare", "--hidden", "3"],
+            Kind::Task,
+            "supported",
+        ),
         (&["echo", "--hidden", "3"], Kind::Task, "supported"),
         (&["mnist", "--hidden", "3"], Kind::Task, "supported"),
         // The counter is one LSTM unit by definition: it has no --hidden.
         (&["counter", "--hidden", "3"], Kind::Usage, "--hidden"),
     ];
     for (parts, kind, mention) in cases.iter().filter(|(p, _, _)| has(p[0])) {
+        // An earlier run's file in --out: a refused command must not move it aside.
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("out");
+        let earlier = out.join("metrics.csv");
+        std::fs::create_dir(&out).expect("mkdir");
+        std::fs::write(&earlier, "earlier run\n").expect("write");
         let mut args = argv(parts);
         args.extend(argv(&["--out", &out.display().to_string()]));
         args.extend(argv(fast(parts[0])));
@@ -295,9 +304,10 @@ fn unsupported_hidden() {
         }
         assert_eq!(
             files_under(dir.path()),
-            Vec::<PathBuf>::new(),
-            "{args:?} left files"
+            vec![earlier.clone()],
+            "{args:?} left files or moved the earlier run's"
         );
+        assert_eq!(std::fs::read(&earlier).expect("read"), b"earlier run\n");
     }
 }
 

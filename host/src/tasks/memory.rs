@@ -158,6 +158,13 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
         bail!("--resume continues a single run; it does not work with --compare");
     }
     budget::check(&need(args))?;
+    let cells: &[CellKind] = match args.compare {
+        true => &[CellKind::Lstm, CellKind::Rnn],
+        false => &[args.cell],
+    };
+    for &cell in cells {
+        super::check_hidden(hidden_for(args, cell))?;
+    }
     let resume = args.checkpoint.resume_file()?;
     let out = args.checkpoint.out_dir(&args.common, "memory", args, &[])?;
     out.finish(match args.compare {

@@ -20,6 +20,15 @@ pub mod sine;
 /// Hidden sizes compiled into the host (the core's sizes are const generics).
 pub const HIDDEN_SIZES: &str = "1, 2, 4, 8, 16, 32, 64, 128, 256";
 
+/// Refuses a hidden size that is not compiled in, with the message of [`crate::with_hidden`]:
+/// for the checks a task makes before it claims its output directory.
+pub fn check_hidden(h: usize) -> Result<()> {
+    if !HIDDEN_SIZES.split(", ").any(|s| s == h.to_string()) {
+        bail!("hidden size {h} is not compiled in; supported: {HIDDEN_SIZES}");
+    }
+    Ok(())
+}
+
 /// Flags every task has.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
