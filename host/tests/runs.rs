@@ -365,6 +365,26 @@ fn input_in_what_would_move_is_refused() {
     assert_eq!(files(&out, &[]), before, "the directory changed");
 }
 
+/// A damaged checkpoint given to `--resume` with another `--out` is refused before that
+/// directory's run is moved aside.
+#[test]
+fn damaged_checkpoint_is_refused_before_anything_moves() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (from, out) = (root.path().join("from"), root.path().join("out"));
+    run_ok(tinyrnn(SINE, Some(&from)));
+    run_ok(tinyrnn(SINE, Some(&out)));
+    let checkpoint = from.join("checkpoint.safetensors");
+    let mut bytes = std::fs::read(&checkpoint).expect("read checkpoint");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&checkpoint, bytes).expect("write checkpoint");
+    let before = files(&out, &[]);
+    let mut c = tinyrnn(SINE, Some(&out));
+    c.arg("--resume").arg(&from);
+    refused(c, &["cannot resume", "checksum"]);
+    assert_eq!(files(&out, &[]), before, "the directory changed");
+}
+
 /// `--resume DIR` with `--out` naming the same directory another way continues the run there:
 /// nothing is moved aside.
 #[test]

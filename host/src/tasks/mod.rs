@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::out::{OutDir, RunStart};
 
@@ -196,6 +196,9 @@ impl CheckpointArgs {
                 dir.display()
             );
         }
+        // A damaged checkpoint (checksum, truncation, not safetensors) is refused here, before
+        // the run claims its output directory; the rest is checked when it is loaded.
+        crate::modelfile::read_metadata(&file).context("cannot resume")?;
         Ok(Some(file))
     }
 
