@@ -21,6 +21,12 @@ pub enum Error {
         /// The number of classes.
         classes: usize,
     },
+    /// A value outside what the call accepts (a quantized model's sizes, shift, input scale, a
+    /// non-finite weight), naming it.
+    Invalid {
+        /// Which value.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -39,6 +45,7 @@ impl fmt::Display for Error {
             Error::Label { index, classes } => {
                 write!(f, "class index {index} out of range for {classes} classes")
             }
+            Error::Invalid { what } => write!(f, "invalid {what}"),
         }
     }
 }

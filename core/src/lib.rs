@@ -33,6 +33,7 @@ mod lstm;
 mod model;
 pub mod optim;
 mod params;
+pub mod quant;
 mod real;
 mod rnn;
 

@@ -1,0 +1,366 @@
+//! int8 inference: post-training quantized LSTM and tanh-RNN models and their full-integer step,
+//! the same code on the host and on the device, so the host computes the device's bits.
+//!
+//! # The scheme (`int8-rowwise-v1`)
+//! ```text
+//! weights   W_ih, W_hh, head W: int8, symmetric, one scale per output row:
+//!           s[r] = max_k |W[r,k]| / 127,  Wq[r,k] = round(W[r,k] / s[r])
+//! input     xq = clamp(round(x / s_x), -127, 127), s_x = max |x| over the calibration data / 127
+//! hidden    hq = h · 128, int8 (h ∈ (-1, 1): a fixed scale, no calibration)
+//! cell      c: i16 with F fraction bits, F = 15 - ⌈log2(1.1 · max |c|)⌉ over the calibration data,
+//!           clamped to [8, 15]
+//! pre-activations, per gate row r, in Q4.11 (i32 holding [-2^15, 2^15)):
+//!   a_x[r] = sat16(round((Σ_k Wq_ih[r,k] xq[k] · M_ih[r] + B_ih[r]) / 2^S))
+//!   a_h[r] = sat16(round((Σ_k Wq_hh[r,k] hq[k] · M_hh[r] + B_hh[r]) / 2^S))
+//!   M_ih[r] = round(s_ih[r] · s_x · 2^(11+S)),   M_hh[r] = round(s_hh[r] / 128 · 2^(11+S)),
+//!   B_ih[r] = round(b_ih[r] · 2^(11+S)),         B_hh[r] = round(b_hh[r] · 2^(11+S))
+//!   (i32 multipliers and biases; S per layer, the largest that keeps them all in i32; the
+//!   products in i64)
+//! gates     the cell's pointwise function on (a_x, a_h) per unit (lstm.rs, rnn.rs), with σ and
+//!           tanh by one 257-entry table and linear interpolation (fixed.rs)
+//! head      y[o] = (Σ_k Wq[o,k] hq[k]) as f32 · (s[o] / 128) + b[o]     (f32 out, b kept f32)
+//! ```
+//! Integer sums are exact in any order (`dot.rs`), every shift rounds the same way everywhere and
+//! the few float operations (input quantization, head) are single IEEE operations, so the step
+//! gives the same bits on x86, Cortex-M4 (DSP path) and Cortex-M0.
+//!
+//! A cell is its gate count and its pointwise function ([`Cell`]); [`CellKind`] names the ones
+//! there are. Models are views over slices ([`QModel`]): the host fills them from a file, the
+//! firmware from `static` arrays in flash (`tinyrnn export --rust`), and no size is in a type.
+
+mod dot;
+mod fixed;
+mod lstm;
+mod quantize;
+mod rnn;
+
+pub use dot::{MAX_COLS, dot_rows, dot_rows_portable};
+pub use fixed::{GATE_FRAC, PRE_FRAC, sigmoid, tanh};
+pub use lstm::Lstm;
+pub use quantize::{FloatLayer, QLayerMut, c_frac_for, quantize_layer, quantize_rows};
+pub use rnn::Rnn;
+
+use crate::error::{Error, check};
+use fixed::{rshift_round64, sat};
+
+/// The scheme's name, as written in quantized model files.
+pub const SCHEME: &str = "int8-rowwise-v1";
+/// Fraction bits of the int8 hidden state (scale 1/128).
+pub const H_FRAC: u32 = 7;
+/// Range of a layer's shift `S`.
+pub const SHIFTS: core::ops::RangeInclusive<u32> = 1..=40;
+/// Range of the LSTM cell state's fraction bits `F`.
+pub const C_FRACS: core::ops::RangeInclusive<u32> = 8..=15;
+
+/// A recurrent cell of the integer step: how many gate rows per unit, and what one unit does with
+/// its pre-activations.
+pub trait Cell {
+    /// Gate rows per hidden unit (at most 4).
+    const GATES: usize;
+    /// One unit: `ax[g]`, `ah[g]` (g < GATES) are the input and hidden parts of gate g's
+    /// pre-activation in Q4.11; `c` is the unit's cell state (i16, `c_frac` fraction bits; unused
+    /// by cells without one), updated in place. Returns the new hidden value (int8, scale 1/128).
+    fn unit(ax: [i32; 4], ah: [i32; 4], c: &mut i16, c_frac: u32) -> i8;
+}
+
+/// The cells a quantized layer can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// [`Lstm`]: gates i, f, g, o; a cell state.
+    Lstm,
+    /// [`Rnn`]: tanh, one gate.
+    Rnn,
+}
+
+impl CellKind {
+    /// Gate rows per unit.
+    pub const fn gates(self) -> usize {
+        match self {
+            CellKind::Lstm => Lstm::GATES,
+            CellKind::Rnn => Rnn::GATES,
+        }
+    }
+}
+
+/// One quantized recurrent layer (see the module doc for every symbol). Shapes, with G gates:
+/// `w_ih` (G·H, I), `w_hh` (G·H, H), `mul_ih`, `mul_hh`, `b_ih`, `b_hh` (G·H), row-major, PyTorch's
+/// gate order.
+#[derive(Debug, Clone, Copy)]
+pub struct QLayer<'a> {
+    /// The cell.
+    pub cell: CellKind,
+    /// Inputs `I`.
+    pub inputs: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// `Wq_ih`.
+    pub w_ih: &'a [i8],
+    /// `Wq_hh`.
+    pub w_hh: &'a [i8],
+    /// `M_ih`.
+    pub mul_ih: &'a [i32],
+    /// `M_hh`.
+    pub mul_hh: &'a [i32],
+    /// `B_ih`.
+    pub b_ih: &'a [i32],
+    /// `B_hh`.
+    pub b_hh: &'a [i32],
+    /// `S`.
+    pub shift: u32,
+    /// `F` (LSTM; ignored by cells without a cell state).
+    pub c_frac: u32,
+}
+
+/// The quantized linear head (see the module doc): `weight` (O, H) int8, `scale` = s[o] / 128 and
+/// `bias` (O) f32.
+#[derive(Debug, Clone, Copy)]
+pub struct QLinear<'a> {
+    /// Inputs (the layer's H).
+    pub inputs: usize,
+    /// Outputs `O`.
+    pub outputs: usize,
+    /// `Wq`.
+    pub weight: &'a [i8],
+    /// `s[o] / 128`.
+    pub scale: &'a [f32],
+    /// `b`.
+    pub bias: &'a [f32],
+}
+
+/// A quantized model: input scale, one recurrent layer, a linear head.
+#[derive(Debug, Clone, Copy)]
+pub struct QModel<'a> {
+    /// `s_x`.
+    pub x_scale: f32,
+    /// The recurrent layer.
+    pub layer: QLayer<'a>,
+    /// The head.
+    pub head: QLinear<'a>,
+}
+
+/// `Ok` if `ok`, else a shape error naming `what` (the found/expected lengths are not meaningful).
+fn require(ok: bool, what: &'static str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid { what })
+    }
+}
+
+impl QLayer<'_> {
+    /// Checks every length against the sizes, and the scheme's ranges.
+    pub fn check(&self) -> Result<(), Error> {
+        let (i, h) = (self.inputs, self.hidden);
+        require(h >= 1 && i <= MAX_COLS && h <= MAX_COLS, "layer size")?;
+        let rows = self.cell.gates() * h;
+        check(
+            "w_ih",
+            rows.checked_mul(i)
+                .ok_or(Error::Invalid { what: "layer size" })?,
+            self.w_ih.len(),
+        )?;
+        check(
+            "w_hh",
+            rows.checked_mul(h)
+                .ok_or(Error::Invalid { what: "layer size" })?,
+            self.w_hh.len(),
+        )?;
+        for (what, v) in [
+            ("mul_ih", self.mul_ih),
+            ("mul_hh", self.mul_hh),
+            ("b_ih", self.b_ih),
+            ("b_hh", self.b_hh),
+        ] {
+            check(what, rows, v.len())?;
+        }
+        require(SHIFTS.contains(&self.shift), "shift")?;
+        require(C_FRACS.contains(&self.c_frac), "c_frac")
+    }
+
+    /// One step: `h` (H) holds h_{t-1} on entry and h_t on return, `c` (H) the cell state (any
+    /// length for cells without one), `h_prev` (H) is working memory; `x` (I) the quantized input.
+    pub fn step(
+        &self,
+        x: &[i8],
+        h: &mut [i8],
+        c: &mut [i16],
+        h_prev: &mut [i8],
+    ) -> Result<(), Error> {
+        self.check()?;
+        check("x", self.inputs, x.len())?;
+        check("h", self.hidden, h.len())?;
+        check("h_prev", self.hidden, h_prev.len())?;
+        if self.cell == CellKind::Lstm {
+            check("c", self.hidden, c.len())?;
+        }
+        h_prev.copy_from_slice(h);
+        match self.cell {
+            CellKind::Lstm => self.step_cell::<Lstm>(x, h_prev, h, c),
+            CellKind::Rnn => self.step_cell::<Rnn>(x, h_prev, h, &mut []),
+        }
+        Ok(())
+    }
+
+    /// The step of cell `C` on checked shapes: per block of 4 units, each gate's rows against x and
+    /// h_prev ([`dot_rows`]), requantized per row, then the units.
+    #[inline]
+    fn step_cell<C: Cell>(&self, x: &[i8], h_prev: &[i8], h: &mut [i8], c: &mut [i16]) {
+        let (is, hs) = (self.inputs, self.hidden);
+        let s = self.shift;
+        let pre = |acc: i32, m: i32, b: i32| -> i32 {
+            let t = acc as i64 * m as i64 + b as i64;
+            sat(
+                rshift_round64(t, s).clamp(i16::MIN as i64, i16::MAX as i64) as i32,
+                i16::MIN as i32,
+                i16::MAX as i32,
+            )
+        };
+        let mut u0 = 0;
+        while u0 < hs {
+            let n = (hs - u0).min(4);
+            let (mut ax, mut ah) = ([[0i32; 4]; 4], [[0i32; 4]; 4]);
+            for g in 0..C::GATES {
+                let r0 = g * hs + u0;
+                let (mut accx, mut acch) = ([0i32; 4], [0i32; 4]);
+                dot_rows(self.w_ih.get(r0 * is..).unwrap_or(&[]), is, n, x, &mut accx);
+                dot_rows(
+                    self.w_hh.get(r0 * hs..).unwrap_or(&[]),
+                    hs,
+                    n,
+                    h_prev,
+                    &mut acch,
+                );
+                for k in 0..n {
+                    let r = r0 + k;
+                    let at = |v: &[i32]| v.get(r).copied().unwrap_or(0);
+                    ax[k][g] = pre(accx[k], at(self.mul_ih), at(self.b_ih));
+                    ah[k][g] = pre(acch[k], at(self.mul_hh), at(self.b_hh));
+                }
+            }
+            for k in 0..n {
+                let mut dummy = 0i16;
+                let cu = c.get_mut(u0 + k).unwrap_or(&mut dummy);
+                if let Some(hv) = h.get_mut(u0 + k) {
+                    *hv = C::unit(ax[k], ah[k], cu, self.c_frac);
+                }
+            }
+            u0 += 4;
+        }
+    }
+}
+
+impl QLinear<'_> {
+    /// Checks every length against the sizes.
+    pub fn check(&self) -> Result<(), Error> {
+        require(
+            self.outputs >= 1 && self.inputs >= 1 && self.inputs <= MAX_COLS,
+            "head size",
+        )?;
+        let n = self
+            .outputs
+            .checked_mul(self.inputs)
+            .ok_or(Error::Invalid { what: "head size" })?;
+        check("head weight", n, self.weight.len())?;
+        check("head scale", self.outputs, self.scale.len())?;
+        check("head bias", self.outputs, self.bias.len())
+    }
+
+    /// `y = (Wq hq) · scale + bias` (O outputs).
+    pub fn step(&self, h: &[i8], y: &mut [f32]) -> Result<(), Error> {
+        self.check()?;
+        check("h", self.inputs, h.len())?;
+        check("y", self.outputs, y.len())?;
+        let k = self.inputs;
+        for (o0, y) in (0..self.outputs).step_by(4).zip(y.chunks_mut(4)) {
+            let mut acc = [0i32; 4];
+            dot_rows(
+                self.weight.get(o0 * k..).unwrap_or(&[]),
+                k,
+                y.len(),
+                h,
+                &mut acc,
+            );
+            for (j, (y, a)) in y.iter_mut().zip(acc).enumerate() {
+                let (s, b) = (self.scale.get(o0 + j), self.bias.get(o0 + j));
+                // Two roundings (no fused multiply-add), the same on every target.
+                *y = a as f32 * s.copied().unwrap_or(0.0) + b.copied().unwrap_or(0.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl QModel<'_> {
+    /// Checks the layer, the head, and that they fit together.
+    pub fn check(&self) -> Result<(), Error> {
+        self.layer.check()?;
+        self.head.check()?;
+        check("head inputs", self.layer.hidden, self.head.inputs)?;
+        require(self.x_scale.is_finite() && self.x_scale > 0.0, "x_scale")
+    }
+
+    /// `xq = clamp(round(x / s_x), -127, 127)` (NaN becomes 0).
+    pub fn quantize_input(&self, x: &[f32], xq: &mut [i8]) -> Result<(), Error> {
+        check("x", xq.len(), x.len())?;
+        for (q, &v) in xq.iter_mut().zip(x) {
+            *q = libm::roundf(v / self.x_scale).clamp(-127.0, 127.0) as i8;
+        }
+        Ok(())
+    }
+
+    /// One step on an already quantized input (see [`QLayer::step`] and [`QLinear::step`]).
+    pub fn step_q(
+        &self,
+        xq: &[i8],
+        h: &mut [i8],
+        c: &mut [i16],
+        h_prev: &mut [i8],
+        y: &mut [f32],
+    ) -> Result<(), Error> {
+        check("head inputs", self.layer.hidden, self.head.inputs)?;
+        self.layer.step(xq, h, c, h_prev)?;
+        self.head.step(h, y)
+    }
+
+    /// One step with sizes in the types: quantizes `x`, advances `state`, returns the head's
+    /// output. Errors only if the model's shapes do not match `I`, `H`, `O` (check once with
+    /// [`QModel::check`] and the sizes, then it cannot fail).
+    pub fn step<const I: usize, const H: usize, const O: usize>(
+        &self,
+        x: &[f32; I],
+        state: &mut QState<H>,
+    ) -> Result<[f32; O], Error> {
+        let mut xq = [0i8; I];
+        self.quantize_input(x, &mut xq)?;
+        let mut h_prev = [0i8; H];
+        let mut y = [0.0f32; O];
+        self.step_q(&xq, &mut state.h, &mut state.c, &mut h_prev, &mut y)?;
+        Ok(y)
+    }
+}
+
+/// The recurrent state of one sequence for the integer step, owned by the caller: `h` (int8,
+/// scale 1/128) and `c` (i16, the layer's `c_frac` fraction bits; unused by a tanh RNN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QState<const H: usize> {
+    /// Hidden state.
+    pub h: [i8; H],
+    /// Cell state.
+    pub c: [i16; H],
+}
+
+impl<const H: usize> QState<H> {
+    /// The zero state.
+    pub const fn zero() -> Self {
+        Self {
+            h: [0; H],
+            c: [0; H],
+        }
+    }
+}
+
+impl<const H: usize> Default for QState<H> {
+    fn default() -> Self {
+        Self::zero()
+    }
+}

@@ -1,0 +1,152 @@
+//! Post-training quantization of a float layer into the integer step's parameters (the formulas
+//! are in mod.rs). Calibration (max |x| and max |c| over data) is the caller's: it runs the float
+//! model.
+
+use super::{C_FRACS, CellKind, H_FRAC, PRE_FRAC, SHIFTS};
+use crate::error::{Error, check};
+
+/// A float recurrent layer in PyTorch's layout (G gate rows per unit).
+#[derive(Debug, Clone, Copy)]
+pub struct FloatLayer<'a> {
+    /// The cell.
+    pub cell: CellKind,
+    /// Inputs `I`.
+    pub inputs: usize,
+    /// Hidden units `H`.
+    pub hidden: usize,
+    /// `weight_ih` (G·H, I).
+    pub w_ih: &'a [f32],
+    /// `weight_hh` (G·H, H).
+    pub w_hh: &'a [f32],
+    /// `bias_ih` (G·H).
+    pub b_ih: &'a [f32],
+    /// `bias_hh` (G·H).
+    pub b_hh: &'a [f32],
+}
+
+/// Where [`quantize_layer`] writes (lengths as in [`QLayer`](super::QLayer)); `s_ih`, `s_hh`
+/// (G·H) receive the row scales (for dequantization and inspection; the step does not read them).
+#[derive(Debug)]
+pub struct QLayerMut<'a> {
+    /// `Wq_ih`.
+    pub w_ih: &'a mut [i8],
+    /// `Wq_hh`.
+    pub w_hh: &'a mut [i8],
+    /// `s_ih`.
+    pub s_ih: &'a mut [f32],
+    /// `s_hh`.
+    pub s_hh: &'a mut [f32],
+    /// `M_ih`.
+    pub mul_ih: &'a mut [i32],
+    /// `M_hh`.
+    pub mul_hh: &'a mut [i32],
+    /// `B_ih`.
+    pub b_ih: &'a mut [i32],
+    /// `B_hh`.
+    pub b_hh: &'a mut [i32],
+}
+
+fn invalid(what: &'static str) -> Error {
+    Error::Invalid { what }
+}
+
+/// Symmetric row-wise int8: `scale[r] = max_k |w[r,k]| / 127` (1 for an all-zero row),
+/// `q[r,k] = round(w[r,k] / scale[r])`. `w` and `q` (rows, cols), `scale` (rows).
+pub fn quantize_rows(w: &[f32], cols: usize, q: &mut [i8], scale: &mut [f32]) -> Result<(), Error> {
+    check("quantized weights", w.len(), q.len())?;
+    check(
+        "row scales",
+        w.len().checked_div(cols).unwrap_or(0),
+        scale.len(),
+    )?;
+    if w.iter().any(|v| !v.is_finite()) {
+        return Err(invalid("weight (NaN or infinite)"));
+    }
+    if cols == 0 {
+        scale.fill(1.0);
+        return Ok(());
+    }
+    for ((row, qrow), s) in w
+        .chunks_exact(cols)
+        .zip(q.chunks_exact_mut(cols))
+        .zip(scale)
+    {
+        let m = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        *s = if m > 0.0 {
+            (m as f64 / 127.0) as f32
+        } else {
+            1.0
+        };
+        let inv = 1.0 / *s as f64;
+        for (q, &v) in qrow.iter_mut().zip(row) {
+            *q = libm::round(v as f64 * inv).clamp(-127.0, 127.0) as i8;
+        }
+    }
+    Ok(())
+}
+
+/// The cell state's fraction bits for a calibrated max |c|: the most that keep 1.1 · max |c|
+/// inside the i16 range, within [`C_FRACS`].
+pub fn c_frac_for(c_max: f32) -> u32 {
+    let lim = 1.1 * c_max.abs() as f64;
+    let mut f = *C_FRACS.end();
+    while f > *C_FRACS.start() && lim >= (1u64 << (15 - f)) as f64 {
+        f -= 1;
+    }
+    f
+}
+
+/// Quantizes `f` for input scale `x_scale` into `out`; returns the shift `S`.
+pub fn quantize_layer(f: &FloatLayer<'_>, x_scale: f32, out: QLayerMut<'_>) -> Result<u32, Error> {
+    let rows = f.cell.gates().saturating_mul(f.hidden);
+    if !(x_scale.is_finite() && x_scale > 0.0) {
+        return Err(invalid("x_scale"));
+    }
+    check("weight_ih", rows.saturating_mul(f.inputs), f.w_ih.len())?;
+    check("weight_hh", rows.saturating_mul(f.hidden), f.w_hh.len())?;
+    check("bias_ih", rows, f.b_ih.len())?;
+    check("bias_hh", rows, f.b_hh.len())?;
+    for (what, v) in [
+        ("mul_ih", &*out.mul_ih),
+        ("mul_hh", &*out.mul_hh),
+        ("b_ih", &*out.b_ih),
+        ("b_hh", &*out.b_hh),
+    ] {
+        check(what, rows, v.len())?;
+    }
+    if f.b_ih.iter().chain(f.b_hh).any(|v| !v.is_finite()) {
+        return Err(invalid("bias (NaN or infinite)"));
+    }
+    quantize_rows(f.w_ih, f.inputs, out.w_ih, out.s_ih)?;
+    quantize_rows(f.w_hh, f.hidden, out.w_hh, out.s_hh)?;
+    // The real values behind the multipliers and biases (before the factor 2^(11+S)).
+    let h_scale = 1.0 / (1u64 << H_FRAC) as f64;
+    let m_ih = |r: usize| out.s_ih[r] as f64 * x_scale as f64;
+    let m_hh = |r: usize| out.s_hh[r] as f64 * h_scale;
+    let mut vmax = 0.0f64;
+    for r in 0..rows {
+        vmax = vmax
+            .max(m_ih(r))
+            .max(m_hh(r))
+            .max(f.b_ih[r].abs() as f64)
+            .max(f.b_hh[r].abs() as f64);
+    }
+    let fits =
+        |s: u32| libm::round(vmax * libm::ldexp(1.0, (PRE_FRAC + s) as i32)) < i32::MAX as f64;
+    let mut s = *SHIFTS.end();
+    while s > *SHIFTS.start() && !fits(s) {
+        s -= 1;
+    }
+    if !fits(s) {
+        return Err(invalid("bias (too large to quantize)"));
+    }
+    let k = libm::ldexp(1.0, (PRE_FRAC + s) as i32);
+    let q = |v: f64| libm::round(v * k) as i32;
+    for r in 0..rows {
+        out.mul_ih[r] = q(m_ih(r));
+        out.mul_hh[r] = q(m_hh(r));
+        out.b_ih[r] = q(f.b_ih[r] as f64);
+        out.b_hh[r] = q(f.b_hh[r] as f64);
+    }
+    Ok(s)
+}

@@ -1,0 +1,362 @@
+//! The int8 path (`tinyrnn::quant`):
+//!
+//! * the layer step is bit for bit the documented scheme, recomputed here by an independent scalar
+//!   reference (i64 sums, f64-free integer formulas) for LSTM and tanh RNN, H with a tail of 4;
+//! * a quantized model follows its float model closely (same inputs, calibrated ranges);
+//! * `QModel::step` (sizes in the types) == `step_q` on slices;
+//! * bad shapes and out-of-range scheme values are errors, not panics.
+
+use tinyrnn::quant::{
+    CellKind, FloatLayer, QLayer, QLayerMut, QLinear, QModel, QState, c_frac_for, quantize_layer,
+    quantize_rows, sigmoid, tanh,
+};
+use tinyrnn::{Error, LstmModel, LstmState, Params, RnnModel, rng};
+use tinyrnn_tests::boxed_zeroed;
+
+/// Owned buffers behind a [`QModel`].
+struct Owned {
+    cell: CellKind,
+    i: usize,
+    h: usize,
+    x_scale: f32,
+    shift: u32,
+    c_frac: u32,
+    w_ih: Vec<i8>,
+    w_hh: Vec<i8>,
+    mul_ih: Vec<i32>,
+    mul_hh: Vec<i32>,
+    b_ih: Vec<i32>,
+    b_hh: Vec<i32>,
+    head_w: Vec<i8>,
+    head_scale: Vec<f32>,
+    head_bias: Vec<f32>,
+}
+
+impl Owned {
+    /// Quantizes a float model given as flat PyTorch tensors.
+    #[allow(clippy::too_many_arguments)]
+    fn quantize(
+        cell: CellKind,
+        (i, h, o): (usize, usize, usize),
+        t: [&[f32]; 6],
+        x_max: f32,
+        c_max: f32,
+    ) -> Self {
+        let rows = cell.gates() * h;
+        let x_scale = x_max / 127.0;
+        let (mut w_ih, mut w_hh) = (vec![0i8; rows * i], vec![0i8; rows * h]);
+        let (mut s_ih, mut s_hh) = (vec![0f32; rows], vec![0f32; rows]);
+        let (mut mul_ih, mut mul_hh, mut b_ih, mut b_hh) =
+            (vec![0; rows], vec![0; rows], vec![0; rows], vec![0; rows]);
+        let f = FloatLayer {
+            cell,
+            inputs: i,
+            hidden: h,
+            w_ih: t[0],
+            w_hh: t[1],
+            b_ih: t[2],
+            b_hh: t[3],
+        };
+        let out = QLayerMut {
+            w_ih: &mut w_ih,
+            w_hh: &mut w_hh,
+            s_ih: &mut s_ih,
+            s_hh: &mut s_hh,
+            mul_ih: &mut mul_ih,
+            mul_hh: &mut mul_hh,
+            b_ih: &mut b_ih,
+            b_hh: &mut b_hh,
+        };
+        let shift = quantize_layer(&f, x_scale, out).unwrap();
+        let mut head_w = vec![0i8; o * h];
+        let mut head_scale = vec![0f32; o];
+        quantize_rows(t[4], h, &mut head_w, &mut head_scale).unwrap();
+        head_scale.iter_mut().for_each(|s| *s /= 128.0);
+        Self {
+            cell,
+            i,
+            h,
+            x_scale,
+            shift,
+            c_frac: c_frac_for(c_max),
+            w_ih,
+            w_hh,
+            mul_ih,
+            mul_hh,
+            b_ih,
+            b_hh,
+            head_w,
+            head_scale,
+            head_bias: t[5].to_vec(),
+        }
+    }
+
+    fn model(&self) -> QModel<'_> {
+        QModel {
+            x_scale: self.x_scale,
+            layer: QLayer {
+                cell: self.cell,
+                inputs: self.i,
+                hidden: self.h,
+                w_ih: &self.w_ih,
+                w_hh: &self.w_hh,
+                mul_ih: &self.mul_ih,
+                mul_hh: &self.mul_hh,
+                b_ih: &self.b_ih,
+                b_hh: &self.b_hh,
+                shift: self.shift,
+                c_frac: self.c_frac,
+            },
+            head: QLinear {
+                inputs: self.h,
+                outputs: self.head_bias.len(),
+                weight: &self.head_w,
+                scale: &self.head_scale,
+                bias: &self.head_bias,
+            },
+        }
+    }
+
+    /// The scheme of `quant/mod.rs`, `lstm.rs`, `rnn.rs` written out independently: one step.
+    fn reference_step(&self, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
+        let (is, hs) = (self.i, self.h);
+        let round_shift = |v: i64, s: u32| (v + (1i64 << (s - 1))) >> s;
+        let sat16 = |v: i64| v.clamp(-32768, 32767);
+        let pre = |w: &[i8], k: usize, v: &[i8], m: &[i32], b: &[i32], r: usize| {
+            let acc: i64 = (0..k).map(|j| w[r * k + j] as i64 * v[j] as i64).sum();
+            sat16(round_shift(acc * m[r] as i64 + b[r] as i64, self.shift))
+        };
+        let hp = h.to_vec();
+        for u in 0..hs {
+            let a = |g: usize| {
+                let r = g * hs + u;
+                let ax = pre(&self.w_ih, is, xq, &self.mul_ih, &self.b_ih, r);
+                let ah = pre(&self.w_hh, hs, &hp, &self.mul_hh, &self.b_hh, r);
+                sat16(ax + ah) as i32
+            };
+            h[u] = match self.cell {
+                CellKind::Rnn => (round_shift(tanh(a(0)) as i64, 8).clamp(-127, 127)) as i8,
+                CellKind::Lstm => {
+                    let (ig, fg, gg, og) =
+                        (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
+                    let f = self.c_frac;
+                    let cn = round_shift(fg as i64 * c[u] as i64, 15)
+                        + round_shift(ig as i64 * gg as i64, 30 - f);
+                    let cn = sat16(cn);
+                    c[u] = cn as i16;
+                    let cq = if f > 11 {
+                        round_shift(cn, f - 11)
+                    } else {
+                        cn << (11 - f)
+                    };
+                    let tc = tanh(sat16(cq) as i32);
+                    round_shift(og as i64 * tc as i64, 23).clamp(-127, 127) as i8
+                }
+            };
+        }
+    }
+}
+
+/// Inputs in [-1, 1] from a fixed generator.
+fn inputs(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const I: usize = 3;
+const H: usize = 14; // three blocks of 4 units and a tail of 2
+const O: usize = 2;
+const T: usize = 40;
+
+fn lstm_case() -> (Box<LstmModel<I, H, O>>, Owned, Vec<f32>) {
+    let mut m = boxed_zeroed::<f32, LstmModel<I, H, O>>();
+    m.init(&mut rng(7), Some(1.0));
+    let xs = inputs(T * I, 3);
+    // Calibration: the float model over the same kind of data.
+    let mut st = LstmState::<H>::zero();
+    let mut c_max = 0f32;
+    for x in xs.chunks(I) {
+        m.step(x.try_into().unwrap(), &mut st);
+        c_max = st.c.iter().fold(c_max, |a, v| a.max(v.abs()));
+    }
+    let t = m.tensors();
+    let q = Owned::quantize(CellKind::Lstm, (I, H, O), t, 1.0, c_max);
+    (m, q, xs)
+}
+
+fn rnn_case() -> (Box<RnnModel<I, H, O>>, Owned, Vec<f32>) {
+    let mut m = boxed_zeroed::<f32, RnnModel<I, H, O>>();
+    m.init(&mut rng(8));
+    let xs = inputs(T * I, 4);
+    let t = m.tensors();
+    let q = Owned::quantize(CellKind::Rnn, (I, H, O), t, 1.0, 0.0);
+    (m, q, xs)
+}
+
+/// The six tensors of a model in PyTorch's order.
+trait Tensors {
+    fn tensors(&self) -> [&[f32]; 6];
+}
+impl<P: Params<f32>> Tensors for P {
+    fn tensors(&self) -> [&[f32]; 6] {
+        let flat = self.as_flat();
+        let mut out: [&[f32]; 6] = [&[]; 6];
+        for (o, t) in out.iter_mut().zip(P::TENSORS) {
+            let n: usize = t.shape.iter().product();
+            *o = &flat[t.offset..t.offset + n];
+        }
+        out
+    }
+}
+
+#[test]
+fn layer_step_is_the_documented_scheme_bit_for_bit() {
+    for q in [lstm_case().1, rnn_case().1] {
+        let m = q.model();
+        m.check().unwrap();
+        let (mut h, mut c, mut hp) = (vec![0i8; H], vec![0i16; H], vec![0i8; H]);
+        let (mut rh, mut rc) = (vec![0i8; H], vec![0i16; H]);
+        let mut xq = vec![0i8; I];
+        let mut moved = false;
+        for x in inputs(T * I, 11).chunks(I) {
+            m.quantize_input(x, &mut xq).unwrap();
+            m.layer.step(&xq, &mut h, &mut c, &mut hp).unwrap();
+            q.reference_step(&xq, &mut rh, &mut rc);
+            assert_eq!(h, rh, "{:?} h", q.cell);
+            assert_eq!(c, rc, "{:?} c", q.cell);
+            moved |= h.iter().any(|&v| v.abs() > 20);
+        }
+        assert!(moved, "{:?}: the state never left zero", q.cell);
+    }
+}
+
+#[test]
+fn quantized_models_follow_their_float_models() {
+    let (fm, q, xs) = lstm_case();
+    let m = q.model();
+    let mut st = LstmState::<H>::zero();
+    let mut qs = QState::<H>::zero();
+    let mut worst = 0f32;
+    for x in xs.chunks(I) {
+        let x: &[f32; I] = x.try_into().unwrap();
+        let y = fm.step(x, &mut st);
+        let yq: [f32; O] = m.step(x, &mut qs).unwrap();
+        for (a, b) in y.iter().zip(yq) {
+            worst = worst.max((a - b).abs());
+        }
+        for (a, &b) in st.h.iter().zip(&qs.h) {
+            assert!(
+                (a - b as f32 / 128.0).abs() < 0.03,
+                "h {a} vs {}",
+                b as f32 / 128.0
+            );
+        }
+    }
+    assert!(worst < 0.03, "LSTM output error {worst}");
+
+    let (fm, q, xs) = rnn_case();
+    let m = q.model();
+    let mut h = [0f32; H];
+    let mut qs = QState::<H>::zero();
+    let mut worst = 0f32;
+    for x in xs.chunks(I) {
+        let x: &[f32; I] = x.try_into().unwrap();
+        let y = fm.step(x, &mut h);
+        let yq: [f32; O] = m.step(x, &mut qs).unwrap();
+        for (a, b) in y.iter().zip(yq) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert!(worst < 0.03, "RNN output error {worst}");
+}
+
+#[test]
+fn typed_step_equals_slice_step() {
+    let (_, q, xs) = lstm_case();
+    let m = q.model();
+    let mut st = QState::<H>::zero();
+    let (mut h, mut c, mut hp, mut xq, mut y) = (
+        vec![0i8; H],
+        vec![0i16; H],
+        vec![0i8; H],
+        vec![0i8; I],
+        vec![0f32; O],
+    );
+    for x in xs.chunks(I) {
+        let yt: [f32; O] = m.step::<I, H, O>(x.try_into().unwrap(), &mut st).unwrap();
+        m.quantize_input(x, &mut xq).unwrap();
+        m.step_q(&xq, &mut h, &mut c, &mut hp, &mut y).unwrap();
+        assert_eq!(
+            yt.map(f32::to_bits).to_vec(),
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(st.h.to_vec(), h);
+        assert_eq!(st.c.to_vec(), c);
+    }
+}
+
+#[test]
+fn bad_shapes_and_values_are_errors() {
+    let (_, q, _) = lstm_case();
+    let good = q.model();
+    good.check().unwrap();
+    let mut st = QState::<H>::zero();
+    // Sizes in the types that do not match the model.
+    assert!(matches!(
+        good.step::<2, H, O>(&[0.0; 2], &mut st),
+        Err(Error::Shape { .. })
+    ));
+    let mut s2 = QState::<5>::zero();
+    assert!(good.step::<I, 5, O>(&[0.0; I], &mut s2).is_err());
+    assert!(good.step::<I, H, 3>(&[0.0; I], &mut st).is_err());
+    // Each slice one short, and the scheme's values out of range.
+    let short_w = &q.w_hh[1..];
+    let mut m = good;
+    m.layer.w_hh = short_w;
+    assert!(m.check().is_err());
+    let mut m = good;
+    m.layer.b_ih = &q.b_ih[1..];
+    assert!(m.check().is_err());
+    let mut m = good;
+    m.head.scale = &q.head_scale[1..];
+    assert!(m.check().is_err());
+    for shift in [0, 41] {
+        let mut m = good;
+        m.layer.shift = shift;
+        assert_eq!(m.check(), Err(Error::Invalid { what: "shift" }));
+    }
+    for c_frac in [7, 16] {
+        let mut m = good;
+        m.layer.c_frac = c_frac;
+        assert_eq!(m.check(), Err(Error::Invalid { what: "c_frac" }));
+    }
+    for x_scale in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        let mut m = good;
+        m.x_scale = x_scale;
+        assert_eq!(m.check(), Err(Error::Invalid { what: "x_scale" }));
+    }
+    let mut m = good;
+    m.layer.hidden = usize::MAX;
+    assert!(m.check().is_err());
+    // Non-finite weights are refused by the quantizer.
+    let mut w = vec![0.5f32; 6];
+    w[4] = f32::NAN;
+    let (mut qw, mut s) = (vec![0i8; 6], vec![0f32; 2]);
+    assert!(quantize_rows(&w, 3, &mut qw, &mut s).is_err());
+}
+
+#[test]
+fn cell_fraction_bits_follow_the_calibrated_range() {
+    assert_eq!(c_frac_for(0.0), 15);
+    assert_eq!(c_frac_for(0.9), 15); // 0.99 < 1: Q0.15 holds it
+    assert_eq!(c_frac_for(0.95), 14); // 1.045 >= 1
+    assert_eq!(c_frac_for(3.0), 13); // 3.3 < 4: Q2.13
+    assert_eq!(c_frac_for(1000.0), 8);
+}
