@@ -169,6 +169,61 @@ impl DynModel {
         Ok(y)
     }
 
+    /// A model from its six tensors in layout order (`ModelSpec::names`: weight_ih, weight_hh,
+    /// bias_ih, bias_hh, head.weight, head.bias), e.g. a trained model's flat parameters split by
+    /// its `Params::TENSORS`. Refused if a length does not fit the sizes.
+    pub fn from_tensors(
+        cell: CellKind,
+        (i, h, o): (usize, usize, usize),
+        t: [&[f32]; 6],
+    ) -> Result<Self> {
+        let spec = ModelSpec { cell, i, h, o };
+        for (want, got) in spec.tensors().iter().zip(t) {
+            let n: usize = want.shape.iter().product();
+            if got.len() != n {
+                bail!(
+                    "tensor `{}` has {} values, expected {n} = {}",
+                    want.name,
+                    got.len(),
+                    want.formula
+                );
+            }
+        }
+        let [
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            head_weight,
+            head_bias,
+        ] = t.map(<[f32]>::to_vec);
+        Ok(Self {
+            cell,
+            i,
+            h,
+            o,
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            head_weight,
+            head_bias,
+            metadata: HashMap::new(),
+        })
+    }
+
+    /// The six tensors in layout order (see [`from_tensors`](Self::from_tensors)).
+    pub fn tensors(&self) -> [&[f32]; 6] {
+        [
+            &self.weight_ih,
+            &self.weight_hh,
+            &self.bias_ih,
+            &self.bias_hh,
+            &self.head_weight,
+            &self.head_bias,
+        ]
+    }
+
     /// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, `I`, `H`,
     /// `O` from the shapes; every tensor present, F32, finite, of the shape these sizes imply,
     /// and no other tensor.

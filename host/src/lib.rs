@@ -10,6 +10,7 @@ pub mod modelfile;
 pub mod net;
 pub mod out;
 pub mod plot;
+pub mod quant;
 pub mod tasks;
 pub mod train;
 
