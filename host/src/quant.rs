@@ -212,7 +212,7 @@ impl QuantModel {
     /// Runs `x` (T·I values, step by step) from `state`, which ends as the state after the last
     /// step; returns the head's outputs (T·O values). The core's integer step, as on the device.
     pub fn run(&self, x: &[f32], state: &mut QuantState) -> Result<Vec<f32>> {
-        let (i, h, o) = self.sizes;
+        let (i, _, o) = self.sizes;
         if i == 0 || !x.len().is_multiple_of(i) {
             bail!(
                 "{} input values are not a whole number of steps of {i}",
@@ -220,12 +220,12 @@ impl QuantModel {
             );
         }
         let m = self.view();
-        let (mut xq, mut h_prev) = (vec![0i8; i], vec![0i8; h]);
+        let (mut xq, mut scratch) = (vec![0i8; i], vec![0u32; m.scratch_len()]);
         let mut y = vec![0.0f32; x.len() / i * o];
         for (x_t, y_t) in x.chunks_exact(i).zip(y.chunks_exact_mut(o)) {
             let step = m
                 .quantize_input(x_t, &mut xq)
-                .and_then(|_| m.step_q(&xq, &mut state.h, &mut state.c, &mut h_prev, y_t));
+                .and_then(|_| m.step_q(&xq, &mut state.h, &mut state.c, &mut scratch, y_t));
             step.map_err(|e| anyhow!("int8 step: {e}"))?;
         }
         Ok(y)

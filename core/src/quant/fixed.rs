@@ -20,13 +20,6 @@ pub const GATE_FRAC: u32 = 15;
 /// `1.0` in Q0.15.
 pub const ONE: i32 = 1 << GATE_FRAC;
 
-/// `round(x / 2^s)` with halves towards +∞ (`(x + 2^(s-1)) >> s`), the
-/// same on every target; `s` in 1..=62.
-#[inline(always)]
-pub fn rshift_round64(x: i64, s: u32) -> i64 {
-    (x + (1i64 << (s - 1))) >> s
-}
-
 /// `round(x / 2^s)` (halves towards +∞) for `i32`, `s` in 1..=30; `x + 2^(s-1)` must not
 /// overflow (callers keep `|x| < 2^30`).
 #[inline(always)]
@@ -145,7 +138,6 @@ mod tests {
         assert_eq!(rshift_round(5, 1), 3);
         assert_eq!(rshift_round(-5, 1), -2);
         assert_eq!(rshift_round(-6, 2), -1);
-        assert_eq!(rshift_round64(1 << 40, 40), 1);
         assert_eq!(to_pre(1 << 15, 15), 1 << 11);
         assert_eq!(to_pre(1 << 8, 8), 1 << 11);
         assert_eq!(to_pre(i32::MAX, 0), i16::MAX as i32);

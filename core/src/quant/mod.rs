@@ -6,16 +6,19 @@
 //! weights   W_ih, W_hh, head W: int8, symmetric, one scale per output row:
 //!           s[r] = max_k |W[r,k]| / 127,  Wq[r,k] = round(W[r,k] / s[r])
 //! input     xq = clamp(round(x / s_x), -127, 127), s_x = max |x| over the calibration data / 127
+//!           (halves away from zero, in f32: see `QModel::quantize_input`)
 //! hidden    hq = h · 128, int8 (h ∈ (-1, 1): a fixed scale, no calibration)
 //! cell      c: i16 with F fraction bits, F = 15 - ⌈log2(1.1 · max |c|)⌉ over the calibration data,
 //!           clamped to [8, 15]
 //! pre-activations, per gate row r, in Q4.11 (i32 holding [-2^15, 2^15)):
-//!   a_x[r] = sat16(round((Σ_k Wq_ih[r,k] xq[k] · M_ih[r] + B_ih[r]) / 2^S))
-//!   a_h[r] = sat16(round((Σ_k Wq_hh[r,k] hq[k] · M_hh[r] + B_hh[r]) / 2^S))
-//!   M_ih[r] = round(s_ih[r] · s_x · 2^(11+S)),   M_hh[r] = round(s_hh[r] / 128 · 2^(11+S)),
-//!   B_ih[r] = round(b_ih[r] · 2^(11+S)),         B_hh[r] = round(b_hh[r] · 2^(11+S))
-//!   (i32 multipliers and biases; S per layer, the largest that keeps them all in i32; the
-//!   products in i64)
+//!   a_x[r] = sat16(sat24(smmulr(Σ_k Wq_ih[r,k] xq[k], M_ih[r])) · 2^L + B_ih[r])
+//!   a_h[r] = sat16(sat24(smmulr(Σ_k Wq_hh[r,k] hq[k], M_hh[r])) · 2^L + B_hh[r])
+//!   smmulr(a, m) = (a·m + 2^31) >> 32       (the rounded high word: ARM's SMMULR)
+//!   sat24: to ±2^(24-L) before the shift, so the sum stays in i32
+//!   M_ih[r] = round(s_ih[r] · s_x · 2^(43-L)),   M_hh[r] = round(s_hh[r] / 128 · 2^(43-L)),
+//!   B_ih[r] = round(b_ih[r] · 2^11),             B_hh[r] = round(b_hh[r] · 2^11)  (to ±2^24)
+//!   L per layer in [0, 15]: the smallest that keeps every |M| < 2^31 (0 unless weights and
+//!   inputs are large: s_ih · s_x >= 2^-12)
 //! gates     the cell's pointwise function on (a_x, a_h) per unit (lstm.rs, rnn.rs), with σ and
 //!           tanh by one 257-entry table and linear interpolation (fixed.rs)
 //! head      y[o] = (Σ_k Wq[o,k] hq[k]) as f32 · (s[o] / 128) + b[o]     (f32 out, b kept f32)
@@ -34,21 +37,22 @@ mod lstm;
 mod quantize;
 mod rnn;
 
-pub use dot::{MAX_COLS, dot_rows, dot_rows_portable};
+use dot::dot_rows_raw;
+pub use dot::{MAX_COLS, dot_rows, dot_rows_portable, expand, expanded_len, smmulr};
 pub use fixed::{GATE_FRAC, PRE_FRAC, sigmoid, tanh};
 pub use lstm::Lstm;
 pub use quantize::{FloatLayer, QLayerMut, c_frac_for, quantize_layer, quantize_rows};
 pub use rnn::Rnn;
 
 use crate::error::{Error, check};
-use fixed::{rshift_round64, sat};
+use fixed::sat;
 
 /// The scheme's name, as written in quantized model files.
 pub const SCHEME: &str = "int8-rowwise-v1";
 /// Fraction bits of the int8 hidden state (scale 1/128).
 pub const H_FRAC: u32 = 7;
-/// Range of a layer's shift `S`.
-pub const SHIFTS: core::ops::RangeInclusive<u32> = 1..=40;
+/// Range of a layer's shift `L`.
+pub const SHIFTS: core::ops::RangeInclusive<u32> = 0..=15;
 /// Range of the LSTM cell state's fraction bits `F`.
 pub const C_FRACS: core::ops::RangeInclusive<u32> = 8..=15;
 
@@ -105,7 +109,7 @@ pub struct QLayer<'a> {
     pub b_ih: &'a [i32],
     /// `B_hh`.
     pub b_hh: &'a [i32],
-    /// `S`.
+    /// `L`.
     pub shift: u32,
     /// `F` (LSTM; ignored by cells without a cell state).
     pub c_frac: u32,
@@ -177,74 +181,132 @@ impl QLayer<'_> {
         require(C_FRACS.contains(&self.c_frac), "c_frac")
     }
 
+    /// Words of working memory [`step`](Self::step) needs: x and h_{t-1} expanded for the dot
+    /// products ([`expand`]).
+    pub const fn scratch_len(&self) -> usize {
+        expanded_len(self.inputs) + expanded_len(self.hidden)
+    }
+
     /// One step: `h` (H) holds h_{t-1} on entry and h_t on return, `c` (H) the cell state (any
-    /// length for cells without one), `h_prev` (H) is working memory; `x` (I) the quantized input.
+    /// length for cells without one), `scratch` at least [`scratch_len`](Self::scratch_len)
+    /// words of working memory; `x` (I) the quantized input.
     pub fn step(
         &self,
         x: &[i8],
         h: &mut [i8],
         c: &mut [i16],
-        h_prev: &mut [i8],
+        scratch: &mut [u32],
+    ) -> Result<(), Error> {
+        require(scratch.len() >= self.scratch_len(), "scratch length")?;
+        let (xe, he) = scratch.split_at_mut(expanded_len(self.inputs));
+        self.step_expanded(x, h, c, xe, he)
+    }
+
+    /// [`step`](Self::step) with the two halves of the working memory apart.
+    fn step_expanded(
+        &self,
+        x: &[i8],
+        h: &mut [i8],
+        c: &mut [i16],
+        xe: &mut [u32],
+        he: &mut [u32],
     ) -> Result<(), Error> {
         self.check()?;
         check("x", self.inputs, x.len())?;
         check("h", self.hidden, h.len())?;
-        check("h_prev", self.hidden, h_prev.len())?;
         if self.cell == CellKind::Lstm {
             check("c", self.hidden, c.len())?;
         }
-        h_prev.copy_from_slice(h);
-        match self.cell {
-            CellKind::Lstm => self.step_cell::<Lstm>(x, h_prev, h, c),
-            CellKind::Rnn => self.step_cell::<Rnn>(x, h_prev, h, &mut []),
+        require(
+            xe.len() >= expanded_len(self.inputs) && he.len() >= expanded_len(self.hidden),
+            "scratch length",
+        )?;
+        expand(x, xe);
+        expand(h, he);
+        // Two copies of each cell's loop: without the shift (the usual case) and with it.
+        match (self.cell, self.shift == 0) {
+            (CellKind::Lstm, true) => self.step_cell::<Lstm, false>(xe, he, h, c),
+            (CellKind::Lstm, false) => self.step_cell::<Lstm, true>(xe, he, h, c),
+            (CellKind::Rnn, true) => self.step_cell::<Rnn, false>(xe, he, h, &mut []),
+            (CellKind::Rnn, false) => self.step_cell::<Rnn, true>(xe, he, h, &mut []),
         }
         Ok(())
     }
 
-    /// The step of cell `C` on checked shapes: per block of 4 units, each gate's rows against x and
-    /// h_prev ([`dot_rows`]), requantized per row, then the units.
+    /// The step of cell `C` on checked shapes, one pass per unit (cells with several gates: its
+    /// G gate rows, H rows apart) or per 4 units (one gate: 4 consecutive rows): the pass's rows
+    /// against the expanded x and h_{t-1} ([`dot_rows`]), requantized, then the units.
     #[inline]
-    fn step_cell<C: Cell>(&self, x: &[i8], h_prev: &[i8], h: &mut [i8], c: &mut [i16]) {
+    fn step_cell<C: Cell, const SHIFT: bool>(
+        &self,
+        xe: &[u32],
+        he: &[u32],
+        h: &mut [i8],
+        c: &mut [i16],
+    ) {
         let (is, hs) = (self.inputs, self.hidden);
-        let s = self.shift;
-        let pre = |acc: i32, m: i32, b: i32| -> i32 {
-            let t = acc as i64 * m as i64 + b as i64;
-            sat(
-                rshift_round64(t, s).clamp(i16::MIN as i64, i16::MAX as i64) as i32,
-                i16::MIN as i32,
-                i16::MAX as i32,
-            )
+        let rows = C::GATES * hs;
+        let (Some(mul_ih), Some(mul_hh), Some(b_ih), Some(b_hh)) = (
+            self.mul_ih.get(..rows),
+            self.mul_hh.get(..rows),
+            self.b_ih.get(..rows),
+            self.b_hh.get(..rows),
+        ) else {
+            return; // not reached: `step` checked the lengths
         };
+        let fits = self.w_ih.len() >= rows * is
+            && self.w_hh.len() >= rows * hs
+            && xe.len() >= expanded_len(is)
+            && he.len() >= expanded_len(hs);
+        if !fits {
+            return; // not reached: `step` checked the lengths
+        }
+        let (l, c_frac) = (self.shift, self.c_frac);
+        let lim = (1i32 << 24) >> l;
+        // One row's pre-activation part from its dot product (see the module doc). Without the
+        // shift (L = 0) the clamp is not needed: |smmulr| < 2^30 and |B| <= 2^24.
+        let pre = |acc: i32, m: &[i32], b: &[i32], r: usize| -> i32 {
+            // SAFETY: r < rows = m.len() = b.len() (callers index rows of the layer).
+            let (m, b) = unsafe { (*m.get_unchecked(r), *b.get_unchecked(r)) };
+            let t = smmulr(acc, m);
+            let t = if SHIFT { t.clamp(-lim, lim) << l } else { t };
+            sat(t + b, i16::MIN as i32, i16::MAX as i32)
+        };
+        // Units per pass and the distance of a pass's rows, in rows.
+        let (per_pass, row_step) = if C::GATES == 1 { (4, 1) } else { (1, hs) };
         let mut u0 = 0;
         while u0 < hs {
-            let n = (hs - u0).min(4);
-            let (mut ax, mut ah) = ([[0i32; 4]; 4], [[0i32; 4]; 4]);
-            for g in 0..C::GATES {
-                let r0 = g * hs + u0;
-                let (mut accx, mut acch) = ([0i32; 4], [0i32; 4]);
-                dot_rows(self.w_ih.get(r0 * is..).unwrap_or(&[]), is, n, x, &mut accx);
-                dot_rows(
-                    self.w_hh.get(r0 * hs..).unwrap_or(&[]),
-                    hs,
-                    n,
-                    h_prev,
-                    &mut acch,
+            let units = (hs - u0).min(per_pass);
+            let n = if C::GATES == 1 { units } else { C::GATES };
+            let (mut accx, mut acch) = ([0i32; 4], [0i32; 4]);
+            // SAFETY: the pass's rows u0 + j·row_step (j < n) are rows of the layer (< rows), whose
+            // weights `fits` checked, as it checked the expanded vectors.
+            unsafe {
+                let (wx, wh) = (
+                    self.w_ih.as_ptr().add(u0 * is),
+                    self.w_hh.as_ptr().add(u0 * hs),
                 );
-                for k in 0..n {
-                    let r = r0 + k;
-                    let at = |v: &[i32]| v.get(r).copied().unwrap_or(0);
-                    ax[k][g] = pre(accx[k], at(self.mul_ih), at(self.b_ih));
-                    ah[k][g] = pre(acch[k], at(self.mul_hh), at(self.b_hh));
+                if is > 0 {
+                    dot_rows_raw(wx, row_step * is, n, xe.as_ptr(), is, &mut accx);
                 }
+                dot_rows_raw(wh, row_step * hs, n, he.as_ptr(), hs, &mut acch);
             }
-            for k in 0..n {
-                let mut dummy = 0i16;
-                let cu = c.get_mut(u0 + k).unwrap_or(&mut dummy);
-                if let Some(hv) = h.get_mut(u0 + k) {
-                    *hv = C::unit(ax[k], ah[k], cu, self.c_frac);
+            let (mut ax, mut ah) = ([0i32; 4], [0i32; 4]);
+            for j in 0..n {
+                let r = u0 + j * row_step;
+                ax[j] = pre(accx[j], mul_ih, b_ih, r);
+                ah[j] = pre(acch[j], mul_hh, b_hh, r);
+            }
+            if C::GATES == 1 {
+                for k in 0..units {
+                    if let Some(hv) = h.get_mut(u0 + k) {
+                        *hv = C::unit([ax[k], 0, 0, 0], [ah[k], 0, 0, 0], &mut 0, c_frac);
+                    }
                 }
+            } else if let (Some(hv), Some(cu)) = (h.get_mut(u0), c.get_mut(u0)) {
+                *hv = C::unit(ax, ah, cu, c_frac);
             }
-            u0 += 4;
+            u0 += units;
         }
     }
 }
@@ -265,19 +327,23 @@ impl QLinear<'_> {
         check("head bias", self.outputs, self.bias.len())
     }
 
-    /// `y = (Wq hq) · scale + bias` (O outputs).
-    pub fn step(&self, h: &[i8], y: &mut [f32]) -> Result<(), Error> {
+    /// `y = (Wq hq) · scale + bias` (O outputs); `scratch` at least
+    /// [`expanded_len`]`(inputs)` words of working memory.
+    pub fn step(&self, h: &[i8], scratch: &mut [u32], y: &mut [f32]) -> Result<(), Error> {
         self.check()?;
         check("h", self.inputs, h.len())?;
         check("y", self.outputs, y.len())?;
         let k = self.inputs;
+        require(scratch.len() >= expanded_len(k), "scratch length")?;
+        expand(h, scratch);
         for (o0, y) in (0..self.outputs).step_by(4).zip(y.chunks_mut(4)) {
             let mut acc = [0i32; 4];
             dot_rows(
                 self.weight.get(o0 * k..).unwrap_or(&[]),
                 k,
                 y.len(),
-                h,
+                scratch,
+                k,
                 &mut acc,
             );
             for (j, (y, a)) in y.iter_mut().zip(acc).enumerate() {
@@ -299,32 +365,43 @@ impl QModel<'_> {
         require(self.x_scale.is_finite() && self.x_scale > 0.0, "x_scale")
     }
 
-    /// `xq = clamp(round(x / s_x), -127, 127)` (NaN becomes 0).
+    /// `xq = clamp(trunc(t ± 0.5), -127, 127)` with `t = x / s_x` and the sign of `t`, in f32
+    /// (rounding halves away from zero; NaN becomes 0). Three float operations and a conversion,
+    /// the same bits on every target.
     pub fn quantize_input(&self, x: &[f32], xq: &mut [i8]) -> Result<(), Error> {
         check("x", xq.len(), x.len())?;
         for (q, &v) in xq.iter_mut().zip(x) {
-            *q = libm::roundf(v / self.x_scale).clamp(-127.0, 127.0) as i8;
+            let t = v / self.x_scale;
+            let r = if t >= 0.0 { t + 0.5 } else { t - 0.5 };
+            *q = (r as i32).clamp(-127, 127) as i8;
         }
         Ok(())
     }
 
-    /// One step on an already quantized input (see [`QLayer::step`] and [`QLinear::step`]).
+    /// Words of working memory [`step_q`](Self::step_q) needs.
+    pub const fn scratch_len(&self) -> usize {
+        self.layer.scratch_len()
+    }
+
+    /// One step on an already quantized input (see [`QLayer::step`] and [`QLinear::step`]);
+    /// `scratch` at least [`scratch_len`](Self::scratch_len) words.
     pub fn step_q(
         &self,
         xq: &[i8],
         h: &mut [i8],
         c: &mut [i16],
-        h_prev: &mut [i8],
+        scratch: &mut [u32],
         y: &mut [f32],
     ) -> Result<(), Error> {
         check("head inputs", self.layer.hidden, self.head.inputs)?;
-        self.layer.step(xq, h, c, h_prev)?;
-        self.head.step(h, y)
+        self.layer.step(xq, h, c, scratch)?;
+        self.head.step(h, scratch, y)
     }
 
     /// One step with sizes in the types: quantizes `x`, advances `state`, returns the head's
     /// output. Errors only if the model's shapes do not match `I`, `H`, `O` (check once with
-    /// [`QModel::check`] and the sizes, then it cannot fail).
+    /// [`QModel::check`] and the sizes, then it cannot fail). Working memory on the stack:
+    /// 4·(I + H) bytes.
     pub fn step<const I: usize, const H: usize, const O: usize>(
         &self,
         x: &[f32; I],
@@ -332,9 +409,13 @@ impl QModel<'_> {
     ) -> Result<[f32; O], Error> {
         let mut xq = [0i8; I];
         self.quantize_input(x, &mut xq)?;
-        let mut h_prev = [0i8; H];
+        // expanded_len(k) <= k words.
+        let (mut xe, mut he) = ([0u32; I], [0u32; H]);
         let mut y = [0.0f32; O];
-        self.step_q(&xq, &mut state.h, &mut state.c, &mut h_prev, &mut y)?;
+        check("head inputs", self.layer.hidden, self.head.inputs)?;
+        self.layer
+            .step_expanded(&xq, &mut state.h, &mut state.c, &mut xe, &mut he)?;
+        self.head.step(&state.h, &mut he, &mut y)?;
         Ok(y)
     }
 }

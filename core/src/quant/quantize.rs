@@ -96,7 +96,10 @@ pub fn c_frac_for(c_max: f32) -> u32 {
     f
 }
 
-/// Quantizes `f` for input scale `x_scale` into `out`; returns the shift `S`.
+/// Largest |B| (Q4.11): 2^24, far past where a pre-activation saturates.
+const BIAS_MAX: f64 = (1 << 24) as f64;
+
+/// Quantizes `f` for input scale `x_scale` into `out`; returns the shift `L`.
 pub fn quantize_layer(f: &FloatLayer<'_>, x_scale: f32, out: QLayerMut<'_>) -> Result<u32, Error> {
     let rows = f.cell.gates().saturating_mul(f.hidden);
     if !(x_scale.is_finite() && x_scale > 0.0) {
@@ -119,34 +122,28 @@ pub fn quantize_layer(f: &FloatLayer<'_>, x_scale: f32, out: QLayerMut<'_>) -> R
     }
     quantize_rows(f.w_ih, f.inputs, out.w_ih, out.s_ih)?;
     quantize_rows(f.w_hh, f.hidden, out.w_hh, out.s_hh)?;
-    // The real values behind the multipliers and biases (before the factor 2^(11+S)).
+    // The real values behind the multipliers (before the factor 2^(43-L)).
     let h_scale = 1.0 / (1u64 << H_FRAC) as f64;
     let m_ih = |r: usize| out.s_ih[r] as f64 * x_scale as f64;
     let m_hh = |r: usize| out.s_hh[r] as f64 * h_scale;
-    let mut vmax = 0.0f64;
-    for r in 0..rows {
-        vmax = vmax
-            .max(m_ih(r))
-            .max(m_hh(r))
-            .max(f.b_ih[r].abs() as f64)
-            .max(f.b_hh[r].abs() as f64);
-    }
+    let vmax = (0..rows).fold(0.0f64, |v, r| v.max(m_ih(r)).max(m_hh(r)));
     let fits =
-        |s: u32| libm::round(vmax * libm::ldexp(1.0, (PRE_FRAC + s) as i32)) < i32::MAX as f64;
-    let mut s = *SHIFTS.end();
-    while s > *SHIFTS.start() && !fits(s) {
-        s -= 1;
+        |l: u32| libm::round(vmax * libm::ldexp(1.0, (PRE_FRAC + 32 - l) as i32)) < i32::MAX as f64;
+    let mut s = *SHIFTS.start();
+    while s < *SHIFTS.end() && !fits(s) {
+        s += 1;
     }
     if !fits(s) {
-        return Err(invalid("bias (too large to quantize)"));
+        return Err(invalid("weight scale (too large to quantize)"));
     }
-    let k = libm::ldexp(1.0, (PRE_FRAC + s) as i32);
-    let q = |v: f64| libm::round(v * k) as i32;
+    let k = libm::ldexp(1.0, (PRE_FRAC + 32 - s) as i32);
+    let bk = libm::ldexp(1.0, PRE_FRAC as i32);
+    let b = |v: f32| libm::round(v as f64 * bk).clamp(-BIAS_MAX, BIAS_MAX) as i32;
     for r in 0..rows {
-        out.mul_ih[r] = q(m_ih(r));
-        out.mul_hh[r] = q(m_hh(r));
-        out.b_ih[r] = q(f.b_ih[r] as f64);
-        out.b_hh[r] = q(f.b_hh[r] as f64);
+        out.mul_ih[r] = libm::round(m_ih(r) * k) as i32;
+        out.mul_hh[r] = libm::round(m_hh(r) * k) as i32;
+        out.b_ih[r] = b(f.b_ih[r]);
+        out.b_hh[r] = b(f.b_hh[r]);
     }
     Ok(s)
 }
