@@ -28,8 +28,10 @@
 //! no `vfp4` cfg for `thumbv7em-none-eabihf`), [`dot4`]'s loop is `core::arch::asm!`:
 //! per 8 elements one `vldmia` of 8 inputs, one `vldmia` of 8 weights per row and 8 `vfma.f32`
 //! per row (39 instructions for 32 multiply-adds), then blocks of 4 and single elements. Rust has
-//! no stable fused multiply-add in `core` and does not contract `a * b + c` (LLVM emits `vmul` +
-//! `vadd`), hence the asm. rustc 1.96 refuses `sreg` operands on this target (it asks for `vfp2`,
+//! no stable fused multiply-add in `core` and does not contract `a * b + c`, hence the asm; in the
+//! activations LLVM emits `vmla.f32` / `vmls.f32` (multiply-accumulate with two roundings: the
+//! same bits as `vmul` + `vadd`, and as many instructions once the constant is copied into the
+//! accumulator; seen with `llvm-objdump -d` of the firmware). rustc 1.96 refuses `sreg` operands on this target (it asks for `vfp2`,
 //! which includes double precision), so the block takes its accumulators through memory (one
 //! `vldmia` / `vstmia`) and saves and restores the FPU registers it uses (`vpush` / `vpop`): 4
 //! instructions per call, two calls per unit. The activations stay portable Rust (unfused, the
