@@ -17,7 +17,7 @@ const BENCH_BINS: &[&str] = &["bench_f32"];
 
 fn main() {
     let here = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    for (bin, map) in [("sine", "small"), ("classifier", "large")] {
+    for (bin, map) in [("sine", "small"), ("kernels", "small"), ("classifier", "large")] {
         let dir = here.join("memory").join(map);
         println!("cargo:rustc-link-arg-bin={bin}=-L{}", dir.display());
         println!("cargo:rerun-if-changed={}", dir.join("memory.x").display());
