@@ -124,7 +124,9 @@ pub fn tanh(x: f32) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // Four rows against one vector
 
-/// `acc[r] + Σ_{p < k} w[r][p] · s[p]` for the four rows `w[0..4]`, summed in order of `p`.
+/// `acc[r] += Σ_{p < k} w[r][p] · s[p]` for the four rows `w[0..4]`, summed in order of `p`
+/// (`acc` by reference: it stays in memory from one call to the next, where the asm block reads
+/// and writes it with one instruction each).
 ///
 /// # Safety
 /// `s .. s + k` and `w[r] .. w[r] + k` must be readable.
@@ -134,8 +136,7 @@ pub fn tanh(x: f32) -> f32 {
     target_feature = "fpregs"
 ))]
 #[inline(always)]
-unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: [f32; 4]) -> [f32; 4] {
-    let mut acc = acc;
+unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: &mut [f32; 4]) {
     // Accumulators in s0-s3 (loaded from and stored back to `acc`), inputs in s4-s11, weights in
     // s12-s19; all twenty saved on the stack and restored. Blocks of 8, then one of 4, then
     // single elements.
@@ -240,10 +241,9 @@ unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: [f32; 4]) -> [f
             w3 = inout(reg) w[3] => _,
         );
     }
-    acc
 }
 
-/// `acc[r] + Σ_{p < k} w[r][p] · s[p]` for the four rows `w[0..4]`, summed in order of `p`
+/// `acc[r] += Σ_{p < k} w[r][p] · s[p]` for the four rows `w[0..4]`, summed in order of `p`
 /// (the portable loop: soft-float cores and the host).
 ///
 /// # Safety
@@ -254,7 +254,7 @@ unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: [f32; 4]) -> [f
     target_feature = "fpregs"
 )))]
 #[inline(always)]
-unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], mut acc: [f32; 4]) -> [f32; 4] {
+unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: &mut [f32; 4]) {
     for p in 0..k {
         // SAFETY: p < k, by the caller's contract.
         unsafe {
@@ -264,7 +264,6 @@ unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], mut acc: [f32; 4]) -
             }
         }
     }
-    acc
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,9 +307,10 @@ pub fn lstm_step(
         // SAFETY: rows < 4H; row r of W_ih is r·I .. r·I + I, of W_hh r·H .. r·H + H, all inside
         // the slices checked above; j < H.
         unsafe {
-            let pre = rows.map(|r| *b_ih.get_unchecked(r) + *b_hh.get_unchecked(r));
-            let pre = dot4(is, xp, rows.map(|r| wi.add(r * is)), pre);
-            let [ai, af, ag, ao] = dot4(hs, hp, rows.map(|r| wh.add(r * hs)), pre);
+            let mut pre = rows.map(|r| *b_ih.get_unchecked(r) + *b_hh.get_unchecked(r));
+            dot4(is, xp, rows.map(|r| wi.add(r * is)), &mut pre);
+            dot4(hs, hp, rows.map(|r| wh.add(r * hs)), &mut pre);
+            let [ai, af, ag, ao] = pre;
             let (i, f, g, o) = (sigmoid(ai), sigmoid(af), tanh(ag), sigmoid(ao));
             let cj = c.get_unchecked_mut(j);
             *cj = fma(f, *cj, i * g);
@@ -334,12 +334,8 @@ pub fn gemv(n: usize, k: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
         let rows = [r, r + 1, r + 2, r + 3].map(|q| q.min(n - 1));
         // SAFETY: rows < n: inside `w` and `y`, checked above.
         unsafe {
-            let acc = dot4(
-                k,
-                xp,
-                rows.map(|q| wp.add(q * k)),
-                rows.map(|q| *y.get_unchecked(q)),
-            );
+            let mut acc = rows.map(|q| *y.get_unchecked(q));
+            dot4(k, xp, rows.map(|q| wp.add(q * k)), &mut acc);
             for (q, a) in acc.into_iter().enumerate().take(n - r) {
                 *y.get_unchecked_mut(r + q) = a;
             }
