@@ -16,7 +16,7 @@
 //!
 //! # The kernel
 //! One pass per hidden unit `j` computes its four gate rows together ([`dot4`]): four
-//! accumulators in registers, each element of `x` and `h_prev` loaded once per pass and used by
+//! accumulators (in registers inside the loop), each element of `x` and `h_prev` loaded once per pass and used by
 //! the four rows, each weight loaded exactly once per step, then the cell update runs on the four
 //! accumulators and `c[j]`, `h[j]` are stored. No scratch buffer is cleared or filled; the only
 //! copy is `h_prev` (the caller's `Lstm::step` keeps it, since `h` is overwritten unit by unit).
@@ -24,19 +24,19 @@
 //!
 //! Where the target is an M-profile core with floating-point registers
 //! (`cfg(all(target_arch = "arm", target_feature = "mclass", target_feature = "fpregs"))`: the
-//! Cortex-M4F, M7, M33, M55, whose FPUs are all FPv4 or later and so have `VFMA`; rustc reports
-//! no `vfp4` cfg for `thumbv7em-none-eabihf`), [`dot4`]'s loop is `core::arch::asm!`:
-//! per 8 elements one `vldmia` of 8 inputs, one `vldmia` of 8 weights per row and 8 `vfma.f32`
-//! per row (39 instructions for 32 multiply-adds), then blocks of 4 and single elements. Rust has
-//! no stable fused multiply-add in `core` and does not contract `a * b + c`, hence the asm; in the
-//! activations LLVM emits `vmla.f32` / `vmls.f32` (multiply-accumulate with two roundings: the
-//! same bits as `vmul` + `vadd`, and as many instructions once the constant is copied into the
-//! accumulator; seen with `llvm-objdump -d` of the firmware). rustc 1.96 refuses `sreg` operands on this target (it asks for `vfp2`,
-//! which includes double precision), so the block takes its accumulators through memory (one
-//! `vldmia` / `vstmia`) and saves and restores the FPU registers it uses (`vpush` / `vpop`): 4
-//! instructions per call, two calls per unit. The activations stay portable Rust (unfused, the
-//! same bits on every target). Elsewhere (Cortex-M0/M3 with soft float, the host's tests) [`dot4`]
-//! is a portable loop with an unfused `a * b + c`.
+//! Cortex-M4F, M7, M33, M55, whose FPUs are all FPv4 or later and so have `VFMA`; rustc reports no `vfp4` cfg for
+//! `thumbv7em-none-eabihf`), [`dot4`]'s loop is `core::arch::asm!`: per 8 elements one `vldmia` of
+//! 8 inputs, one `vldmia` of 8 weights per row and 8 `vfma.f32` per row (39 instructions for 32
+//! multiply-adds), then blocks of 4 and single elements. Rust has no stable fused multiply-add in
+//! `core` and does not contract `a * b + c`, hence the asm; in the activations LLVM emits
+//! `vmla.f32` / `vmls.f32` (multiply-accumulate with two roundings: the same bits as `vmul` +
+//! `vadd`, and as many instructions once the constant is copied into the accumulator; seen with
+//! `llvm-objdump -d` of the firmware). rustc 1.96 refuses `sreg` operands on this target (it asks
+//! for `vfp2`, which includes double precision), so the block takes its accumulators through memory
+//! (one `vldmia` / `vstmia`) and saves and restores the FPU registers it uses (`vpush` / `vpop`): 4
+//! instructions per call, two calls per unit. The activations stay portable Rust (unfused, the same
+//! bits on every target). Elsewhere (Cortex-M0/M3 with soft float, the host's tests) [`dot4`] is a
+//! portable loop with an unfused `a * b + c`.
 //!
 //! # Activations
 //! Scalar versions of the SIMD kernels' math (`simd.rs`): `σ(x) = 1 / (1 + e^-x)` with Cephes'
@@ -48,7 +48,7 @@
 //!
 //! | function | absolute | relative |
 //! |---|---:|---:|
-//! | exp (\|x\| <= 87) | - | 1.69e-7 (about 1.4 ulp) |
+//! | exp (\|x\| <= 87) | - | 1.69e-7 (1.4 · 2^-23) |
 //! | sigmoid | 8.9e-8 | 2.1e-7 (x >= -87) |
 //! | tanh | 4.2e-7 | 4.2e-7 (x != 0) |
 //!
