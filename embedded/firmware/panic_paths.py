@@ -42,11 +42,9 @@ def tool(*names):
     sys.exit(f"panic_paths: none of {', '.join(names)} found")
 
 
-def main():
-    if len(sys.argv) < 3:
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    elf, roots_re = sys.argv[1], [re.compile(r) for r in sys.argv[2:]]
+def call_graph(elf):
+    """The ELF's functions [(start, end, demangled name)], sorted, and its static call graph:
+    edges {name: {callee: address of the first branch}}, indirect {name: [addresses]}."""
     nm = tool("llvm-nm", "llvm-nm-14")
     objdump = tool("llvm-objdump", "llvm-objdump-14")
 
@@ -84,6 +82,15 @@ def main():
             src = owner(at)
             if src:
                 indirect.setdefault(src, []).append(at)
+    return funcs, edges, indirect
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    elf, roots_re = sys.argv[1], [re.compile(r) for r in sys.argv[2:]]
+    funcs, edges, indirect = call_graph(elf)
 
     roots = [f[2] for f in funcs if any(r.search(f[2]) for r in roots_re)]
     if not roots:

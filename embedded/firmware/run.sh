@@ -3,7 +3,9 @@
 # and runs it under QEMU. The firmware compares each of the 70 samples it generates with the
 # host's (src/golden.rs, written by `tinyrnn export --golden`) and exits 0 only if all are within
 # 1e-5; this script fails if a build fails, QEMU's exit status is not 0, or the last line is not
-# "sine firmware: ok".
+# "sine firmware: ok". Then runs src/bin/kernels.rs, which checks the microcontroller kernels
+# (`tinyrnn::kernels::mcu`, on the Cortex-M4F an asm inner loop) against their naive twins on the
+# device, for shapes that take every path of the loop; it must print "kernels firmware: ok".
 #
 #   Cortex-M4F: thumbv7em-none-eabihf on qemu-system-arm -machine mps2-an386 -cpu cortex-m4
 #   Cortex-M0:  thumbv6m-none-eabi    on qemu-system-arm -machine microbit (no FPU: soft float)
@@ -69,6 +71,21 @@ run_target() {
     fi
     if [[ "$(printf '%s\n' "$out" | tail -n 1)" != "sine firmware: ok" ]]; then
         echo "firmware ($name): FAILED: the firmware did not print 'sine firmware: ok'" >&2
+        return 1
+    fi
+    # The kernels' own check on the device (src/bin/kernels.rs): every path of the inner loop.
+    local kelf="$here/target/$triple/release/kernels"
+    echo "== firmware ($name): kernels check (src/bin/kernels.rs)"
+    if ! fw_cargo build --release --bin kernels --target "$triple"; then
+        echo "firmware ($name): FAILED: build of the kernels check" >&2
+        return 1
+    fi
+    rc=0
+    out="$(timeout 120 qemu-system-arm "$@" -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native -kernel "$kelf" 2>&1)" || rc=$?
+    printf '%s\n' "$out" | tail -n 2
+    if [[ $rc -ne 0 || "$(printf '%s\n' "$out" | tail -n 1)" != "kernels firmware: ok" ]]; then
+        echo "firmware ($name): FAILED: the kernels check (QEMU status $rc)" >&2
         return 1
     fi
     echo "firmware ($name): passed in $((SECONDS - t0)) s"

@@ -6,6 +6,8 @@
 //!   `.cargo/config.toml`; plain arrays on targets without SIMD, such as Cortex-M). On x86-64 CPUs
 //!   with AVX-512F the matrix products and the fused steps run 16 lanes wide instead, chosen at
 //!   run time ([`lane_width`], [`allow_avx512`]), with the same bits.
+//!   On `target_arch = "arm"` (Cortex-M) the batch-1 steps (`lstm_step`, `gemm_nt` with one
+//!   row, `tanh_pointwise`) go to [`mcu`] instead: four rows per pass, VFMA, scalar activations.
 //!
 //! All matrices are row-major and tightly packed. Every kernel *accumulates* into its output
 //! (`+=`) unless its doc says otherwise. Callers check slice lengths; the naive kernels only
@@ -21,6 +23,7 @@
 //! panel holds 32 consecutive units. Columns past H are zero.
 
 mod lanes;
+pub mod mcu;
 mod naive;
 mod simd;
 

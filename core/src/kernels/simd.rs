@@ -1647,6 +1647,12 @@ impl Kernels<f32> for Simd {
         if k == 0 {
             return;
         }
+        if cfg!(target_arch = "arm") && m == 1 {
+            // Cortex-M: the batch-1 product (linear head, tanh RNN step) of the microcontroller
+            // kernels, four rows per pass (`wide` is plain arrays there).
+            super::mcu::gemv(n, k, a, b, c);
+            return;
+        }
         let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
         // SAFETY: lengths checked above.
         unsafe {
@@ -1857,6 +1863,12 @@ impl Kernels<f32> for Simd {
         h: &mut [f32],
         _scratch: &mut [f32],
     ) {
+        if cfg!(target_arch = "arm") {
+            // Cortex-M: the microcontroller step (four gate rows per pass, VFMA where the core
+            // has an FPU, scalar activations).
+            super::mcu::lstm_step(hs, is, x, w_ih, w_hh, b_ih, b_hh, h_prev, c, h);
+            return;
+        }
         let g4 = hs.checked_mul(4).expect("hidden size overflows");
         assert!(x.len() >= is && fits(w_ih.len(), g4, is) && fits(w_hh.len(), g4, hs));
         assert!(b_ih.len() >= g4 && b_hh.len() >= g4);
@@ -1959,6 +1971,10 @@ impl Kernels<f32> for Simd {
     // keeps no panic path.
     #[inline(always)]
     fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
+        if cfg!(target_arch = "arm") {
+            super::mcu::tanh_slice(pre, h); // Cortex-M: the scalar tanh (same math)
+            return;
+        }
         let hs = h.len();
         assert!(pre.len() == hs);
         let (x, y) = (pre.as_ptr(), h.as_mut_ptr());

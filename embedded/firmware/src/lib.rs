@@ -129,7 +129,11 @@ impl Line {
             let q = scaled >> shift;
             let r = scaled - (q << shift);
             let half = 1u64 << (shift - 1);
-            let q = if r > half || (r == half && q & 1 == 1) { q + 1 } else { q };
+            let q = if r > half || (r == half && q & 1 == 1) {
+                q + 1
+            } else {
+                q
+            };
             fraction = q as u32;
             if fraction >= 1_000_000_000 {
                 fraction -= 1_000_000_000;
@@ -188,4 +192,120 @@ pub fn stack_used(f: &mut dyn FnMut()) -> Option<usize> {
         p += 4;
     }
     if p == bottom { None } else { Some(sp - p) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruction counting (QEMU -icount shift=0: one guest instruction = 1 ns of virtual time)
+
+/// SysTick registers: control and status, reload value, current value.
+const SYST_CSR: *mut u32 = 0xE000_E010 as *mut u32;
+const SYST_RVR: *mut u32 = 0xE000_E014 as *mut u32;
+const SYST_CVR: *mut u32 = 0xE000_E018 as *mut u32;
+
+/// Starts SysTick from the processor clock (CSR = CLKSOURCE | ENABLE, no interrupt), counting down
+/// from 0xFFFFFF.
+pub fn systick_start() {
+    // SAFETY: the architected SysTick registers of every Cortex-M; nothing else uses SysTick.
+    unsafe {
+        core::ptr::write_volatile(SYST_CSR, 0);
+        core::ptr::write_volatile(SYST_RVR, 0x00FF_FFFF);
+        core::ptr::write_volatile(SYST_CVR, 0);
+        core::ptr::write_volatile(SYST_CSR, 5);
+    }
+}
+
+/// The current SysTick value (24 bits, counting down).
+#[inline(always)]
+pub fn systick_now() -> u32 {
+    // SAFETY: as in `systick_start`.
+    unsafe { core::ptr::read_volatile(SYST_CVR) }
+}
+
+/// Ticks from `start` to `end` (two `systick_now` values): the 24-bit modular difference of a
+/// down-counter. The region must be shorter than 2^24 ticks.
+#[inline(always)]
+pub fn ticks(start: u32, end: u32) -> u32 {
+    start.wrapping_sub(end) & 0x00FF_FFFF
+}
+
+/// Iterations of the calibration loop.
+pub const CALIBRATION_LOOPS: u32 = 1_000_000;
+
+/// SysTick ticks of `CALIBRATION_LOOPS` iterations of a 3-instruction loop (`subs`, `nop`,
+/// `bne`): 3,000,000 instructions under `-icount shift=0` (75,000 ticks where one tick is 40
+/// instructions, as on `mps2-an386`).
+#[inline(never)]
+pub fn calibrate() -> u32 {
+    let t0 = systick_now();
+    // SAFETY: a register-only loop.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "subs {n}, #1",
+            "nop",
+            "bne 2b",
+            n = inout(reg) CALIBRATION_LOOPS => _,
+            options(nomem, nostack)
+        );
+    }
+    ticks(t0, systick_now())
+}
+
+/// Steps per measurement.
+pub const BENCH_STEPS: u32 = 100;
+
+/// Measures one step function and prints
+/// `bench-device model=<name> precision=<p> i=<I> h=<H> instructions_per_step=<N> macs=<M>
+/// stack_bytes=<S> calibration_ticks=<C>` (`bench.sh` adds the target and the sizes):
+/// `BENCH_STEPS` calls of `step`, each timed on its own (so that no region nears 2^24 ticks) and
+/// summed, minus as many calls of an empty closure through the same `dyn` call (the timing's own
+/// instructions), scaled by the calibration (3,000,000 instructions in `calibrate()` ticks), divided
+/// by `BENCH_STEPS`. The stack is that of the first call (`stack_used`). Returns false if the stack
+/// measurement overflowed.
+pub fn bench(
+    name: &str,
+    precision: &str,
+    i: usize,
+    h: usize,
+    macs: u32,
+    step: &mut dyn FnMut(),
+) -> bool {
+    systick_start();
+    let calib = calibrate();
+    let stack = stack_used(step);
+    let run = |f: &mut dyn FnMut()| -> u64 {
+        let f = core::hint::black_box(f);
+        let mut total = 0u64;
+        for _ in 0..BENCH_STEPS {
+            let t0 = systick_now();
+            f();
+            total += ticks(t0, systick_now()) as u64;
+        }
+        total
+    };
+    let work = run(step);
+    let empty = run(&mut || {});
+    let instructions = (work.saturating_sub(empty) * 3 * CALIBRATION_LOOPS as u64
+        + calib as u64 / 2)
+        / calib as u64;
+    let per_step = (instructions + BENCH_STEPS as u64 / 2) / BENCH_STEPS as u64;
+    let mut line = Line::new();
+    line.str("bench-device model=")
+        .str(name)
+        .str(" precision=")
+        .str(precision)
+        .str(" i=")
+        .uint(i as u32)
+        .str(" h=")
+        .uint(h as u32)
+        .str(" instructions_per_step=")
+        .uint(per_step as u32)
+        .str(" macs=")
+        .uint(macs)
+        .str(" stack_bytes=")
+        .uint(stack.unwrap_or(0) as u32)
+        .str(" calibration_ticks=")
+        .uint(calib)
+        .print();
+    stack.is_some()
 }
