@@ -4,7 +4,10 @@
 //! inner loop is the `vldmia`/`vfma` asm block, which the host's tests cannot run.
 //!
 //! `gemv` against a plain dot product per row, `lstm_step` against `lstm_step_naive` (libm
-//! activations) over 5 steps; each within 2e-6 · (1 + |want|). Exits 0 only if all are.
+//! activations) over 5 steps; each within 2e-6 · (1 + |want|). The int8 kernels
+//! (`tinyrnn::quant`): `dot_rows` (the SXTB16/SMLAD asm where the core has the DSP extension)
+//! against a plain integer sum and `smmulr` against its i64 formula, exactly, for every row count
+//! and lengths around the groups of 4 and 8. Exits 0 only if all are.
 #![no_std]
 #![no_main]
 
@@ -12,6 +15,7 @@ use cortex_m_rt::entry;
 use firmware::{Line, exit};
 use tinyrnn::Real;
 use tinyrnn::kernels::mcu::{gemv, lstm_step, lstm_step_naive};
+use tinyrnn::quant::{dot_rows, expand, smmulr};
 
 /// Values in [-scale, scale) from a xorshift generator.
 fn fill(v: &mut [f32], seed: &mut u32, scale: f32) {
@@ -123,6 +127,42 @@ fn main() -> ! {
                         .print();
                 }
             }
+        }
+    }
+
+    // int8: dot_rows on the expanded vector against a plain sum, bit for bit.
+    let (mut wq, mut vq, mut ve) = ([0i8; 4 * 131], [0i8; 131], [0u32; 131]);
+    for k in [1usize, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 16, 17, 28, 31, 32, 33, 128, 131] {
+        let stride = k;
+        for x in wq[..4 * stride].iter_mut().chain(vq[..k].iter_mut()) {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            *x = (seed >> 24) as u8 as i8;
+        }
+        if k == 131 {
+            wq.iter_mut().chain(vq.iter_mut()).for_each(|x| *x = -128);
+        }
+        expand(&vq[..k], &mut ve);
+        for n in 1..=4 {
+            let mut acc = [3, -3, 5, -5];
+            dot_rows(&wq[..4 * stride], stride, n, &ve, k, &mut acc);
+            for (r, &got) in acc.iter().enumerate() {
+                let base = [3, -3, 5, -5][r];
+                let dot: i32 = (0..k).map(|j| wq[r * stride + j] as i32 * vq[j] as i32).sum();
+                checked += 1;
+                if got != if r < n { base + dot } else { base } {
+                    bad += 1;
+                    line.str("int8 dot MISMATCH n=").uint(n as u32).str(" k=").uint(k as u32).print();
+                }
+            }
+        }
+    }
+    for (a, m) in [(1, 1), (-1, 1), (1 << 20, 1 << 12), (i32::MAX, i32::MAX), (i32::MIN, i32::MAX), (-3, 1 << 30), (12345, -987654), (-77777, -5)] {
+        checked += 1;
+        if smmulr(a, m) != ((a as i64 * m as i64 + (1i64 << 31)) >> 32) as i32 {
+            bad += 1;
+            line.str("smmulr MISMATCH").print();
         }
     }
 
