@@ -6,6 +6,8 @@
 //! * `bench_model.rs` in OUT_DIR: the same kind of model for the timing firmware (`bench_*` bins,
 //!   `bench.sh`), of the shape `BENCH_MODEL` names: `sine` (LSTM(1 -> 32) + Linear(32 -> 1), the
 //!   default; 256K/16K map) or `classifier` (LSTM(28 -> 128) + Linear(128 -> 10); 1M/64K map).
+//! * `classifier_qmodel.rs` in OUT_DIR: that classifier quantized with the core's int8 scheme,
+//!   for `classifier_int8` (small map: its 82 KB of parameters fit 256K).
 //! * `bench_qmodel.rs` in OUT_DIR: that model quantized with the core's int8 scheme
 //!   (`tinyrnn::quant`, a build dependency), for `bench_int8`.
 //! * `classifier_model.rs` in OUT_DIR: an LSTM(28 -> 128) + Linear(128 -> 10) with pseudo-random
@@ -19,13 +21,20 @@ const BENCH_BINS: &[&str] = &["bench_f32", "bench_int8"];
 
 fn main() {
     let here = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    for (bin, map) in [("sine", "small"), ("kernels", "small"), ("classifier", "large")] {
+    for (bin, map) in [
+        ("sine", "small"),
+        ("sine_int8", "small"),
+        ("kernels", "small"),
+        ("classifier", "large"),
+        ("classifier_int8", "small"),
+    ] {
         let dir = here.join("memory").join(map);
         println!("cargo:rustc-link-arg-bin={bin}=-L{}", dir.display());
         println!("cargo:rerun-if-changed={}", dir.join("memory.x").display());
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     std::fs::write(out.join("classifier_model.rs"), classifier(28, 128, 10)).unwrap();
+    std::fs::write(out.join("classifier_qmodel.rs"), quantized(28, 128, 10)).unwrap();
 
     // The timing firmware (bench.sh): the model shape named by BENCH_MODEL (default `sine`),
     // linked against the map its weights fit.
