@@ -839,6 +839,37 @@ mod tests {
         );
     }
 
+    /// The same for an int8 model's source and golden: metadata and file name stay in the first
+    /// comment line.
+    #[test]
+    fn int8_text_from_the_file_never_leaves_its_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model: Box<LstmModel<1, 2, 1>> = boxed_zeroed();
+        model.init(&mut tinyrnn::rng(3), None);
+        let path = dir.path().join("m.safetensors");
+        crate::modelfile::save(&path, &*model, &[]).unwrap();
+        let float = crate::infer::DynModel::load(&path).unwrap();
+        let x: Vec<f32> = (0..20).map(golden_sample).collect();
+        let ranges = crate::quant::Ranges::of(&float, [x.as_slice()]).unwrap();
+        let q = QuantModel::quantize(&float, ranges).unwrap();
+        let mut meta = HashMap::new();
+        let clean = rust_source_int8(&q, &meta, &path);
+        let (warm, expected) = golden_int8(&q, 3, 9).unwrap();
+        let clean_golden = golden_source_int8(&path, &warm, &expected);
+        for text in hostile() {
+            for key in ["task", "cell", "head"] {
+                meta.insert(key.to_string(), text.clone());
+            }
+            let named = dir.path().join(format!("{text}.safetensors"));
+            only_the_comment_differs(&rust_source_int8(&q, &meta, &named), &clean, &text);
+            only_the_comment_differs(
+                &golden_source_int8(&named, &warm, &expected),
+                &clean_golden,
+                &text,
+            );
+        }
+    }
+
     /// Numbers of `pub const NAME: [f32; N] = [...]` in generated source.
     fn const_array(src: &str, name: &str) -> Vec<f32> {
         let start = src.find(&format!("pub const {name}:")).unwrap();
