@@ -54,7 +54,8 @@ pub const GOLDEN_PHASE: f64 = 0.5;
 /// `tinyrnn export` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
-    /// Model file written by a task (safetensors, PyTorch tensor names).
+    /// Model file written by a task (safetensors, PyTorch tensor names), or an int8 file written
+    /// by `tinyrnn quantize` (exported as a `tinyrnn::quant::QModel`).
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Write the model as Rust source: `pub const I, H, O` and `pub static MODEL`.
