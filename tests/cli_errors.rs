@@ -47,7 +47,7 @@ const TASKS: &[(&str, &[&str])] = &[
 ];
 
 /// Subcommands that are not training tasks (tested elsewhere).
-const NOT_TASKS: &[&str] = &["export", "infer", "bench", "help"];
+const NOT_TASKS: &[&str] = &["export", "infer", "quantize", "bench", "help"];
 
 /// The subcommands of this build, from `tinyrnn --help`.
 fn subcommands() -> Vec<String> {

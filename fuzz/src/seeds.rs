@@ -22,7 +22,8 @@ fn main() -> Result<()> {
     write_all(&dir.join("infer_csv"), &csvs())
 }
 
-/// A tiny LSTM and a tiny RNN as `tinyrnn` writes them.
+/// A tiny LSTM and a tiny RNN as `tinyrnn` writes them, and each quantized to int8 as
+/// `tinyrnn quantize` writes it (calibrated on x = sin(0.3 t), t = 0..20, in every input).
 fn models(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let meta = [("task", "sine".to_string()), ("head", "linear".to_string())];
@@ -31,7 +32,23 @@ fn models(dir: &Path) -> Result<()> {
     host::modelfile::save(&dir.join("lstm"), &*lstm, &meta)?;
     let mut rnn = host::net::boxed_zeroed::<RnnModel<1, 2, 2>>();
     rnn.init(&mut tinyrnn::rng(2));
-    host::modelfile::save(&dir.join("rnn"), &*rnn, &[])
+    host::modelfile::save(&dir.join("rnn"), &*rnn, &[])?;
+    for name in ["lstm", "rnn"] {
+        let model = host::infer::DynModel::load(&dir.join(name))?;
+        let (i, _, _) = model.sizes();
+        let x: Vec<f32> = (0..20 * i).map(|k| (0.3 * (k / i) as f32).sin()).collect();
+        let q = host::quant::QuantModel::quantize(
+            &model,
+            host::quant::Ranges::of(&model, [x.as_slice()])?,
+        )?;
+        let meta: Vec<(&str, String)> = model
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        q.save(&dir.join(format!("{name}-int8")), &meta)?;
+    }
+    Ok(())
 }
 
 /// A checkpoint of the `checkpoint` target's trainer after one update (optimizer state set).

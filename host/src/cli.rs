@@ -5,6 +5,7 @@ use clap::{Command, CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::bench::{self, BenchArgs};
 use crate::export::{self, ExportArgs};
 use crate::infer::{self, InferArgs};
+use crate::quantize::{self, QuantizeArgs};
 use crate::tasks::counter::{self, CounterArgs};
 use crate::tasks::echo::{self, EchoArgs};
 use crate::tasks::memory::{self, MemoryArgs};
@@ -23,10 +24,12 @@ pub struct Cli {
 enum Task {
     /// Learn to continue sine curves; warm up on 30 true samples, then extrapolate (MSE, PNG plot).
     Sine(SineArgs),
-    /// Export a model file as Rust source for firmware (a `static` the core uses in place).
+    /// Export a model file (float or int8) as Rust source for firmware (a `static` used in place).
     Export(ExportArgs),
-    /// Run a model file (any sizes, e.g. written by PyTorch) on a CSV of inputs, one row per step.
+    /// Run a model file (any sizes, e.g. written by PyTorch; float or int8) on a CSV of inputs, one row per step.
     Infer(InferArgs),
+    /// Quantize a float model file to int8 (int8-rowwise-v1), calibrated on input CSVs.
+    Quantize(QuantizeArgs),
     /// Copy task: recall 10 symbols after N blanks (LSTM vs RNN with --compare; CSV, PNG plot).
     Memory(MemoryArgs),
     /// A 1-unit LSTM learns to count to 5 (predict the 1 of 0 0 0 0 1 ...); prints its gate table.
@@ -96,6 +99,16 @@ where
                 "error: no task given; one of: {} (see --help)",
                 tasks.join(", ")
             ))
+        } else if e.kind() == ErrorKind::MissingRequiredArgument {
+            // Clap lists the missing flags on the lines after the first: one line naming them.
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("error: missing arguments");
+            let flags: Vec<&str> = lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
+            Failure::Usage(format!("{first} {}", flags.join(", ")))
         } else {
             // One clear line, not clap's usage block.
             let text = e.to_string();
@@ -111,6 +124,7 @@ where
         Task::Sine(a) => sine::run(a),
         Task::Export(a) => export::run(a),
         Task::Infer(a) => infer::run(a),
+        Task::Quantize(a) => quantize::run(a),
         Task::Memory(a) => memory::run(a),
         Task::Counter(a) => counter::run(a),
         Task::Echo(a) => echo::run(a),

@@ -12,6 +12,13 @@
 //! by step with the core's `step`, the same code the firmware runs. The firmware compares its own
 //! output against `EXPECTED`.
 //!
+//! # int8 models
+//!
+//! An int8 file (`tinyrnn quantize`) exports as `pub static MODEL: tinyrnn::quant::QModel<'static>`
+//! (slices in flash; integers as they are, f32 as exact literals) with the same `I`, `H`, `O`, and
+//! its `--golden` is the same rollout computed with the host's integer step
+//! ([`QuantModel::run`], the device's arithmetic), so the device must match it bit for bit.
+//!
 //! # Text from the model file
 //!
 //! The only text of the model file (its metadata `task`, `cell`, `head`) and of the command line
@@ -33,9 +40,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use tinyrnn::{LstmModel, LstmState, RnnModel};
 
-use crate::modelfile::{ModelFile, ModelSpec};
+use crate::modelfile::{ModelFile, ModelSpec, Precision};
 use crate::net::{CellKind, boxed_zeroed};
 use crate::out::{Staged, check_files};
+use crate::quant::QuantModel;
 use crate::with_hidden;
 
 /// Angular frequency of the golden sine curve, radians per sample.
@@ -46,7 +54,8 @@ pub const GOLDEN_PHASE: f64 = 0.5;
 /// `tinyrnn export` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
-    /// Model file written by a task (safetensors, PyTorch tensor names).
+    /// Model file written by a task (safetensors, PyTorch tensor names), or an int8 file written
+    /// by `tinyrnn quantize` (exported as a `tinyrnn::quant::QModel`).
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Write the model as Rust source: `pub const I, H, O` and `pub static MODEL`.
@@ -110,7 +119,12 @@ pub fn run(args: &ExportArgs) -> Result<String> {
         bail!("nothing to do: give --rust OUT.rs and/or --golden OUT.rs");
     }
     check_files(&[("--model", &args.model)], &outputs)?;
-    let model = read(&args.model)?;
+    let p = args.model.display().to_string();
+    let bytes = crate::modelfile::read_bytes(&args.model)?;
+    if crate::modelfile::precision(&bytes, &p)? == Precision::Int8 {
+        return run_int8(args, &bytes, &p);
+    }
+    let model = from_file(ModelFile::parse(&bytes, &p, &[])?);
     let mut sources = Vec::new();
     if let Some(out) = &args.rust {
         sources.push((out, rust_source(&model, &args.model)));
@@ -119,15 +133,7 @@ pub fn run(args: &ExportArgs) -> Result<String> {
         let (warmup, expected) = golden(&model, args.warmup as usize, args.generate as usize)?;
         sources.push((out, golden_source(&args.model, &warmup, &expected)));
     }
-    let mut staged = Staged::new();
-    for (out, src) in &sources {
-        staged.add(out, |w| Ok(w.write_all(src.as_bytes())?))?;
-    }
-    staged.commit()?;
-    let wrote: Vec<String> = sources
-        .iter()
-        .map(|(out, _)| out.display().to_string())
-        .collect();
+    let wrote = write_sources(&sources)?;
     Ok(format!(
         "export: {}({} -> {}) + Linear({} -> {}), {} parameters ({} bytes); wrote {}",
         model.cell.name().to_uppercase(),
@@ -137,14 +143,32 @@ pub fn run(args: &ExportArgs) -> Result<String> {
         model.o,
         model.params(),
         4 * model.params(),
-        wrote.join(", ")
+        wrote
     ))
+}
+
+/// Stages every (path, source) and renames them into place together; returns the paths.
+fn write_sources(sources: &[(&PathBuf, String)]) -> Result<String> {
+    let mut staged = Staged::new();
+    for (out, src) in sources {
+        staged.add(out, |w| Ok(w.write_all(src.as_bytes())?))?;
+    }
+    staged.commit()?;
+    let wrote: Vec<String> = sources
+        .iter()
+        .map(|(out, _)| out.display().to_string())
+        .collect();
+    Ok(wrote.join(", "))
 }
 
 /// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, the sizes from
 /// the shapes, every tensor checked (present, F32, finite, consistent shape; no other tensor).
 pub fn read(path: &Path) -> Result<Exported> {
-    let mut file = ModelFile::read(path, &[])?;
+    Ok(from_file(ModelFile::read(path, &[])?))
+}
+
+/// The tensors of a float model file the reader accepted.
+fn from_file(mut file: ModelFile) -> Exported {
     let ModelSpec { cell, i, h, o } = file.spec;
     let tensors = ModelSpec::names(cell)
         .into_iter()
@@ -153,14 +177,14 @@ pub fn read(path: &Path) -> Result<Exported> {
             (n, values)
         })
         .collect();
-    Ok(Exported {
+    Exported {
         cell,
         i,
         h,
         o,
         tensors,
         metadata: file.metadata,
-    })
+    }
 }
 
 /// An `f32` as a Rust expression that evaluates to exactly the same bits.
@@ -417,6 +441,187 @@ pub fn golden_source(source: &Path, warmup: &[f32], expected: &[f32]) -> String 
     s
 }
 
+// ---- int8 models ----------------------------------------------------------------------------
+
+/// `tinyrnn export` of an int8 model file (the bytes of `--model`, named `p`).
+fn run_int8(args: &ExportArgs, bytes: &[u8], p: &str) -> Result<String> {
+    let (q, metadata) = QuantModel::parse(bytes, p)?;
+    let mut sources = Vec::new();
+    if let Some(out) = &args.rust {
+        sources.push((out, rust_source_int8(&q, &metadata, &args.model)));
+    }
+    if let Some(out) = &args.golden {
+        let (warmup, expected) = golden_int8(&q, args.warmup as usize, args.generate as usize)?;
+        sources.push((out, golden_source_int8(&args.model, &warmup, &expected)));
+    }
+    let wrote = write_sources(&sources)?;
+    let (i, h, o) = q.sizes;
+    Ok(format!(
+        "export: int8 {}({i} -> {h}) + Linear({h} -> {o}), {} ({} bytes of weights, multipliers and biases); wrote {wrote}",
+        q.cell.name().to_uppercase(),
+        tinyrnn::quant::SCHEME,
+        int8_bytes(&q),
+    ))
+}
+
+/// Bytes of what the firmware keeps of an int8 model: int8 weights, i32 multipliers and biases,
+/// the head's f32 scales and biases.
+pub fn int8_bytes(q: &QuantModel) -> usize {
+    q.w_ih.len()
+        + q.w_hh.len()
+        + q.head_weight.len()
+        + 4 * (q.mul_ih.len() + q.mul_hh.len() + q.b_ih.len() + q.b_hh.len())
+        + 4 * (q.head_scale.len() + q.head_bias.len())
+}
+
+/// `&[a, b, ...]` of integers, 16 to a line, indented by `indent`.
+fn int_slice<T: std::fmt::Display>(out: &mut String, values: &[T], indent: usize) {
+    let pad = " ".repeat(indent);
+    out.push_str("&[\n");
+    for chunk in values.chunks(16) {
+        let items: Vec<String> = chunk.iter().map(T::to_string).collect();
+        let _ = writeln!(out, "{pad}    {},", items.join(", "));
+    }
+    let _ = write!(out, "{pad}]");
+}
+
+/// `&[a, b, ...]` of f32 literals, 8 to a line, indented by `indent`.
+fn f32_slice(out: &mut String, values: &[f32], indent: usize) {
+    let pad = " ".repeat(indent);
+    out.push_str("&[\n");
+    for chunk in values.chunks(8) {
+        let r = row(chunk);
+        let _ = writeln!(out, "{pad}    {},", &r[1..r.len() - 1]);
+    }
+    let _ = write!(out, "{pad}]");
+}
+
+/// An int8 model as Rust source: `pub const I, H, O` and `pub static MODEL:
+/// tinyrnn::quant::QModel<'static>`, every value exactly the file's (integers as they are, f32
+/// as [`literal`]s). Text from the file (metadata) only in the first comment line, through
+/// [`comment_text`].
+pub fn rust_source_int8(
+    q: &QuantModel,
+    metadata: &HashMap<String, String>,
+    source: &Path,
+) -> String {
+    let meta = |k: &str| comment_text(metadata.get(k).map(String::as_str).unwrap_or("?"));
+    let (i, h, o) = q.sizes;
+    let cell = match q.cell {
+        CellKind::Lstm => "Lstm",
+        CellKind::Rnn => "Rnn",
+    };
+    let file = file_name(source);
+    let scheme = tinyrnn::quant::SCHEME;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "// Generated by `tinyrnn export` from {file} (task: {}, cell: {}, head: {}). Do not edit.",
+        meta("task"),
+        meta("cell"),
+        meta("head")
+    );
+    let _ = writeln!(
+        s,
+        "// int8 {}({i} -> {h}) + Linear({h} -> {o}), scheme {scheme} (see tinyrnn::quant): {} bytes.",
+        cell.to_uppercase(),
+        int8_bytes(q)
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "use tinyrnn::quant::{{CellKind, QLayer, QLinear, QModel}};"
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "/// Inputs per step.");
+    let _ = writeln!(s, "pub const I: usize = {i};");
+    let _ = writeln!(s, "/// Hidden units.");
+    let _ = writeln!(s, "pub const H: usize = {h};");
+    let _ = writeln!(s, "/// Outputs per step.");
+    let _ = writeln!(s, "pub const O: usize = {o};");
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "/// The quantized model: a `static` in flash, used in place (nothing is parsed or copied)."
+    );
+    let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(
+        s,
+        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+    );
+    let _ = writeln!(s, "pub static MODEL: QModel<'static> = QModel {{");
+    let _ = writeln!(s, "    x_scale: {},", literal(q.x_scale));
+    let _ = writeln!(s, "    layer: QLayer {{");
+    let _ = writeln!(s, "        cell: CellKind::{cell},");
+    let _ = writeln!(s, "        inputs: I,");
+    let _ = writeln!(s, "        hidden: H,");
+    for (name, v) in [("w_ih", &q.w_ih), ("w_hh", &q.w_hh)] {
+        let _ = write!(s, "        {name}: ");
+        int_slice(&mut s, v, 8);
+        s.push_str(",\n");
+    }
+    for (name, v) in [
+        ("mul_ih", &q.mul_ih),
+        ("mul_hh", &q.mul_hh),
+        ("b_ih", &q.b_ih),
+        ("b_hh", &q.b_hh),
+    ] {
+        let _ = write!(s, "        {name}: ");
+        int_slice(&mut s, v, 8);
+        s.push_str(",\n");
+    }
+    let _ = writeln!(s, "        shift: {},", q.shift);
+    let _ = writeln!(s, "        c_frac: {},", q.c_frac);
+    let _ = writeln!(s, "    }},");
+    let _ = writeln!(s, "    head: QLinear {{");
+    let _ = writeln!(s, "        inputs: H,");
+    let _ = writeln!(s, "        outputs: O,");
+    s.push_str("        weight: ");
+    int_slice(&mut s, &q.head_weight, 8);
+    s.push_str(",\n        scale: ");
+    f32_slice(&mut s, &q.head_scale, 8);
+    s.push_str(",\n        bias: ");
+    f32_slice(&mut s, &q.head_bias, 8);
+    s.push_str(",\n    },\n};\n");
+    s
+}
+
+/// The int8 model's closed-loop rollout on the golden sine curve, the protocol of [`golden`]:
+/// `warmup` true samples, then `generate` outputs each fed back as the next input, all with
+/// [`QuantModel::run`] (the integer step) on one state.
+pub fn golden_int8(q: &QuantModel, warmup: usize, generate: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (i, _, o) = q.sizes;
+    if i != 1 || o != 1 {
+        bail!(
+            "--golden needs a model with 1 input and 1 output (a `tinyrnn sine` model); this one has I={i}, O={o}"
+        );
+    }
+    let inputs: Vec<f32> = (0..warmup).map(golden_sample).collect();
+    let mut state = q.zero_state();
+    let y = q.run(&inputs, &mut state)?;
+    let mut out = vec![y.last().copied().unwrap_or(0.0)];
+    while out.len() < generate {
+        let prev = out[out.len() - 1];
+        out.push(q.run(&[prev], &mut state)?[0]);
+    }
+    Ok((inputs, out))
+}
+
+/// The int8 golden rollout as Rust source: `WARMUP`, `EXPECTED` as [`golden_source`] writes
+/// them (each f32 the shortest decimal that reads back to its bits: the device compares bit for
+/// bit).
+pub fn golden_source_int8(source: &Path, warmup: &[f32], expected: &[f32]) -> String {
+    let float = golden_source(source, warmup, expected);
+    let note =
+        "// EXPECTED is the int8 step's output; each value reads back to the host's bits exactly.";
+    let mut lines: Vec<String> = float.lines().map(str::to_string).collect();
+    if let Some(l) = lines.get_mut(1) {
+        *l = l.replace("with the core's `step`", "with the core's int8 step");
+    }
+    lines.insert(3.min(lines.len()), note.to_string());
+    lines.join("\n") + "\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,6 +838,37 @@ mod tests {
             long.ends_with("...") && long.len() <= COMMENT_MAX + 3,
             "{long}"
         );
+    }
+
+    /// The same for an int8 model's source and golden: metadata and file name stay in the first
+    /// comment line.
+    #[test]
+    fn int8_text_from_the_file_never_leaves_its_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model: Box<LstmModel<1, 2, 1>> = boxed_zeroed();
+        model.init(&mut tinyrnn::rng(3), None);
+        let path = dir.path().join("m.safetensors");
+        crate::modelfile::save(&path, &*model, &[]).unwrap();
+        let float = crate::infer::DynModel::load(&path).unwrap();
+        let x: Vec<f32> = (0..20).map(golden_sample).collect();
+        let ranges = crate::quant::Ranges::of(&float, [x.as_slice()]).unwrap();
+        let q = QuantModel::quantize(&float, ranges).unwrap();
+        let mut meta = HashMap::new();
+        let clean = rust_source_int8(&q, &meta, &path);
+        let (warm, expected) = golden_int8(&q, 3, 9).unwrap();
+        let clean_golden = golden_source_int8(&path, &warm, &expected);
+        for text in hostile() {
+            for key in ["task", "cell", "head"] {
+                meta.insert(key.to_string(), text.clone());
+            }
+            let named = dir.path().join(format!("{text}.safetensors"));
+            only_the_comment_differs(&rust_source_int8(&q, &meta, &named), &clean, &text);
+            only_the_comment_differs(
+                &golden_source_int8(&named, &warm, &expected),
+                &clean_golden,
+                &text,
+            );
+        }
     }
 
     /// Numbers of `pub const NAME: [f32; N] = [...]` in generated source.

@@ -24,6 +24,13 @@
 //!   module returns it (the head activation named in the file's metadata is not applied).
 //! * State CSV (`--state`): the state after the last step, `unit,h,c` (RNN: `unit,h`).
 //!
+//! # Int8 models
+//!
+//! An int8 file (`tinyrnn quantize`; [`crate::modelfile`], "Int8 models") runs the core's
+//! integer step ([`QuantModel::run`]), the same code and bits as on the device; the outputs are
+//! the head's f32 values in the same CSV, and `--state` gives the integer state dequantized
+//! ([`dequantized`]).
+//!
 //! Files are written atomically (see [`crate::out`]); every error is one line and leaves no file.
 
 use std::collections::HashMap;
@@ -33,15 +40,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tinyrnn::{Kernels, Simd};
 
-use crate::modelfile::{ModelFile, ModelSpec};
+use crate::modelfile::{ModelFile, ModelSpec, Precision};
 use crate::net::CellKind;
 use crate::out::{Staged, check_files, num};
+use crate::quant::{QuantModel, QuantState};
 
 /// `tinyrnn infer` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InferArgs {
     /// Model file: safetensors with PyTorch's names (`lstm.*` or `rnn.*`, `head.*`), written by a
-    /// task or by PyTorch; sizes are read from the tensor shapes.
+    /// task or by PyTorch; sizes are read from the tensor shapes. An int8 file (`tinyrnn
+    /// quantize`) runs the integer step, the device's arithmetic bit for bit.
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Inputs: one row per time step, one column per input feature (header optional).
@@ -51,7 +60,8 @@ pub struct InferArgs {
     #[arg(long, value_name = "Y.csv")]
     pub output: Option<PathBuf>,
     /// Also give the final state as CSV `unit,h,c` (RNN: `unit,h`): written to FILE, or printed
-    /// (after the outputs, separated by an empty line, if those are printed too).
+    /// (after the outputs, separated by an empty line, if those are printed too). For an int8
+    /// model the integer state dequantized: h = hq / 128, c = cq / 2^c_frac (exact).
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub state: Option<Option<PathBuf>>,
 }
@@ -374,6 +384,20 @@ pub fn state_csv(state: &DynState) -> String {
     s
 }
 
+/// The int8 state as floats, as `--state` prints it: h = hq / 128, c = cq / 2^c_frac (a tanh
+/// RNN has no c). Each is exact in f32 (an integer times a power of two).
+pub fn dequantized(model: &QuantModel, state: &QuantState) -> DynState {
+    let h_scale = 1.0 / (1u32 << tinyrnn::quant::H_FRAC) as f32;
+    let c_scale = 1.0 / (1u32 << model.c_frac) as f32;
+    DynState {
+        h: state.h.iter().map(|&v| v as f32 * h_scale).collect(),
+        c: match model.cell {
+            CellKind::Lstm => state.c.iter().map(|&v| v as f32 * c_scale).collect(),
+            CellKind::Rnn => Vec::new(),
+        },
+    }
+}
+
 /// Runs `tinyrnn infer`. Returns what goes to stdout: the CSV(s) not written to a file, or a
 /// summary line if everything went to files.
 ///
@@ -394,13 +418,28 @@ pub fn run(args: &InferArgs) -> Result<String> {
         &[("--model", &args.model), ("--input", &args.input)],
         &files,
     )?;
-    let model = DynModel::load(&args.model)?;
-    let x = read_inputs(&args.input, model.i)?;
-    let mut state = model.zero_state();
-    let y = model.run(&x, &mut state)?;
-    let steps = x.len() / model.i;
+    let p = args.model.display().to_string();
+    let bytes = crate::modelfile::read_bytes(&args.model)?;
+    let (kind, (i, h, o), y, state) = match crate::modelfile::precision(&bytes, &p)? {
+        Precision::F32 => {
+            let model = DynModel::from_file(ModelFile::parse(&bytes, &p, &[])?);
+            let x = read_inputs(&args.input, model.i)?;
+            let mut state = model.zero_state();
+            let y = model.run(&x, &mut state)?;
+            (model.cell.name().to_string(), model.sizes(), y, state)
+        }
+        Precision::Int8 => {
+            let (model, _) = QuantModel::parse(&bytes, &p)?;
+            let x = read_inputs(&args.input, model.sizes.0)?;
+            let mut state = model.zero_state();
+            let y = model.run(&x, &mut state)?;
+            let state = dequantized(&model, &state);
+            (format!("int8 {}", model.cell.name()), model.sizes, y, state)
+        }
+    };
+    let steps = y.len() / o;
     let results = [
-        (outputs_csv(model.o, &y), "outputs"),
+        (outputs_csv(o, &y), "outputs"),
         (state_csv(&state), "final state"),
     ];
     let mut staged = Staged::new();
@@ -419,13 +458,7 @@ pub fn run(args: &InferArgs) -> Result<String> {
     staged.commit()?;
     if printed.is_empty() {
         Ok(format!(
-            "infer: {}({} -> {}) + linear({} -> {}), {} steps; wrote {}",
-            model.cell.name(),
-            model.i,
-            model.h,
-            model.h,
-            model.o,
-            steps,
+            "infer: {kind}({i} -> {h}) + linear({h} -> {o}), {steps} steps; wrote {}",
             wrote.join(", ")
         ))
     } else {

@@ -11,6 +11,7 @@ pub mod net;
 pub mod out;
 pub mod plot;
 pub mod quant;
+pub mod quantize;
 pub mod tasks;
 pub mod train;
 

@@ -19,6 +19,33 @@
 //! The reader discovers the [`ModelSpec`] from the file: the cell from the name prefix, I and H
 //! from `weight_ih_l0`, O from `head.weight`; every other shape is checked against it.
 //!
+//! # Int8 models
+//!
+//! A quantized model (`tinyrnn quantize`; the scheme is the core's `tinyrnn::quant`, whose
+//! module doc names every symbol) is a safetensors file of the same kind, with the metadata
+//! entry `quantization` = `int8-rowwise-v1` ([`QUANT_KEY`], [`tinyrnn::quant::SCHEME`]), the
+//! scheme's scalars `x_scale` (s_x, the shortest decimal that reads back to the f32), `shift` (S)
+//! and `c_frac` (F), the float model's metadata (task, cell, head), and these tensors:
+//!
+//! | tensor                       | dtype | shape    | symbol            |
+//! |------------------------------|-------|----------|-------------------|
+//! | `{cell}.weight_ih_l0`        | I8    | [G·H, I] | Wq_ih             |
+//! | `{cell}.weight_hh_l0`        | I8    | [G·H, H] | Wq_hh             |
+//! | `{cell}.weight_ih_l0.scale`  | F32   | [G·H]    | s_ih (not used by the step) |
+//! | `{cell}.weight_hh_l0.scale`  | F32   | [G·H]    | s_hh (not used by the step) |
+//! | `{cell}.multiplier_ih_l0`    | I32   | [G·H]    | M_ih              |
+//! | `{cell}.multiplier_hh_l0`    | I32   | [G·H]    | M_hh              |
+//! | `{cell}.bias_ih_l0`          | I32   | [G·H]    | B_ih              |
+//! | `{cell}.bias_hh_l0`          | I32   | [G·H]    | B_hh              |
+//! | `head.weight`                | I8    | [O, H]   | Wq                |
+//! | `head.scale`                 | F32   | [O]      | s[o] / 128        |
+//! | `head.bias`                  | F32   | [O]      | b                 |
+//!
+//! A file is int8 if it has the `quantization` entry or any I8 tensor. [`Int8File`] reads it
+//! with the refusals below (every tensor of its dtype and shape, no other tensor, F32 values
+//! finite); `host::quant::QuantModel` then checks the scheme's values. The float reader refuses
+//! an int8 file as one ("... is an int8 model: ..."), and the int8 reader a float file.
+//!
 //! # What the reader refuses
 //!
 //! Each with one line that names the file and, where there is one, the tensor:
@@ -80,6 +107,8 @@ pub struct ModelSpec {
 pub struct TensorSpec {
     /// PyTorch's name (`lstm.weight_ih_l0`, ..., `head.bias`).
     pub name: String,
+    /// Element type: F32 in a float model; I8, I32 or F32 in an int8 model.
+    pub dtype: Dtype,
     /// Row-major shape.
     pub shape: Vec<usize>,
     /// The shape in terms of the sizes (`[4H, I]`), for messages.
@@ -124,11 +153,110 @@ impl ModelSpec {
             .zip(shapes)
             .map(|(name, (shape, formula))| TensorSpec {
                 name,
+                dtype: Dtype::F32,
                 shape,
                 formula,
             })
             .collect()
     }
+
+    /// Every tensor of the int8 model with these sizes (see "Int8 models" in the module
+    /// documentation), in layout order.
+    pub fn int8_tensors(&self) -> Vec<TensorSpec> {
+        let (i, h, o) = (self.i, self.h, self.o);
+        let c = self.cell.name();
+        let gh = self.gates().saturating_mul(h);
+        let g = if self.gates() == 1 { "H" } else { "4H" };
+        let t = |name: String, dtype, shape, formula: String| TensorSpec {
+            name,
+            dtype,
+            shape,
+            formula,
+        };
+        let rows = || (vec![gh], format!("[{g}]"));
+        let mut out = vec![
+            t(
+                format!("{c}.weight_ih_l0"),
+                Dtype::I8,
+                vec![gh, i],
+                format!("[{g}, I]"),
+            ),
+            t(
+                format!("{c}.weight_hh_l0"),
+                Dtype::I8,
+                vec![gh, h],
+                format!("[{g}, H]"),
+            ),
+        ];
+        for (name, dtype) in [
+            ("weight_ih_l0.scale", Dtype::F32),
+            ("weight_hh_l0.scale", Dtype::F32),
+            ("multiplier_ih_l0", Dtype::I32),
+            ("multiplier_hh_l0", Dtype::I32),
+            ("bias_ih_l0", Dtype::I32),
+            ("bias_hh_l0", Dtype::I32),
+        ] {
+            let (shape, formula) = rows();
+            out.push(t(format!("{c}.{name}"), dtype, shape, formula));
+        }
+        out.push(t(
+            "head.weight".into(),
+            Dtype::I8,
+            vec![o, h],
+            "[O, H]".into(),
+        ));
+        out.push(t("head.scale".into(), Dtype::F32, vec![o], "[O]".into()));
+        out.push(t("head.bias".into(), Dtype::F32, vec![o], "[O]".into()));
+        out
+    }
+
+    /// The tensors of `precision`'s layout.
+    fn layout(&self, precision: Precision) -> Vec<TensorSpec> {
+        match precision {
+            Precision::F32 => self.tensors(),
+            Precision::Int8 => self.int8_tensors(),
+        }
+    }
+}
+
+/// The two kinds of model file: float weights, or int8 weights of the scheme
+/// [`tinyrnn::quant::SCHEME`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Every tensor F32 (a trained model, or a PyTorch `state_dict`).
+    F32,
+    /// A quantized model: metadata [`QUANT_KEY`], I8 weights, I32 multipliers and biases.
+    Int8,
+}
+
+/// The metadata entry naming an int8 file's quantization scheme.
+pub const QUANT_KEY: &str = "quantization";
+
+/// Which kind of model file `bytes` hold: int8 if it has a [`QUANT_KEY`] entry or any I8
+/// tensor, float otherwise (the readers then check the rest).
+pub fn precision(bytes: &[u8], source: &str) -> Result<Precision> {
+    let (st, meta) = open(bytes, source)?;
+    Ok(precision_of(&st, &meta))
+}
+
+fn precision_of(st: &SafeTensors<'_>, meta: &HashMap<String, String>) -> Precision {
+    let i8_tensor = st.tensors().iter().any(|(_, v)| v.dtype() == Dtype::I8);
+    if meta.contains_key(QUANT_KEY) || i8_tensor {
+        Precision::Int8
+    } else {
+        Precision::F32
+    }
+}
+
+/// A tensor's values, of one of the dtypes model files hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// F32 (finite: the reader refuses NaN and ±Inf).
+    F32(Vec<f32>),
+    /// I32.
+    I32(Vec<i32>),
+    /// I8.
+    I8(Vec<i8>),
 }
 
 impl fmt::Display for ModelSpec {
@@ -173,60 +301,23 @@ impl ModelFile {
     pub fn parse(bytes: &[u8], source: &str, extras: &[&str]) -> Result<Self> {
         let p = source;
         let (st, metadata) = open(bytes, p)?;
-        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-        names.sort();
-        let cell = cell_of(&names, p)?;
-        let model = ModelSpec::names(cell);
-        if let Some(n) = names
-            .iter()
-            .find(|n| !model.contains(n) && !extras.contains(&n.as_str()))
-        {
-            let c = cell.name();
+        if precision_of(&st, &metadata) == Precision::Int8 {
+            let scheme = metadata.get(QUANT_KEY).map_or("I8 weights".into(), |s| {
+                format!("{QUANT_KEY} `{}`", crate::export::comment_text(s))
+            });
             bail!(
-                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
-                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
+                "{p} is an int8 model ({scheme}): this needs the float (F32) model; `tinyrnn \
+                 infer` and `tinyrnn export` take either"
             );
         }
-        // Presence and dtype of every tensor first, then the sizes.
-        for name in model.iter().chain(&names) {
-            let view = st
-                .tensor(name)
-                .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
-            if view.dtype() != Dtype::F32 {
-                bail!(
-                    "{p}: tensor `{name}` has dtype {:?}, expected F32",
-                    view.dtype()
-                );
-            }
-        }
-        let shape = |name: &str| st.tensor(name).map(|v| v.shape().to_vec());
-        let spec = discover(cell, &shape(&model[0])?, &shape(&model[4])?, p)?;
-        for t in spec.tensors() {
-            let got = shape(&t.name)?;
-            if got != t.shape {
-                let (i, h, o) = (spec.i, spec.h, spec.o);
-                bail!(
-                    "{p}: tensor `{}` has shape {got:?}, expected {:?} = {} (I = {i}, H = {h} \
-                     from `{}` {:?}, O = {o} from `head.weight`)",
-                    t.name,
-                    t.shape,
-                    t.formula,
-                    model[0],
-                    shape(&model[0])?,
-                );
-            }
-        }
-        for name in names.iter().filter(|n| !model.contains(n)) {
-            match shape(name)?.as_slice() {
-                [n] if *n >= 1 => {}
-                s => bail!("{p}: tensor `{name}` has shape {s:?}, expected [N] with N >= 1"),
-            }
-        }
-        let mut tensors = BTreeMap::new();
-        for name in names {
-            let values = finite_values(st.tensor(&name)?.data(), &name, p)?;
-            tensors.insert(name, values);
-        }
+        let (spec, values) = read_model(&st, p, Precision::F32, extras)?;
+        let tensors = values
+            .into_iter()
+            .map(|(n, v)| match v {
+                Values::F32(v) => Ok((n, v)),
+                _ => Err(anyhow!("{p}: tensor `{n}` is not F32")),
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             spec,
             metadata,
@@ -281,6 +372,166 @@ impl ModelFile {
         }
         Ok(())
     }
+}
+
+/// An int8 model file read and checked (see "Int8 models" in the module documentation): its
+/// sizes, its tensors by name, its metadata (the scheme's values are the caller's to check:
+/// `host::quant::QuantModel::parse`).
+#[derive(Debug, Clone)]
+pub struct Int8File {
+    /// The architecture.
+    pub spec: ModelSpec,
+    /// The file's metadata: [`QUANT_KEY`], the scheme's values, the float model's metadata.
+    pub metadata: HashMap<String, String>,
+    /// Where it came from, for messages.
+    source: String,
+    /// Every tensor by name.
+    tensors: BTreeMap<String, Values>,
+}
+
+impl Int8File {
+    /// Reads and checks the int8 model file at `path`.
+    pub fn read(path: &Path) -> Result<Self> {
+        Self::parse(&read_bytes(path)?, &path.display().to_string())
+    }
+
+    /// Checks the bytes of an int8 model file; `source` names it in messages. A float model is
+    /// refused as such; a scheme other than [`tinyrnn::quant::SCHEME`] before anything else.
+    pub fn parse(bytes: &[u8], source: &str) -> Result<Self> {
+        let p = source;
+        let (st, metadata) = open(bytes, p)?;
+        if precision_of(&st, &metadata) == Precision::F32 {
+            bail!(
+                "{p} is a float (F32) model, not an int8 one: quantize it first with `tinyrnn \
+                 quantize --model {p} --calibrate INPUTS.csv --out INT8.safetensors`"
+            );
+        }
+        let scheme = tinyrnn::quant::SCHEME;
+        match metadata.get(QUANT_KEY) {
+            None => bail!(
+                "{p} has I8 tensors but no metadata entry `{QUANT_KEY}` (expected `{scheme}`)"
+            ),
+            Some(s) if s != scheme => bail!(
+                "{p}: unknown quantization scheme `{}` (this tinyrnn reads `{scheme}`)",
+                crate::export::comment_text(s)
+            ),
+            Some(_) => {}
+        }
+        let (spec, tensors) = read_model(&st, p, Precision::Int8, &[])?;
+        Ok(Self {
+            spec,
+            metadata,
+            source: source.into(),
+            tensors,
+        })
+    }
+
+    /// Where the file came from, for messages.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Takes the tensor `name` out of the file, if it holds one of that name and dtype.
+    pub fn take(&mut self, name: &str) -> Option<Values> {
+        self.tensors.remove(name)
+    }
+}
+
+/// The tensors of a model file of `precision` (the spec's, and `extras`: 1-D F32), checked: no
+/// other tensor, each of its dtype and shape, F32 values finite.
+fn read_model(
+    st: &SafeTensors<'_>,
+    p: &str,
+    precision: Precision,
+    extras: &[&str],
+) -> Result<(ModelSpec, BTreeMap<String, Values>)> {
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let cell = cell_of(&names, p)?;
+    let c = cell.name();
+    // Names and dtypes do not depend on the sizes.
+    let model = ModelSpec {
+        cell,
+        i: 0,
+        h: 0,
+        o: 0,
+    }
+    .layout(precision);
+    let known = |n: &str| model.iter().any(|t| t.name == n);
+    if let Some(n) = names
+        .iter()
+        .find(|n| !known(n) && !extras.contains(&n.as_str()))
+    {
+        match precision {
+            Precision::F32 => bail!(
+                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
+                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
+            ),
+            Precision::Int8 => bail!(
+                "{p}: unsupported tensor `{n}`: an int8 model of tinyrnn holds exactly {}",
+                model
+                    .iter()
+                    .map(|t| format!("`{}`", t.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+    // Presence and dtype of every tensor first, then the sizes.
+    let wanted = model
+        .iter()
+        .map(|t| (&t.name, t.dtype))
+        .chain(names.iter().filter(|n| !known(n)).map(|n| (n, Dtype::F32)));
+    for (name, dtype) in wanted {
+        let view = st
+            .tensor(name)
+            .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
+        if view.dtype() != dtype {
+            bail!(
+                "{p}: tensor `{name}` has dtype {:?}, expected {dtype:?}",
+                view.dtype()
+            );
+        }
+    }
+    let shape = |name: &str| st.tensor(name).map(|v| v.shape().to_vec());
+    let (w_ih, head) = (format!("{c}.weight_ih_l0"), "head.weight");
+    let spec = discover(cell, &shape(&w_ih)?, &shape(head)?, p)?;
+    for t in spec.layout(precision) {
+        let got = shape(&t.name)?;
+        if got != t.shape {
+            let (i, h, o) = (spec.i, spec.h, spec.o);
+            bail!(
+                "{p}: tensor `{}` has shape {got:?}, expected {:?} = {} (I = {i}, H = {h} \
+                 from `{w_ih}` {:?}, O = {o} from `head.weight`)",
+                t.name,
+                t.shape,
+                t.formula,
+                shape(&w_ih)?,
+            );
+        }
+    }
+    for name in names.iter().filter(|n| !known(n)) {
+        match shape(name)?.as_slice() {
+            [n] if *n >= 1 => {}
+            s => bail!("{p}: tensor `{name}` has shape {s:?}, expected [N] with N >= 1"),
+        }
+    }
+    let mut tensors = BTreeMap::new();
+    for name in names {
+        let view = st.tensor(&name)?;
+        let data = view.data();
+        let values = match view.dtype() {
+            Dtype::I8 => Values::I8(data.iter().map(|&b| b as i8).collect()),
+            Dtype::I32 => Values::I32(
+                data.chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+            _ => Values::F32(finite_values(data, &name, p)?),
+        };
+        tensors.insert(name, values);
+    }
+    Ok((spec, tensors))
 }
 
 /// The cell of a model from its tensor names: `lstm.*` or `rnn.*`, not both.
@@ -493,34 +744,115 @@ fn write<P: Params<f32>>(
     checked: bool,
 ) -> Result<()> {
     let flat = model.as_flat();
-    let le = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-    let mut tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = P::TENSORS
+    let tensors: Vec<RawTensor> = P::TENSORS
         .iter()
         .map(|t| {
-            (
+            RawTensor::f32(
                 t.name,
                 t.shape.to_vec(),
-                le(&flat[t.offset..t.offset + t.len()]),
+                &flat[t.offset..t.offset + t.len()],
             )
         })
         .chain(
             extra
                 .iter()
                 .filter(|e| !e.1.is_empty())
-                .map(|&(n, v)| (n, vec![v.len()], le(v))),
+                .map(|&(n, v)| RawTensor::f32(n, vec![v.len()], v)),
         )
         .collect();
-    tensors.sort_by(|a, b| a.0.cmp(b.0));
-    if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
-        bail!("{}: two tensors named `{}`", path.display(), w[0].0);
+    let bytes = encode(tensors, metadata, checked).with_context(|| path.display().to_string())?;
+    write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
+
+/// One tensor to write: name, dtype, shape, little-endian bytes.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    /// Name.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Row-major shape.
+    pub shape: Vec<usize>,
+    /// The values, little-endian.
+    pub data: Vec<u8>,
+}
+
+impl RawTensor {
+    /// An F32 tensor.
+    pub fn f32(name: &str, shape: Vec<usize>, v: &[f32]) -> Self {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Self::new(name, Dtype::F32, shape, data)
     }
+
+    /// An I32 tensor.
+    pub fn i32(name: &str, shape: Vec<usize>, v: &[i32]) -> Self {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Self::new(name, Dtype::I32, shape, data)
+    }
+
+    /// An I8 tensor.
+    pub fn i8(name: &str, shape: Vec<usize>, v: &[i8]) -> Self {
+        let data = v.iter().map(|&x| x as u8).collect();
+        Self::new(name, Dtype::I8, shape, data)
+    }
+
+    fn new(name: &str, dtype: Dtype, shape: Vec<usize>, data: Vec<u8>) -> Self {
+        Self {
+            name: name.into(),
+            dtype,
+            shape,
+            data,
+        }
+    }
+}
+
+/// Writes `tensors` and `metadata` to `path` atomically, as [`encode`] gives them.
+pub fn save_tensors(
+    path: &Path,
+    tensors: Vec<RawTensor>,
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    let bytes = encode(tensors, metadata, false).with_context(|| path.display().to_string())?;
+    write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
+
+/// The safetensors bytes of `tensors` and `metadata` (plus [`CHECKSUM_KEY`] if `checked`),
+/// the same for the same inputs (see [`save_with`]): metadata keys sorted, a later duplicate key
+/// winning; tensors in name order (two of one name are refused); data 8-byte aligned.
+pub fn encode(
+    mut tensors: Vec<RawTensor>,
+    metadata: &[(&str, String)],
+    checked: bool,
+) -> Result<Vec<u8>> {
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(w) = tensors.windows(2).find(|w| w[0].name == w[1].name) {
+        bail!("two tensors named `{}`", w[0].name);
+    }
+    for t in &tensors {
+        let n = t.shape.iter().product::<usize>() * t.dtype.bitsize() / 8;
+        if n != t.data.len() {
+            bail!(
+                "tensor `{}` has {} bytes for shape {:?} of {:?}",
+                t.name,
+                t.data.len(),
+                t.shape,
+                t.dtype
+            );
+        }
+    }
+    let dtypes: Vec<String> = tensors.iter().map(|t| format!("{:?}", t.dtype)).collect();
     // A later duplicate key wins, as it would in a map; a BTreeMap keeps the keys sorted.
     let mut meta: BTreeMap<&str, String> = metadata.iter().map(|(k, v)| (*k, v.clone())).collect();
     if checked {
         let sum = checksum(
-            tensors
-                .iter()
-                .map(|(n, s, d)| (*n, "F32", s.as_slice(), d.as_slice())),
+            tensors.iter().zip(&dtypes).map(|(t, d)| {
+                (
+                    t.name.as_str(),
+                    d.as_str(),
+                    t.shape.as_slice(),
+                    t.data.as_slice(),
+                )
+            }),
             meta.iter().map(|(k, v)| (*k, v.as_str())),
         );
         meta.insert(CHECKSUM_KEY, sum);
@@ -530,11 +862,11 @@ fn write<P: Params<f32>>(
         header.insert("__metadata__".into(), serde_json::to_value(&meta)?);
     }
     let mut offset = 0usize;
-    for (name, shape, data) in &tensors {
-        let end = offset + data.len();
+    for (t, dtype) in tensors.iter().zip(&dtypes) {
+        let end = offset + t.data.len();
         header.insert(
-            (*name).into(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+            t.name.clone(),
+            serde_json::json!({"dtype": dtype, "shape": t.shape, "data_offsets": [offset, end]}),
         );
         offset = end;
     }
@@ -543,14 +875,13 @@ fn write<P: Params<f32>>(
     while header.len() % 8 != 0 {
         header.push(' ');
     }
-    write_atomic(path, |w| {
-        w.write_all(&(header.len() as u64).to_le_bytes())?;
-        w.write_all(header.as_bytes())?;
-        for (_, _, data) in &tensors {
-            w.write_all(data)?;
-        }
-        Ok(())
-    })
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for t in &tensors {
+        out.extend_from_slice(&t.data);
+    }
+    Ok(out)
 }
 
 /// Reads the model file at `path` into `model` (see [`ModelFile`]: the file must hold exactly

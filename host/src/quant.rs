@@ -5,11 +5,18 @@
 //! * [`Ranges`]: calibration: max |x| and max |c| of the float model over sequences of data.
 //! * [`QuantModel`]: the quantized parameters, owned; [`QuantModel::view`] is the core's
 //!   [`QModel`]; [`QuantModel::run`] steps it over a sequence like [`DynModel::run`].
+//! * Files: [`QuantModel::save`], [`QuantModel::read`] / [`QuantModel::parse`]: the int8 model
+//!   file (layout and refusals in [`crate::modelfile`], "Int8 models"; the scheme's values are
+//!   checked here).
+
+use std::collections::HashMap;
+use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use tinyrnn::quant::{self, FloatLayer, QLayer, QLayerMut, QLinear, QModel};
 
 use crate::infer::{DynModel, DynState};
+use crate::modelfile::{CHECKSUM_KEY, Int8File, ModelSpec, QUANT_KEY, RawTensor, Values};
 use crate::net::CellKind;
 
 /// What calibration measured: the largest |input| and |cell state| the float model met.
@@ -232,10 +239,256 @@ impl QuantModel {
     }
 }
 
+// ---- The int8 model file --------------------------------------------------------------------
+
+/// The metadata entries of the scheme's scalars.
+const X_SCALE_KEY: &str = "x_scale";
+const SHIFT_KEY: &str = "shift";
+const C_FRAC_KEY: &str = "c_frac";
+
+impl QuantModel {
+    /// The file's tensors (see [`crate::modelfile`], "Int8 models"), in layout order.
+    fn raw_tensors(&self) -> Vec<RawTensor> {
+        let (i, h, o) = self.sizes;
+        let spec = ModelSpec {
+            cell: self.cell,
+            i,
+            h,
+            o,
+        };
+        let t = spec.int8_tensors();
+        let shape = |k: usize| t[k].shape.clone();
+        vec![
+            RawTensor::i8(&t[0].name, shape(0), &self.w_ih),
+            RawTensor::i8(&t[1].name, shape(1), &self.w_hh),
+            RawTensor::f32(&t[2].name, shape(2), &self.s_ih),
+            RawTensor::f32(&t[3].name, shape(3), &self.s_hh),
+            RawTensor::i32(&t[4].name, shape(4), &self.mul_ih),
+            RawTensor::i32(&t[5].name, shape(5), &self.mul_hh),
+            RawTensor::i32(&t[6].name, shape(6), &self.b_ih),
+            RawTensor::i32(&t[7].name, shape(7), &self.b_hh),
+            RawTensor::i8(&t[8].name, shape(8), &self.head_weight),
+            RawTensor::f32(&t[9].name, shape(9), &self.head_scale),
+            RawTensor::f32(&t[10].name, shape(10), &self.head_bias),
+        ]
+    }
+
+    /// The file's metadata: `metadata` (the float model's: task, cell, head; a `checksum` entry
+    /// is dropped, this file has none), then the scheme's name and scalars, which win.
+    fn file_metadata(&self, metadata: &[(&str, String)]) -> Vec<(String, String)> {
+        metadata
+            .iter()
+            .filter(|(k, _)| *k != CHECKSUM_KEY)
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .chain([
+                (QUANT_KEY.into(), quant::SCHEME.into()),
+                (X_SCALE_KEY.into(), format!("{:?}", self.x_scale)),
+                (SHIFT_KEY.into(), self.shift.to_string()),
+                (C_FRAC_KEY.into(), self.c_frac.to_string()),
+            ])
+            .collect()
+    }
+
+    /// The bytes of the file [`save`](Self::save) writes.
+    pub fn to_bytes(&self, metadata: &[(&str, String)]) -> Result<Vec<u8>> {
+        let meta = self.file_metadata(metadata);
+        let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        crate::modelfile::encode(self.raw_tensors(), &meta, false)
+    }
+
+    /// Writes the int8 model file to `path` atomically (a temporary file renamed into place), the
+    /// same bytes for the same model and metadata, whatever the metadata's order.
+    pub fn save(&self, path: &Path, metadata: &[(&str, String)]) -> Result<()> {
+        let meta = self.file_metadata(metadata);
+        let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        crate::modelfile::save_tensors(path, self.raw_tensors(), &meta)
+    }
+
+    /// Reads the int8 model file at `path` (see [`parse`](Self::parse)); returns the model and
+    /// the file's metadata.
+    pub fn read(path: &Path) -> Result<(Self, HashMap<String, String>)> {
+        let bytes = crate::modelfile::read_bytes(path)?;
+        Self::parse(&bytes, &path.display().to_string())
+    }
+
+    /// Checks the bytes of an int8 model file ([`Int8File::parse`]: tensors, dtypes, shapes),
+    /// then the scheme's values: `x_scale` a finite positive f32, `shift` and `c_frac` in the
+    /// scheme's ranges, and the whole model through the core's [`QModel::check`]. Each refusal is
+    /// one line naming `source` and what is wrong.
+    pub fn parse(bytes: &[u8], source: &str) -> Result<(Self, HashMap<String, String>)> {
+        let mut file = Int8File::parse(bytes, source)?;
+        let p = file.source().to_string();
+        let meta = |key: &str| -> Result<&str> {
+            file.metadata
+                .get(key)
+                .map(String::as_str)
+                .ok_or_else(|| anyhow!("{p}: metadata entry `{key}` is missing"))
+        };
+        let shown = |v: &str| crate::export::comment_text(v);
+        let x_scale_text = meta(X_SCALE_KEY)?;
+        let x_scale = match x_scale_text.parse::<f32>() {
+            Ok(v) if v.is_finite() && v > 0.0 => v,
+            _ => bail!(
+                "{p}: metadata `{X_SCALE_KEY}` = `{}` is not a finite positive number",
+                shown(x_scale_text)
+            ),
+        };
+        let int_in = |key: &str, range: &std::ops::RangeInclusive<u32>| -> Result<u32> {
+            let text = meta(key)?;
+            match text.parse::<u32>() {
+                Ok(v) if range.contains(&v) => Ok(v),
+                _ => bail!(
+                    "{p}: metadata `{key}` = `{}` is out of the scheme's range {}..={}",
+                    shown(text),
+                    range.start(),
+                    range.end()
+                ),
+            }
+        };
+        let shift = int_in(SHIFT_KEY, &quant::SHIFTS)?;
+        let c_frac = int_in(C_FRAC_KEY, &quant::C_FRACS)?;
+        let ModelSpec { cell, i, h, o } = file.spec;
+        let names: Vec<String> = file
+            .spec
+            .int8_tensors()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let mut take = |k: usize| file.take(&names[k]);
+        let (i8s, i32s, f32s) = (
+            |v: Option<Values>| match v {
+                Some(Values::I8(v)) => v,
+                _ => Vec::new(),
+            },
+            |v: Option<Values>| match v {
+                Some(Values::I32(v)) => v,
+                _ => Vec::new(),
+            },
+            |v: Option<Values>| match v {
+                Some(Values::F32(v)) => v,
+                _ => Vec::new(),
+            },
+        );
+        let q = Self {
+            cell,
+            sizes: (i, h, o),
+            x_scale,
+            shift,
+            c_frac,
+            w_ih: i8s(take(0)),
+            w_hh: i8s(take(1)),
+            s_ih: f32s(take(2)),
+            s_hh: f32s(take(3)),
+            mul_ih: i32s(take(4)),
+            mul_hh: i32s(take(5)),
+            b_ih: i32s(take(6)),
+            b_hh: i32s(take(7)),
+            head_weight: i8s(take(8)),
+            head_scale: f32s(take(9)),
+            head_bias: f32s(take(10)),
+        };
+        q.view().check().map_err(|e| {
+            anyhow!(
+                "{p}: the model does not fit the scheme {}: {e}",
+                quant::SCHEME
+            )
+        })?;
+        Ok((q, file.metadata))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tinyrnn::{LstmModel, Params, rng};
+
+    /// A quantized random model of `cell` with (I, H, O) = (2, 5, 3), and its float model.
+    fn quantized(cell: CellKind, seed: u64) -> (DynModel, QuantModel) {
+        use tinyrnn::RnnModel;
+        let flat: Vec<Vec<f32>> = match cell {
+            CellKind::Lstm => {
+                let mut m: Box<LstmModel<2, 5, 3>> = crate::net::boxed_zeroed();
+                m.init(&mut rng(seed), Some(1.0));
+                let f = m.as_flat();
+                LstmModel::<2, 5, 3>::TENSORS
+                    .iter()
+                    .map(|t| f[t.offset..t.offset + t.len()].to_vec())
+                    .collect()
+            }
+            CellKind::Rnn => {
+                let mut m: Box<RnnModel<2, 5, 3>> = crate::net::boxed_zeroed();
+                m.init(&mut rng(seed));
+                let f = m.as_flat();
+                RnnModel::<2, 5, 3>::TENSORS
+                    .iter()
+                    .map(|t| f[t.offset..t.offset + t.len()].to_vec())
+                    .collect()
+            }
+        };
+        let t: Vec<&[f32]> = flat.iter().map(Vec::as_slice).collect();
+        let d = DynModel::from_tensors(cell, (2, 5, 3), t.try_into().unwrap()).unwrap();
+        let x: Vec<f32> = (0..40).map(|k| ((k as f32) * 0.29).cos() * 1.5).collect();
+        let q = QuantModel::quantize(&d, Ranges::of(&d, [x.as_slice()]).unwrap()).unwrap();
+        (d, q)
+    }
+
+    /// A saved int8 model reads back identical, with its metadata and the scheme's entries; the
+    /// bytes do not depend on the metadata's order, and saving what was read gives them again.
+    #[test]
+    fn int8_files_round_trip_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        for cell in [CellKind::Lstm, CellKind::Rnn] {
+            let (_, q) = quantized(cell, 3);
+            let meta = [
+                ("task", "sine".to_string()),
+                ("head", "linear".to_string()),
+                ("checksum", "crc32:00000000".to_string()),
+            ];
+            let (a, b, c) = (
+                dir.path().join("a"),
+                dir.path().join("b"),
+                dir.path().join("c"),
+            );
+            q.save(&a, &meta).unwrap();
+            let reversed: Vec<_> = meta.iter().rev().cloned().collect();
+            q.save(&b, &reversed).unwrap();
+            let bytes = std::fs::read(&a).unwrap();
+            assert_eq!(bytes, std::fs::read(&b).unwrap());
+            assert_eq!(bytes, q.to_bytes(&meta).unwrap());
+            let (back, m) = QuantModel::read(&a).unwrap();
+            assert_eq!(back, q);
+            assert_eq!(m.get("task").map(String::as_str), Some("sine"));
+            assert_eq!(m.get(QUANT_KEY).map(String::as_str), Some(quant::SCHEME));
+            assert_eq!(m.get("x_scale"), Some(&format!("{:?}", q.x_scale)));
+            assert!(!m.contains_key(CHECKSUM_KEY));
+            let m: Vec<(&str, String)> = m.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            back.save(&c, &m).unwrap();
+            assert_eq!(bytes, std::fs::read(&c).unwrap());
+        }
+    }
+
+    /// The float reader refuses an int8 file as one, and the int8 reader a float file.
+    #[test]
+    fn each_reader_names_the_other_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, q) = quantized(CellKind::Lstm, 4);
+        let path = dir.path().join("q.safetensors");
+        q.save(&path, &[]).unwrap();
+        let e = format!("{:#}", crate::infer::DynModel::load(&path).unwrap_err());
+        assert!(
+            e.contains("q.safetensors is an int8 model (quantization `int8-rowwise-v1`)"),
+            "{e}"
+        );
+        let mut m: Box<LstmModel<1, 2, 1>> = crate::net::boxed_zeroed();
+        m.init(&mut rng(1), None);
+        let f = dir.path().join("f.safetensors");
+        crate::modelfile::save(&f, &*m, &[]).unwrap();
+        let e = format!("{:#}", QuantModel::read(&f).unwrap_err());
+        assert!(
+            e.contains("f.safetensors is a float (F32) model, not an int8 one"),
+            "{e}"
+        );
+    }
 
     /// A quantized random LSTM follows its float model, and `run` over a sequence equals `run`
     /// step by step (the state carries).
