@@ -2,10 +2,13 @@
 # Builds the sine firmware (src/bin/sine.rs: the model exported from `tinyrnn sine`) for Cortex-M
 # and runs it under QEMU. The firmware compares each of the 70 samples it generates with the
 # host's (src/golden.rs, written by `tinyrnn export --golden`) and exits 0 only if all are within
-# 1e-5; this script fails if a build fails, QEMU's exit status is not 0, or the last line is not
-# "sine firmware: ok". Then runs src/bin/kernels.rs, which checks the microcontroller kernels
-# (`tinyrnn::kernels::mcu`, on the Cortex-M4F an asm inner loop) against their naive twins on the
-# device, for shapes that take every path of the loop; it must print "kernels firmware: ok".
+# 1e-5. Then the same for the int8 model (src/bin/sine_int8.rs, src/qmodel.rs, src/qgolden.rs
+# from `tinyrnn quantize` and `export`): every sample the same f32 as the host's, bit for bit;
+# then the kernels check (src/bin/kernels.rs). This script fails if a build fails, QEMU's exit
+# status is not 0, or a firmware's last line is not "... firmware: ok". The kernels check runs the
+# microcontroller kernels (`tinyrnn::kernels::mcu`, `tinyrnn::quant`'s dot products: asm inner
+# loops on the Cortex-M4F) against their naive twins on the device, for shapes that take every
+# path of the loops.
 #
 #   Cortex-M4F: thumbv7em-none-eabihf on qemu-system-arm -machine mps2-an386 -cpu cortex-m4
 #   Cortex-M0:  thumbv6m-none-eabi    on qemu-system-arm -machine microbit (no FPU: soft float)
@@ -49,45 +52,42 @@ fw_cargo() {
         /usr/bin/cargo "$@" --locked --manifest-path "$here/Cargo.toml" --target-dir "$here/target"
 }
 
-run_target() {
-    local name="$1" triple="$2"
-    shift 2
-    local elf="$here/target/$triple/release/sine" out rc=0 t0=$SECONDS
-    echo "== firmware ($name): cargo build --release --bin sine --target $triple"
+# run_bin NAME TRIPLE BIN QEMU-ARGS...: builds BIN, runs it under QEMU, fails unless QEMU exits 0
+# and the last line is "<what> firmware: ok" (prints the whole output for sine, its tail else).
+run_bin() {
+    local name="$1" triple="$2" bin="$3"
+    shift 3
+    local elf="$here/target/$triple/release/$bin" out rc=0
+    echo "== firmware ($name): cargo build --release --bin $bin --target $triple"
     # --locked: if the core's dependencies changed, refresh the lock file with
     #   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo update -p tinyrnn (in this directory)
-    if ! fw_cargo build --release --bin sine --target "$triple"; then
-        echo "firmware ($name): FAILED: build" >&2
+    if ! fw_cargo build --release --bin "$bin" --target "$triple"; then
+        echo "firmware ($name): FAILED: build of $bin" >&2
         return 1
     fi
     size -A "$elf" | awk '/^\.(vector_table|text|rodata|data|bss) /{ printf "%s %s  ", $1, $2 } END { print "" }'
     echo "== firmware ($name): qemu-system-arm $* -kernel $elf"
     out="$(timeout 120 qemu-system-arm "$@" -nographic -monitor none -serial none \
         -semihosting-config enable=on,target=native -kernel "$elf" 2>&1)" || rc=$?
-    printf '%s\n' "$out"
+    if [[ $bin == sine ]]; then printf '%s\n' "$out"; else printf '%s\n' "$out" | tail -n 4; fi
     if [[ $rc -ne 0 ]]; then
-        echo "firmware ($name): FAILED: QEMU exited with status $rc (device output differs from the host's, a panic, or a timeout)" >&2
+        echo "firmware ($name): FAILED: $bin: QEMU exited with status $rc (device output differs from the host's, a panic, or a timeout)" >&2
         return 1
     fi
-    if [[ "$(printf '%s\n' "$out" | tail -n 1)" != "sine firmware: ok" ]]; then
-        echo "firmware ($name): FAILED: the firmware did not print 'sine firmware: ok'" >&2
+    if [[ "$(printf '%s\n' "$out" | tail -n 1)" != *" firmware: ok" ]]; then
+        echo "firmware ($name): FAILED: $bin did not end with '... firmware: ok'" >&2
         return 1
     fi
-    # The kernels' own check on the device (src/bin/kernels.rs): every path of the inner loop.
-    local kelf="$here/target/$triple/release/kernels"
-    echo "== firmware ($name): kernels check (src/bin/kernels.rs)"
-    if ! fw_cargo build --release --bin kernels --target "$triple"; then
-        echo "firmware ($name): FAILED: build of the kernels check" >&2
-        return 1
-    fi
-    rc=0
-    out="$(timeout 120 qemu-system-arm "$@" -nographic -monitor none -serial none \
-        -semihosting-config enable=on,target=native -kernel "$kelf" 2>&1)" || rc=$?
-    printf '%s\n' "$out" | tail -n 2
-    if [[ $rc -ne 0 || "$(printf '%s\n' "$out" | tail -n 1)" != "kernels firmware: ok" ]]; then
-        echo "firmware ($name): FAILED: the kernels check (QEMU status $rc)" >&2
-        return 1
-    fi
+}
+
+# The f32 sine model (within 1e-5 of the host), the int8 one (bit for bit), and the kernels'
+# own check on the device (src/bin/kernels.rs: every path of the inner loops).
+run_target() {
+    local name="$1" triple="$2" t0=$SECONDS
+    shift 2
+    for bin in sine sine_int8 kernels; do
+        run_bin "$name" "$triple" "$bin" "$@" || return 1
+    done
     echo "firmware ($name): passed in $((SECONDS - t0)) s"
 }
 

@@ -912,4 +912,42 @@ mod tests {
             );
         }
     }
+
+    /// The int8 firmware files are what `tinyrnn quantize` and `export` make today from the
+    /// committed float model and calibration CSV: the int8 file's model, `src/qmodel.rs` and
+    /// `src/qgolden.rs` (EXPECTED bit for bit: the device must match it exactly).
+    #[test]
+    fn firmware_int8_model_and_golden_are_up_to_date() {
+        let fw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../embedded/firmware");
+        let q_path = fw.join("sine-int8.safetensors");
+        let regenerate = "regenerate with: cargo run --release -p host -- quantize \
+                          --model embedded/firmware/sine.safetensors \
+                          --calibrate embedded/firmware/sine-calibration.csv \
+                          --out embedded/firmware/sine-int8.safetensors, then export --model \
+                          embedded/firmware/sine-int8.safetensors --rust \
+                          embedded/firmware/src/qmodel.rs --golden embedded/firmware/src/qgolden.rs";
+        let float = crate::infer::DynModel::load(&fw.join("sine.safetensors")).unwrap();
+        let calib = crate::infer::read_inputs(&fw.join("sine-calibration.csv"), 1).unwrap();
+        let fresh = crate::quantize::quantize(&float, &[calib]).unwrap().model;
+        let (q, metadata) = QuantModel::read(&q_path).unwrap();
+        assert!(q == fresh, "sine-int8.safetensors is stale; {regenerate}");
+        let committed = std::fs::read_to_string(fw.join("src/qmodel.rs")).unwrap();
+        assert!(
+            committed == rust_source_int8(&q, &metadata, Path::new("sine-int8.safetensors")),
+            "embedded/firmware/src/qmodel.rs is stale; {regenerate}"
+        );
+        let golden_src = std::fs::read_to_string(fw.join("src/qgolden.rs")).unwrap();
+        let (warm_c, exp_c) = (
+            const_array(&golden_src, "WARMUP"),
+            const_array(&golden_src, "EXPECTED"),
+        );
+        let (warm, expected) = golden_int8(&q, warm_c.len(), exp_c.len()).unwrap();
+        assert_eq!(warm, warm_c, "qgolden.rs WARMUP is stale; {regenerate}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&expected),
+            bits(&exp_c),
+            "qgolden.rs EXPECTED is stale; {regenerate}"
+        );
+    }
 }

@@ -302,9 +302,9 @@ fn damaged_int8_files_are_one_line_errors() {
             vec!["tensor `lstm.multiplier_ih_l0` is missing"],
         ),
         (
-            "shift0",
-            Box::new(|_, m| set(m, "shift", "0")),
-            vec!["metadata `shift` = `0` is out of the scheme's range 1..=40"],
+            "shift16",
+            Box::new(|_, m| set(m, "shift", "16")),
+            vec!["metadata `shift` = `16` is out of the scheme's range 0..=15"],
         ),
         (
             "c_frac",
