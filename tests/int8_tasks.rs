@@ -277,3 +277,12 @@ fn mnist_reports_the_int8_test_accuracy() {
     let acc = column(&out.path().join("test.csv"), "int8_accuracy");
     assert_eq!(acc, [format!("{q:.6}")]);
 }
+
+#[test]
+fn counter_reports_the_int8_mse() {
+    let out = tempfile::tempdir().unwrap();
+    let line = task(out.path(), &["counter", "--target-mse", "1e-2"]);
+    assert!(line.contains("; int8 MSE "), "{line}");
+    int8_metric(out.path(), "mse", 0.0..=1.0);
+    assert_eq!(int8_row(out.path())["calibration_sequences"], "5");
+}

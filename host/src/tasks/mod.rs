@@ -64,7 +64,7 @@ pub const RUN_FILES: &[&str] = &[
     "test.csv",               // mnist
     "confusion.csv",          // mnist
     "accuracy.png",           // mnist
-    "int8.csv",               // sine, memory, echo, mnist with --int8
+    "int8.csv",               // every task with --int8
 ];
 
 /// Whether an entry of an output directory is a task's output: one of [`RUN_FILES`], or a
