@@ -25,7 +25,7 @@ use tinyrnn::LstmModel;
 use tinyrnn::Params;
 use tinyrnn::loss::{Reduction, mse, sigmoid_backward, sigmoid_forward};
 
-use super::Common;
+use super::{Common, int8};
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot;
@@ -56,6 +56,10 @@ pub struct CounterArgs {
     /// Clip gradients to this global norm (0: no clipping).
     #[arg(long, default_value_t = 5.0, value_parser = super::non_negative)]
     pub clip: f32,
+    /// Also quantize the trained model to int8 (calibrated on the five windows it trains on),
+    /// run the windows with the integer step and report its MSE beside f32's (summary, int8.csv).
+    #[arg(long)]
+    pub int8: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -243,6 +247,31 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let final_mse = mse(&ys, &goal, &mut dys, Reduction::Mean)?;
     let table = render(&rows, model);
     println!("{table}");
+    let mut int8_note = String::new();
+    if args.int8 {
+        // The five windows, each a sequence of its own from the zero state.
+        let windows: Vec<Vec<f32>> = (0..PERIOD)
+            .map(|shift| (0..WINDOW).map(|t| d.x[t * PERIOD + shift][0]).collect())
+            .collect();
+        let q = int8::quantize(model, windows.iter().map(Vec::as_slice))?;
+        let mut zq = vec![0.0f32; WINDOW * PERIOD]; // (T, B) head outputs
+        for (shift, w) in windows.iter().enumerate() {
+            for (t, z) in q
+                .model
+                .run(w, &mut q.model.zero_state())?
+                .iter()
+                .enumerate()
+            {
+                zq[t * PERIOD + shift] = *z;
+            }
+        }
+        let mut yq = vec![0.0f32; zq.len()];
+        sigmoid_forward(&zq, &mut yq)?;
+        let ysq: Vec<f32> = idx.iter().map(|&r| yq[r]).collect();
+        let mse_q = mse(&ysq, &goal, &mut dys, Reduction::Mean)?;
+        int8::write(out, &q, "mse", final_mse.into(), mse_q.into())?;
+        int8_note = format!("; int8 MSE {mse_q:.3e} (calibrated on the 5 training windows)");
+    }
 
     out.csv(
         "counter.csv",
@@ -327,7 +356,7 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
         ],
     )?;
     Ok(format!(
-        "counter: 1-unit LSTM reached MSE {final_mse:.3e} (< {:.0e}) over the {} scored steps after {updates} updates in {train_time:.2} s (seed {}); wrote {}",
+        "counter: 1-unit LSTM reached MSE {final_mse:.3e} (< {:.0e}) over the {} scored steps after {updates} updates in {train_time:.2} s (seed {}){int8_note}; wrote {}",
         args.target_mse,
         idx.len(),
         args.common.seed,

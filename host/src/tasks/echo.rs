@@ -22,7 +22,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
 
-use super::Common;
+use super::{Common, int8};
 use crate::net::{CellKind, Net, Outputs, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -71,6 +71,11 @@ pub struct EchoArgs {
     /// Steps of the test stream written to echo.csv.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=MAX_SHOW))]
     pub show: u32,
+    /// Also quantize the trained model to int8 (calibrated on the last epoch's training
+    /// streams), run the test stream with the integer step and report its accuracy beside f32's
+    /// (summary, int8.csv, int8 columns in accuracy.csv and echo.csv).
+    #[arg(long)]
+    pub int8: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -199,8 +204,9 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let mut ema = Ema::default();
     let mut log: Vec<[String; 5]> = Vec::new();
     let mut block = Block::default();
+    let mut streams: Vec<Vec<u8>> = Vec::new();
     for epoch in 0..args.epochs {
-        let streams: Vec<Vec<u8>> = (0..batch).map(|_| bits(&mut rng, per_stream)).collect();
+        streams = (0..batch).map(|_| bits(&mut rng, per_stream)).collect();
         ws.reset_state(); // a fresh series; from here on the state is carried chunk to chunk
         for k in 0..chunks {
             let t0 = k * chunk;
@@ -311,26 +317,73 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let accuracy = correct as f64 / scored as f64;
     let eval_time = eval_start.elapsed().as_secs_f64();
 
+    // int8: calibrated on the last epoch's streams (each read whole from the zero state, as in
+    // training), then the test stream as one sequence, as the f32 model read it.
+    let mut int8_note = String::new();
+    let mut int8_pred: Vec<u8> = Vec::new(); // (n)
+    let mut int8_by_pos = vec![0usize; chunk]; // correct by position in the chunk
+    if args.int8 {
+        let calibration: Vec<Vec<f32>> = streams
+            .iter()
+            .map(|s| s.iter().map(|&b| b as f32).collect())
+            .collect();
+        let q = int8::quantize(model, calibration.iter().map(Vec::as_slice))?;
+        let x: Vec<f32> = stream.iter().map(|&b| b as f32).collect();
+        let z = q.model.run(&x, &mut q.model.zero_state())?; // (n, 2)
+        int8_pred = z.chunks_exact(2).map(|z| (z[1] > z[0]) as u8).collect();
+        let mut int8_correct = 0;
+        for g in delay..n {
+            let ok = (int8_pred[g] == stream[g - delay]) as usize;
+            int8_correct += ok;
+            int8_by_pos[g % chunk] += ok;
+        }
+        let int8_accuracy = int8_correct as f64 / scored as f64;
+        int8::write(out, &q, "accuracy", accuracy, int8_accuracy)?;
+        int8_note = format!(
+            "; int8 accuracy {int8_accuracy:.5} ({int8_correct}/{scored}, calibrated on {} training streams of {per_stream} bits)",
+            q.sequences
+        );
+    }
+
     out.csv(
         "metrics.csv",
         &["update", "epoch", "loss", "accuracy", "seconds"],
         log.iter(),
     )?;
+    let with_int8 = |mut header: Vec<&'static str>, column| {
+        if args.int8 {
+            header.push(column);
+        }
+        header
+    };
     out.csv(
         "accuracy.csv",
-        &["position_in_chunk", "accuracy", "steps"],
+        &with_int8(
+            vec!["position_in_chunk", "accuracy", "steps"],
+            "int8_accuracy",
+        ),
         by_pos.iter().enumerate().map(|(t, &(c, s))| {
-            [
-                t.to_string(),
-                num((c as f64 / s.max(1) as f64) as f32),
-                s.to_string(),
-            ]
+            let share = |c: usize| num((c as f64 / s.max(1) as f64) as f32);
+            let mut row = vec![t.to_string(), share(c), s.to_string()];
+            if args.int8 {
+                row.push(share(int8_by_pos[t]));
+            }
+            row
         }),
     )?;
     out.csv(
         "echo.csv",
-        &["t", "input", "target", "prediction", "p_one"],
-        shown.iter(),
+        &with_int8(
+            vec!["t", "input", "target", "prediction", "p_one"],
+            "int8_prediction",
+        ),
+        shown.iter().enumerate().map(|(g, row)| {
+            let mut row = row.to_vec();
+            if let Some(p) = int8_pred.get(g) {
+                row.push(p.to_string());
+            }
+            row
+        }),
     )?;
     let curve = |col: usize| plot::log_column(&log, col);
     let panels = [
@@ -373,7 +426,7 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
         ],
     )?;
     Ok(format!(
-        "echo: lstm H={} delay {delay}, {} updates ({} epochs x {chunks} chunks of {chunk} x {batch} streams) in {train_time:.1} s; accuracy {accuracy:.5} ({correct}/{scored}) on an unseen stream of {n} bits (first {delay} excluded, {eval_time:.2} s); wrote {}",
+        "echo: lstm H={} delay {delay}, {} updates ({} epochs x {chunks} chunks of {chunk} x {batch} streams) in {train_time:.1} s; accuracy {accuracy:.5} ({correct}/{scored}) on an unseen stream of {n} bits (first {delay} excluded, {eval_time:.2} s){int8_note}; wrote {}",
         N::HIDDEN,
         trainer.step,
         args.epochs,

@@ -34,7 +34,9 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id, update_rng};
+use super::{
+    CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_rnn_hidden, run_id, update_rng,
+};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -143,6 +145,11 @@ pub struct MemoryArgs {
     #[arg(long, value_delimiter = ',', default_value = "5,10,20,30",
           value_parser = clap::value_parser!(u32).range(0..=10000))]
     pub compare_blanks: Vec<u32>,
+    /// Also quantize each trained model to int8 (calibrated on the last 1,000 training
+    /// sequences, laid out at the full N), run the test sequences with the integer step and
+    /// report its recall accuracy beside f32's (summary, int8.csv, a column of compare.csv).
+    #[arg(long)]
+    pub int8: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -178,7 +185,7 @@ fn single(args: &MemoryArgs, out: &OutDir, resume: Option<&Path>) -> Result<Stri
     let r = train_cell(args, args.cell, args.blanks as usize, out, resume)?;
     Ok(format!(
         "memory: {} H={} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
-         (chance 0.125), recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
+         (chance 0.125){}, recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
          in {:.1} s ({:.1} ms/update){}{}; wrote {}",
         r.cell.name(),
         r.hidden,
@@ -187,6 +194,7 @@ fn single(args: &MemoryArgs, out: &OutDir, resume: Option<&Path>) -> Result<Stri
         args.blanks,
         r.accuracy,
         args.test_sequences,
+        r.int8_note(),
         r.recall_loss,
         BASELINE,
         r.updates,
@@ -218,6 +226,18 @@ struct Outcome {
     reached: bool,
     /// " (resumed at update k)" or empty.
     resumed: String,
+    /// With --int8: the int8 model's recall accuracy on the same test sequences, and the number
+    /// of training sequences it was calibrated on.
+    int8: Option<(f64, usize)>,
+}
+
+impl Outcome {
+    /// ", int8 A (calibrated on K training sequences)" with --int8, else empty.
+    fn int8_note(&self) -> String {
+        self.int8.map_or(String::new(), |(a, k)| {
+            format!(", int8 {a:.4} (calibrated on {k} training sequences)")
+        })
+    }
 }
 
 fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
@@ -666,8 +686,12 @@ fn run_net<N: Net<IN, OUT>>(
     // What a checkpoint must agree on to be continued: the task and every flag that changes the
     // result (not where outputs go, the progress bar or how often checkpoints are taken).
     let mut same = args.clone();
-    (same.common.out, same.common.quiet, same.checkpoint) =
-        (None, false, CheckpointArgs::default());
+    (
+        same.common.out,
+        same.common.quiet,
+        same.checkpoint,
+        same.int8,
+    ) = (None, false, CheckpointArgs::default(), false);
     let mut run_id = run_id("memory", &same);
     run_id.push(("memory.run", format!("{} N={blanks}", N::CELL.name())));
     let checkpoint = out.path(CHECKPOINT_FILE);
@@ -706,6 +730,8 @@ fn run_net<N: Net<IN, OUT>>(
         s.rows = r.clone();
     }
     let mut seqs = vec![vec![0u8; length]; batch];
+    // With --int8: the symbols of the last training sequences, to calibrate on.
+    let mut recent = std::collections::VecDeque::new();
     while trainer.step < args.steps && !stopped {
         let mut rng = update_rng(args.common.seed, trainer.step);
         let current = curriculum.current;
@@ -716,6 +742,12 @@ fn run_net<N: Net<IN, OUT>>(
         };
         let shape = Shape { length, blanks: n };
         redraw(&mut rng, &mut seqs);
+        if args.int8 {
+            recent.extend(seqs.iter().cloned());
+            while recent.len() > int8::MAX_CALIBRATION {
+                recent.pop_front();
+            }
+        }
         let (on, busy) = (args.loss_on, parts.len());
         trainer.update_sharded(&mut shards[..busy], |m, g, s| {
             s.pass(m, &seqs[s.rows.clone()], shape, Some((on, g)))?;
@@ -779,6 +811,38 @@ fn run_net<N: Net<IN, OUT>>(
     let model = &*trainer.model;
 
     let result = evaluate(model, &mut shards, &test, full)?;
+    let int8 = match args.int8 {
+        true => {
+            let one_hot = |s: &[u8], x: &mut Vec<f32>| {
+                x.resize(full.steps() * IN, 0.0); // (T, I)
+                for t in 0..full.steps() {
+                    x[t * IN + full.input(s, t)] = 1.0;
+                }
+            };
+            let calibration: Vec<Vec<f32>> = recent
+                .iter()
+                .map(|s| {
+                    let mut x = Vec::new();
+                    one_hot(s, &mut x);
+                    x
+                })
+                .collect();
+            let q = int8::quantize(model, calibration.iter().map(Vec::as_slice))?;
+            let y = int8::run_all(&q.model, test.len(), SHARDS, |k, x| one_hot(&test[k], x))?;
+            let (mut correct, mut scored) = (0usize, 0usize);
+            for (s, y) in test.iter().zip(&y) {
+                for t in full.recall()..full.steps() {
+                    let y_t: &[f32; OUT] = y[t * OUT..(t + 1) * OUT].try_into()?;
+                    correct += usize::from(argmax(y_t) == full.target(s, t));
+                    scored += 1;
+                }
+            }
+            let accuracy = correct as f64 / scored.max(1) as f64;
+            int8::write(out, &q, "recall_accuracy", result.accuracy(), accuracy)?;
+            Some((accuracy, q.sequences))
+        }
+        false => None,
+    };
 
     out.csv(
         "metrics.csv",
@@ -821,6 +885,7 @@ fn run_net<N: Net<IN, OUT>>(
         recall_loss: result.mean_recall_loss(),
         reached: curriculum.reached(),
         resumed,
+        int8,
     })
 }
 
@@ -981,22 +1046,26 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
             rows.push((n as usize, r));
         }
     }
+    let mut header = vec![
+        "blanks",
+        "cell",
+        "hidden",
+        "parameters",
+        "updates",
+        "curriculum_reached_n",
+        "recall_accuracy",
+        "recall_loss",
+        "baseline_recall_loss",
+        "seconds",
+    ];
+    if args.int8 {
+        header.push("int8_recall_accuracy");
+    }
     out.csv(
         "compare.csv",
-        &[
-            "blanks",
-            "cell",
-            "hidden",
-            "parameters",
-            "updates",
-            "curriculum_reached_n",
-            "recall_accuracy",
-            "recall_loss",
-            "baseline_recall_loss",
-            "seconds",
-        ],
+        &header,
         rows.iter().map(|(n, r)| {
-            [
+            let mut row = vec![
                 n.to_string(),
                 r.cell.name().to_string(),
                 r.hidden.to_string(),
@@ -1007,7 +1076,11 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
                 format!("{:.6}", r.recall_loss),
                 format!("{BASELINE:.6}"),
                 format!("{:.3}", r.seconds),
-            ]
+            ];
+            if let Some((a, _)) = r.int8 {
+                row.push(format!("{a:.6}"));
+            }
+            row
         }),
     )?;
     let series = |cell: CellKind, color| Series {
@@ -1046,7 +1119,12 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
     out.png("compare.png", |p| plot::draw(p, &[panel], 1, (760, 420)))?;
     let table = rows
         .iter()
-        .map(|(n, r)| format!("N={n} {} {:.3}", r.cell.name(), r.accuracy))
+        .map(|(n, r)| {
+            let int8 = r
+                .int8
+                .map_or(String::new(), |(a, _)| format!(" (int8 {a:.3})"));
+            format!("N={n} {} {:.3}{int8}", r.cell.name(), r.accuracy)
+        })
         .collect::<Vec<_>>()
         .join(", ");
     Ok(format!(

@@ -32,7 +32,7 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax_cross_entropy};
 use tinyrnn::{LstmModel, SeededRng};
 
-use super::{CHECKPOINT_FILE, CheckpointArgs, Common, run_id};
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, run_id};
 use crate::budget;
 use crate::idx::{self, LabelledImages};
 use crate::modelfile::ModelFile;
@@ -103,6 +103,11 @@ pub struct MnistArgs {
     /// Threads each batch is split over (data parallel) [default: the machine's cores]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
+    /// Also quantize the trained model to int8 (calibrated on the first 1,000 training images),
+    /// classify the test images with the integer step and report its accuracy beside f32's
+    /// (summary, int8.csv, an int8_accuracy column in test.csv).
+    #[arg(long)]
+    pub int8: bool,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     #[command(flatten)]
@@ -503,8 +508,12 @@ fn train<N: Net<SIDE, CLASSES>>(
     // result (with the data directory and the thread count resolved: the gradient sums depend on
     // the thread count) and the number of training images.
     let mut same = args.clone();
-    (same.common.out, same.common.quiet, same.checkpoint) =
-        (None, false, CheckpointArgs::default());
+    (
+        same.common.out,
+        same.common.quiet,
+        same.checkpoint,
+        same.int8,
+    ) = (None, false, CheckpointArgs::default(), false);
     let data_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     (same.data, same.threads) = (Some(data_dir), Some(threads as u32));
     let mut run_id = run_id("mnist", &same);
@@ -673,6 +682,18 @@ fn train<N: Net<SIDE, CLASSES>>(
         Some(&mut confusion),
     )?;
 
+    let int8 = match args.int8 {
+        true => Some(int8_test(
+            model,
+            data,
+            &test_ids,
+            threads,
+            test.accuracy(),
+            out,
+        )?),
+        false => None,
+    };
+
     let mut header = vec!["true".to_string()];
     header.extend((0..CLASSES).map(|k| format!("predicted_{k}")));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -683,15 +704,17 @@ fn train<N: Net<SIDE, CLASSES>>(
             std::iter::once(t.to_string()).chain(row.iter().map(|c| c.to_string()))
         }),
     )?;
-    out.csv(
-        "test.csv",
-        &["images", "loss", "accuracy"],
-        [[
-            test.images.to_string(),
-            format!("{:.6}", test.loss()),
-            format!("{:.6}", test.accuracy()),
-        ]],
-    )?;
+    let mut header = vec!["images", "loss", "accuracy"];
+    let mut row = vec![
+        test.images.to_string(),
+        format!("{:.6}", test.loss()),
+        format!("{:.6}", test.accuracy()),
+    ];
+    if let Some((a, _)) = int8 {
+        header.push("int8_accuracy");
+        row.push(format!("{a:.6}"));
+    }
+    out.csv("test.csv", &header, [row])?;
     plot_curves(out, epochs, &batch_loss, N::HIDDEN)?;
     crate::modelfile::save(
         &out.path("model.safetensors"),
@@ -711,7 +734,7 @@ fn train<N: Net<SIDE, CLASSES>>(
     )?;
     let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
     Ok(format!(
-        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}; wrote {}",
+        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}{}; wrote {}",
         N::HIDDEN,
         data.dir.display(),
         data.train_count,
@@ -722,8 +745,56 @@ fn train<N: Net<SIDE, CLASSES>>(
         train_seconds / f64::from(args.epochs),
         last,
         test.accuracy(),
+        int8.map_or(String::new(), |(a, k)| format!(
+            " (int8 {a:.4}, calibrated on {k} training images)"
+        )),
         out.path("").display()
     ))
+}
+
+/// Image `id` of `set` as the model reads it: 28 steps of 28 pixels scaled to [0, 1] (the same
+/// arithmetic as [`Shard::pass`]), into `x` (T·I).
+fn image_input(set: &LabelledImages, id: usize, x: &mut Vec<f32>) {
+    x.clear();
+    x.extend(
+        set.images
+            .image(id)
+            .iter()
+            .map(|&p| f32::from(p) * (1.0 / 255.0)),
+    );
+}
+
+/// `--int8`: quantizes `model`, calibrated on the first training images (at most
+/// [`int8::MAX_CALIBRATION`]), classifies the test images `ids` with the integer step (the
+/// logits of the last step), writes int8.csv beside the f32 accuracy `f32_accuracy`; returns the
+/// int8 accuracy and the number of calibration images.
+fn int8_test<N: Net<SIDE, CLASSES>>(
+    model: &N,
+    data: &Data,
+    ids: &[usize],
+    threads: usize,
+    f32_accuracy: f64,
+    out: &OutDir,
+) -> Result<(f64, usize)> {
+    let calibration: Vec<Vec<f32>> = (0..data.train_count.min(int8::MAX_CALIBRATION))
+        .map(|id| {
+            let mut x = Vec::new();
+            image_input(&data.train, id, &mut x);
+            x
+        })
+        .collect();
+    let q = int8::quantize(model, calibration.iter().map(Vec::as_slice))?;
+    let y = int8::run_all(&q.model, ids.len(), threads, |k, x| {
+        image_input(&data.test, ids[k], x)
+    })?;
+    let mut correct = 0usize;
+    for (&id, y) in ids.iter().zip(&y) {
+        let last: &[f32; CLASSES] = y[y.len() - CLASSES..].try_into()?;
+        correct += usize::from(argmax(last) == usize::from(data.test.labels[id]));
+    }
+    let accuracy = correct as f64 / ids.len().max(1) as f64;
+    int8::write(out, &q, "test_accuracy", f32_accuracy, accuracy)?;
+    Ok((accuracy, q.sequences))
 }
 
 fn write_metrics(out: &OutDir, epochs: &[EpochLog]) -> Result<()> {

@@ -13,6 +13,7 @@ use crate::out::{OutDir, RunStart};
 
 pub mod counter;
 pub mod echo;
+pub mod int8;
 pub mod memory;
 pub mod mnist;
 pub mod sine;
@@ -63,6 +64,7 @@ pub const RUN_FILES: &[&str] = &[
     "test.csv",               // mnist
     "confusion.csv",          // mnist
     "accuracy.png",           // mnist
+    "int8.csv",               // every task with --int8
 ];
 
 /// Whether an entry of an output directory is a task's output: one of [`RUN_FILES`], or a

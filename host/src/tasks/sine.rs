@@ -24,7 +24,9 @@ use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
 use tinyrnn::{LstmModel, RnnModel, SeededRng};
 
-use super::{CHECKPOINT_FILE, CheckpointArgs, Common, matched_rnn_hidden, run_id, update_rng};
+use super::{
+    CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_rnn_hidden, run_id, update_rng,
+};
 use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
@@ -86,6 +88,11 @@ pub struct SineArgs {
     /// Curves drawn in sine.png (at most --test-curves are drawn).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=MAX_PLOT_CURVES))]
     pub plot_curves: u32,
+    /// Also quantize the trained model to int8 (calibrated on the first training curves), run
+    /// the same test rollouts with the integer step, feeding back its own predictions, and report
+    /// its extrapolation MSE beside f32's (summary, int8.csv, an int8 column in sine.csv).
+    #[arg(long)]
+    pub int8: bool,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     #[command(flatten)]
@@ -297,8 +304,12 @@ fn run_net<N: Net<1, 1>>(
     // What a checkpoint must agree on to be continued: the task and every flag that changes
     // the result (not where outputs go, the progress bar or how often checkpoints are taken).
     let mut same = args.clone();
-    (same.common.out, same.common.quiet, same.checkpoint) =
-        (None, false, CheckpointArgs::default());
+    (
+        same.common.out,
+        same.common.quiet,
+        same.checkpoint,
+        same.int8,
+    ) = (None, false, CheckpointArgs::default(), false);
     let run_id = run_id("sine", &same);
     let checkpoint = out.path(CHECKPOINT_FILE);
     // The metrics rows so far are the whole training progress a checkpoint adds.
@@ -423,41 +434,74 @@ fn run_net<N: Net<1, 1>>(
         vec![[0.0f32]; (length - 1) * n],
     );
     closed_loop(model, &truth, warmup, &mut one, &mut x, &mut pred)?;
-    let (mut se, mut zero, mut count) = (0.0f64, 0.0f64, 0usize);
-    for t in warmup..length {
-        for b in 0..n {
-            let (p, y) = (pred[(t - 1) * n + b][0] as f64, truth[t * n + b][0] as f64);
-            se += (p - y) * (p - y);
-            zero += y * y;
-            count += 1;
+    // MSE of the generated part of predictions `pred` ((length-1, n)) and of predicting zero.
+    let score = |pred: &[[f32; 1]]| {
+        let (mut se, mut zero, mut count) = (0.0f64, 0.0f64, 0usize);
+        for t in warmup..length {
+            for b in 0..n {
+                let (p, y) = (pred[(t - 1) * n + b][0] as f64, truth[t * n + b][0] as f64);
+                se += (p - y) * (p - y);
+                zero += y * y;
+                count += 1;
+            }
         }
-    }
-    let (mse_gen, mse_zero) = (se / count as f64, zero / count as f64);
+        (se / count as f64, zero / count as f64)
+    };
+    let (mse_gen, mse_zero) = score(&pred);
+    let int8 = match args.int8 {
+        true => Some(int8_rollouts(args, model, &truth, n)?),
+        false => None,
+    };
+    let int8_note = match &int8 {
+        Some((q, pred_q)) => {
+            let (mse_q, _) = score(pred_q);
+            int8::write(
+                out,
+                q,
+                "extrapolation_mse_ratio",
+                mse_gen / mse_zero,
+                mse_q / mse_zero,
+            )?;
+            format!(
+                "; int8: extrapolation MSE {mse_q:.4}, ratio {:.3} (calibrated on {} training curves)",
+                mse_q / mse_zero,
+                q.sequences
+            )
+        }
+        None => String::new(),
+    };
 
     out.csv(
         "metrics.csv",
         &["update", "loss", "batch", "seconds"],
         log.iter(),
     )?;
+    let mut header = vec!["curve", "t", "truth", "prediction", "phase"];
+    if int8.is_some() {
+        header.push("int8_prediction");
+    }
     out.csv(
         "sine.csv",
-        &["curve", "t", "truth", "prediction", "phase"],
+        &header,
         (0..n).flat_map(|b| {
-            let (truth, pred) = (&truth, &pred);
+            let (truth, pred, int8) = (&truth, &pred, &int8);
             (0..length).map(move |t| {
-                let p = if t == 0 {
-                    String::new()
-                } else {
-                    num(pred[(t - 1) * n + b][0])
+                let at = |pred: &[[f32; 1]]| match t {
+                    0 => String::new(),
+                    t => num(pred[(t - 1) * n + b][0]),
                 };
                 let phase = if t < warmup { "warm-up" } else { "generated" };
-                [
+                let mut row = vec![
                     b.to_string(),
                     t.to_string(),
                     num(truth[t * n + b][0]),
-                    p,
+                    at(pred),
                     phase.to_string(),
-                ]
+                ];
+                if let Some((_, pred_q)) = int8 {
+                    row.push(at(pred_q));
+                }
+                row
             })
         }),
     )?;
@@ -505,7 +549,7 @@ fn run_net<N: Net<1, 1>>(
         ],
     )?;
     Ok(format!(
-        "sine: {} H={} trained {} updates in {:.1} s; extrapolation MSE {:.4} over {} generated samples of {} unseen curves (zero baseline {:.4}, ratio {:.3}); wrote {}",
+        "sine: {} H={} trained {} updates in {:.1} s; extrapolation MSE {:.4} over {} generated samples of {} unseen curves (zero baseline {:.4}, ratio {:.3}){int8_note}; wrote {}",
         N::CELL.name(),
         N::HIDDEN,
         args.steps,
@@ -517,6 +561,47 @@ fn run_net<N: Net<1, 1>>(
         mse_gen / mse_zero,
         out.path("").display()
     ))
+}
+
+/// The int8 model of `model`, calibrated on the first training curves (those of updates 0, 1,
+/// ...: the inputs teacher forcing feeds, samples 0..length-1), and its predictions on the test
+/// curves `truth` ((length, n)) with the warm-up and feedback of [`closed_loop`]: the true sample
+/// for the first `--warmup` steps, then its own previous prediction, as on the device.
+fn int8_rollouts<N: Net<1, 1>>(
+    args: &SineArgs,
+    model: &N,
+    truth: &[[f32; 1]],
+    n: usize,
+) -> Result<(int8::Int8, Vec<[f32; 1]>)> {
+    let (batch, length, warmup) = (
+        args.batch as usize,
+        args.length as usize,
+        args.warmup as usize,
+    );
+    let updates = int8::MAX_CALIBRATION
+        .div_ceil(batch)
+        .min(args.steps as usize) as u64;
+    let calibration: Vec<Vec<f32>> = (0..updates)
+        .flat_map(|u| {
+            let c = curves(&mut update_rng(args.common.seed, u), batch, length);
+            (0..batch)
+                .map(|b| (0..length - 1).map(|t| c[t * batch + b][0]).collect())
+                .collect::<Vec<Vec<f32>>>()
+        })
+        .collect();
+    let q = int8::quantize(model, calibration.iter().map(Vec::as_slice))?;
+    let mut pred = vec![[0.0f32]; (length - 1) * n]; // (T, B, 1)
+    for b in 0..n {
+        let mut state = q.model.zero_state();
+        for t in 0..length - 1 {
+            let x = match t < warmup {
+                true => truth[t * n + b][0],
+                false => pred[(t - 1) * n + b][0],
+            };
+            pred[t * n + b] = [q.model.run(&[x], &mut state)?[0]];
+        }
+    }
+    Ok((q, pred))
 }
 
 #[cfg(test)]
