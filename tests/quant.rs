@@ -1,4 +1,4 @@
-//! The int8 path (`tinyrnn::quant`):
+//! The int8 path (`tinyrnn::quant`; models quantized and owned by the host's `QuantModel`):
 //!
 //! * the layer step is bit for bit the documented scheme, recomputed here by an independent scalar
 //!   reference (i64 sums, f64-free integer formulas) for LSTM and tanh RNN, H with a tail of 4;
@@ -6,156 +6,52 @@
 //! * `QModel::step` (sizes in the types) == `step_q` on slices;
 //! * bad shapes and out-of-range scheme values are errors, not panics.
 
-use tinyrnn::quant::{
-    CellKind, FloatLayer, QLayer, QLayerMut, QLinear, QModel, QState, c_frac_for, quantize_layer,
-    quantize_rows, sigmoid, tanh,
-};
+use host::infer::DynModel;
+use host::net::CellKind as Cell;
+use host::quant::{QuantModel, Ranges};
+use tinyrnn::quant::{QState, c_frac_for, quantize_rows, sigmoid, tanh};
 use tinyrnn::{Error, LstmModel, LstmState, Params, RnnModel, rng};
 use tinyrnn_tests::boxed_zeroed;
 
-/// Owned buffers behind a [`QModel`].
-struct Owned {
-    cell: CellKind,
-    i: usize,
-    h: usize,
-    x_scale: f32,
-    shift: u32,
-    c_frac: u32,
-    w_ih: Vec<i8>,
-    w_hh: Vec<i8>,
-    mul_ih: Vec<i32>,
-    mul_hh: Vec<i32>,
-    b_ih: Vec<i32>,
-    b_hh: Vec<i32>,
-    head_w: Vec<i8>,
-    head_scale: Vec<f32>,
-    head_bias: Vec<f32>,
-}
-
-impl Owned {
-    /// Quantizes a float model given as flat PyTorch tensors.
-    #[allow(clippy::too_many_arguments)]
-    fn quantize(
-        cell: CellKind,
-        (i, h, o): (usize, usize, usize),
-        t: [&[f32]; 6],
-        x_max: f32,
-        c_max: f32,
-    ) -> Self {
-        let rows = cell.gates() * h;
-        let x_scale = x_max / 127.0;
-        let (mut w_ih, mut w_hh) = (vec![0i8; rows * i], vec![0i8; rows * h]);
-        let (mut s_ih, mut s_hh) = (vec![0f32; rows], vec![0f32; rows]);
-        let (mut mul_ih, mut mul_hh, mut b_ih, mut b_hh) =
-            (vec![0; rows], vec![0; rows], vec![0; rows], vec![0; rows]);
-        let f = FloatLayer {
-            cell,
-            inputs: i,
-            hidden: h,
-            w_ih: t[0],
-            w_hh: t[1],
-            b_ih: t[2],
-            b_hh: t[3],
+/// The scheme of `quant/mod.rs`, `lstm.rs`, `rnn.rs` written out independently: one step of
+/// the layer of `q` (quantized by the host's `QuantModel`, a thin owner of the core's buffers).
+fn reference_step(q: &QuantModel, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
+    let (is, hs, _) = q.sizes;
+    let l = q.shift;
+    let round_shift = |v: i64, s: u32| (v + (1i64 << (s - 1))) >> s;
+    let sat16 = |v: i64| v.clamp(-32768, 32767);
+    let pre = |w: &[i8], k: usize, v: &[i8], m: &[i32], b: &[i32], r: usize| {
+        let acc: i64 = (0..k).map(|j| w[r * k + j] as i64 * v[j] as i64).sum();
+        let hi = (acc * m[r] as i64 + (1i64 << 31)) >> 32;
+        let lim = (1i64 << 24) >> l;
+        sat16((hi.clamp(-lim, lim) << l) + b[r] as i64)
+    };
+    let hp = h.to_vec();
+    for u in 0..hs {
+        let a = |g: usize| {
+            let r = g * hs + u;
+            let ax = pre(&q.w_ih, is, xq, &q.mul_ih, &q.b_ih, r);
+            let ah = pre(&q.w_hh, hs, &hp, &q.mul_hh, &q.b_hh, r);
+            sat16(ax + ah) as i32
         };
-        let out = QLayerMut {
-            w_ih: &mut w_ih,
-            w_hh: &mut w_hh,
-            s_ih: &mut s_ih,
-            s_hh: &mut s_hh,
-            mul_ih: &mut mul_ih,
-            mul_hh: &mut mul_hh,
-            b_ih: &mut b_ih,
-            b_hh: &mut b_hh,
+        h[u] = match q.cell {
+            Cell::Rnn => (round_shift(tanh(a(0)) as i64, 8).clamp(-127, 127)) as i8,
+            Cell::Lstm => {
+                let (ig, fg, gg, og) = (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
+                let f = q.c_frac;
+                let cn = round_shift(fg as i64 * c[u] as i64, 15)
+                    + round_shift(ig as i64 * gg as i64, 30 - f);
+                let cn = sat16(cn);
+                c[u] = cn as i16;
+                let cq = if f > 11 {
+                    round_shift(cn, f - 11)
+                } else {
+                    cn << (11 - f)
+                };
+                let tc = tanh(sat16(cq) as i32);
+                round_shift(og as i64 * tc as i64, 23).clamp(-127, 127) as i8
+            }
         };
-        let shift = quantize_layer(&f, x_scale, out).unwrap();
-        let mut head_w = vec![0i8; o * h];
-        let mut head_scale = vec![0f32; o];
-        quantize_rows(t[4], h, &mut head_w, &mut head_scale).unwrap();
-        head_scale.iter_mut().for_each(|s| *s /= 128.0);
-        Self {
-            cell,
-            i,
-            h,
-            x_scale,
-            shift,
-            c_frac: c_frac_for(c_max),
-            w_ih,
-            w_hh,
-            mul_ih,
-            mul_hh,
-            b_ih,
-            b_hh,
-            head_w,
-            head_scale,
-            head_bias: t[5].to_vec(),
-        }
-    }
-
-    fn model(&self) -> QModel<'_> {
-        QModel {
-            x_scale: self.x_scale,
-            layer: QLayer {
-                cell: self.cell,
-                inputs: self.i,
-                hidden: self.h,
-                w_ih: &self.w_ih,
-                w_hh: &self.w_hh,
-                mul_ih: &self.mul_ih,
-                mul_hh: &self.mul_hh,
-                b_ih: &self.b_ih,
-                b_hh: &self.b_hh,
-                shift: self.shift,
-                c_frac: self.c_frac,
-            },
-            head: QLinear {
-                inputs: self.h,
-                outputs: self.head_bias.len(),
-                weight: &self.head_w,
-                scale: &self.head_scale,
-                bias: &self.head_bias,
-            },
-        }
-    }
-
-    /// The scheme of `quant/mod.rs`, `lstm.rs`, `rnn.rs` written out independently: one step.
-    fn reference_step(&self, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
-        let (is, hs) = (self.i, self.h);
-        let round_shift = |v: i64, s: u32| (v + (1i64 << (s - 1))) >> s;
-        let sat16 = |v: i64| v.clamp(-32768, 32767);
-        let pre = |w: &[i8], k: usize, v: &[i8], m: &[i32], b: &[i32], r: usize| {
-            let acc: i64 = (0..k).map(|j| w[r * k + j] as i64 * v[j] as i64).sum();
-            let hi = (acc * m[r] as i64 + (1i64 << 31)) >> 32;
-            let lim = (1i64 << 24) >> self.shift;
-            sat16((hi.clamp(-lim, lim) << self.shift) + b[r] as i64)
-        };
-        let hp = h.to_vec();
-        for u in 0..hs {
-            let a = |g: usize| {
-                let r = g * hs + u;
-                let ax = pre(&self.w_ih, is, xq, &self.mul_ih, &self.b_ih, r);
-                let ah = pre(&self.w_hh, hs, &hp, &self.mul_hh, &self.b_hh, r);
-                sat16(ax + ah) as i32
-            };
-            h[u] = match self.cell {
-                CellKind::Rnn => (round_shift(tanh(a(0)) as i64, 8).clamp(-127, 127)) as i8,
-                CellKind::Lstm => {
-                    let (ig, fg, gg, og) =
-                        (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
-                    let f = self.c_frac;
-                    let cn = round_shift(fg as i64 * c[u] as i64, 15)
-                        + round_shift(ig as i64 * gg as i64, 30 - f);
-                    let cn = sat16(cn);
-                    c[u] = cn as i16;
-                    let cq = if f > 11 {
-                        round_shift(cn, f - 11)
-                    } else {
-                        cn << (11 - f)
-                    };
-                    let tc = tanh(sat16(cq) as i32);
-                    round_shift(og as i64 * tc as i64, 23).clamp(-127, 127) as i8
-                }
-            };
-        }
     }
 }
 
@@ -177,7 +73,13 @@ const H: usize = 14; // three blocks of 4 units and a tail of 2
 const O: usize = 2;
 const T: usize = 40;
 
-fn lstm_case() -> (Box<LstmModel<I, H, O>>, Owned, Vec<f32>) {
+/// A float model given as its six tensors, and its quantization with the calibrated c range.
+fn quantized(cell: Cell, t: [&[f32]; 6], c_max: f32) -> QuantModel {
+    let d = DynModel::from_tensors(cell, (I, H, O), t).unwrap();
+    QuantModel::quantize(&d, Ranges { x_max: 1.0, c_max }).unwrap()
+}
+
+fn lstm_case() -> (Box<LstmModel<I, H, O>>, QuantModel, Vec<f32>) {
     let mut m = boxed_zeroed::<f32, LstmModel<I, H, O>>();
     m.init(&mut rng(7), Some(1.0));
     let xs = inputs(T * I, 3);
@@ -188,17 +90,15 @@ fn lstm_case() -> (Box<LstmModel<I, H, O>>, Owned, Vec<f32>) {
         m.step(x.try_into().unwrap(), &mut st);
         c_max = st.c.iter().fold(c_max, |a, v| a.max(v.abs()));
     }
-    let t = m.tensors();
-    let q = Owned::quantize(CellKind::Lstm, (I, H, O), t, 1.0, c_max);
+    let q = quantized(Cell::Lstm, m.tensors(), c_max);
     (m, q, xs)
 }
 
-fn rnn_case() -> (Box<RnnModel<I, H, O>>, Owned, Vec<f32>) {
+fn rnn_case() -> (Box<RnnModel<I, H, O>>, QuantModel, Vec<f32>) {
     let mut m = boxed_zeroed::<f32, RnnModel<I, H, O>>();
     m.init(&mut rng(8));
     let xs = inputs(T * I, 4);
-    let t = m.tensors();
-    let q = Owned::quantize(CellKind::Rnn, (I, H, O), t, 1.0, 0.0);
+    let q = quantized(Cell::Rnn, m.tensors(), 0.0);
     (m, q, xs)
 }
 
@@ -221,7 +121,7 @@ impl<P: Params<f32>> Tensors for P {
 #[test]
 fn layer_step_is_the_documented_scheme_bit_for_bit() {
     for q in [lstm_case().1, rnn_case().1] {
-        let m = q.model();
+        let m = q.view();
         m.check().unwrap();
         let (mut h, mut c) = (vec![0i8; H], vec![0i16; H]);
         let mut scratch = vec![0u32; m.scratch_len()];
@@ -231,7 +131,7 @@ fn layer_step_is_the_documented_scheme_bit_for_bit() {
         for x in inputs(T * I, 11).chunks(I) {
             m.quantize_input(x, &mut xq).unwrap();
             m.layer.step(&xq, &mut h, &mut c, &mut scratch).unwrap();
-            q.reference_step(&xq, &mut rh, &mut rc);
+            reference_step(&q, &xq, &mut rh, &mut rc);
             assert_eq!(h, rh, "{:?} h", q.cell);
             assert_eq!(c, rc, "{:?} c", q.cell);
             moved |= h.iter().any(|&v| v.abs() > 20);
@@ -243,7 +143,7 @@ fn layer_step_is_the_documented_scheme_bit_for_bit() {
 #[test]
 fn quantized_models_follow_their_float_models() {
     let (fm, q, xs) = lstm_case();
-    let m = q.model();
+    let m = q.view();
     let mut st = LstmState::<H>::zero();
     let mut qs = QState::<H>::zero();
     let mut worst = 0f32;
@@ -265,7 +165,7 @@ fn quantized_models_follow_their_float_models() {
     assert!(worst < 0.03, "LSTM output error {worst}");
 
     let (fm, q, xs) = rnn_case();
-    let m = q.model();
+    let m = q.view();
     let mut h = [0f32; H];
     let mut qs = QState::<H>::zero();
     let mut worst = 0f32;
@@ -283,7 +183,7 @@ fn quantized_models_follow_their_float_models() {
 #[test]
 fn typed_step_equals_slice_step() {
     let (_, q, xs) = lstm_case();
-    let m = q.model();
+    let m = q.view();
     let mut st = QState::<H>::zero();
     let (mut h, mut c, mut xq, mut y) = (vec![0i8; H], vec![0i16; H], vec![0i8; I], vec![0f32; O]);
     let mut scratch = vec![0u32; m.scratch_len()];
@@ -303,7 +203,7 @@ fn typed_step_equals_slice_step() {
 #[test]
 fn bad_shapes_and_values_are_errors() {
     let (_, q, _) = lstm_case();
-    let good = q.model();
+    let good = q.view();
     good.check().unwrap();
     let mut st = QState::<H>::zero();
     // Sizes in the types that do not match the model.

@@ -201,10 +201,32 @@ mod dsp {
         // SAFETY (both asm blocks): per group, 4 bytes of each row (rows 2, 3 at p0, p1 plus
         // 2·stride) and 2 words of `ve`, for `groups` groups: inside the buffers. The stack is
         // left as found.
+        // The asm blocks' operands, the same for both; `t` comes in with `$t` (the loop end),
+        // then the options, if any.
+        macro_rules! dot_asm {
+            ($t:expr; [$($template:expr),+ $(,)?] $($opt:tt)*) => {
+                asm!(
+                    $($template),+,
+                    px = inout(reg) px,
+                    p0 = inout(reg) p0,
+                    p1 = inout(reg) p1,
+                    k = in(reg) stride,
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    a2 = inout(reg) a2,
+                    a3 = inout(reg) a3,
+                    xa = out(reg) _,
+                    xb = out(reg) _,
+                    w = out(reg) _,
+                    t = inout(reg) $t => _,
+                    $($opt)*
+                )
+            };
+        }
         if groups >= 2 {
             unsafe {
                 let end = px.add(groups / 2 * 4);
-                asm!(
+                dot_asm!(end; [
                     "push {{{t}}}",
                     "2:",
                     group!(),
@@ -213,40 +235,11 @@ mod dsp {
                     "cmp {px}, {t}",
                     "bne 2b",
                     "add sp, #4",
-                    px = inout(reg) px,
-                    p0 = inout(reg) p0,
-                    p1 = inout(reg) p1,
-                    k = in(reg) stride,
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    a2 = inout(reg) a2,
-                    a3 = inout(reg) a3,
-                    xa = out(reg) _,
-                    xb = out(reg) _,
-                    w = out(reg) _,
-                    t = inout(reg) end => _,
-                );
+                ]);
             }
         }
         if groups % 2 == 1 {
-            unsafe {
-                asm!(
-                    group!(),
-                    px = inout(reg) px,
-                    p0 = inout(reg) p0,
-                    p1 = inout(reg) p1,
-                    k = in(reg) stride,
-                    a0 = inout(reg) a0,
-                    a1 = inout(reg) a1,
-                    a2 = inout(reg) a2,
-                    a3 = inout(reg) a3,
-                    xa = out(reg) _,
-                    xb = out(reg) _,
-                    w = out(reg) _,
-                    t = out(reg) _,
-                    options(readonly, nostack, preserves_flags),
-                );
-            }
+            unsafe { dot_asm!(0usize; [group!()] options(readonly, nostack, preserves_flags)) };
         }
         // SAFETY: the last k % 4 elements of each row and of `ve`, from where the groups ended.
         unsafe {

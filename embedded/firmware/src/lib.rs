@@ -309,3 +309,12 @@ pub fn bench(
         .print();
     stack.is_some()
 }
+
+/// Row `t` of a synthetic image for the classifier firmware: a diagonal stroke three pixels wide
+/// (1 on the diagonal, falling linearly to 0).
+pub fn stroke_row<const I: usize>(t: usize) -> [f32; I] {
+    core::array::from_fn(|j| {
+        let d = j.abs_diff(t);
+        if d < 3 { 1.0 - d as f32 / 3.0 } else { 0.0 }
+    })
+}

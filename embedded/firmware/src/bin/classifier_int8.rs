@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use firmware::{Line, exit, stack_used};
+use firmware::{Line, exit, stack_used, stroke_row as row};
 use tinyrnn::quant::QState;
 
 #[allow(dead_code)]
@@ -16,16 +16,6 @@ mod model {
     include!(concat!(env!("OUT_DIR"), "/classifier_qmodel.rs"));
 }
 use model::{H, I, MODEL, O};
-
-/// Row `t` of a synthetic 28x28 "image": a diagonal stroke (as in classifier.rs).
-fn row(t: usize) -> [f32; I] {
-    let mut x = [0.0f32; I];
-    for (j, v) in x.iter_mut().enumerate() {
-        let d = j.abs_diff(t);
-        *v = if d < 3 { 1.0 - d as f32 / 3.0 } else { 0.0 };
-    }
-    x
-}
 
 #[entry]
 fn main() -> ! {
