@@ -24,7 +24,7 @@
 //! A quantized model (`tinyrnn quantize`; the scheme is the core's `tinyrnn::quant`, whose
 //! module doc names every symbol) is a safetensors file of the same kind, with the metadata
 //! entry `quantization` = `int8-rowwise-v1` ([`QUANT_KEY`], [`tinyrnn::quant::SCHEME`]), the
-//! scheme's scalars `x_scale` (s_x, the shortest decimal that reads back to the f32), `shift` (S)
+//! scheme's scalars `x_scale` (s_x, the shortest decimal that reads back to the f32), `shift` (L)
 //! and `c_frac` (F), the float model's metadata (task, cell, head), and these tensors:
 //!
 //! | tensor                       | dtype | shape    | symbol            |

@@ -81,7 +81,7 @@ pub struct QuantModel {
     pub sizes: (usize, usize, usize),
     /// `s_x`.
     pub x_scale: f32,
-    /// `S`.
+    /// `L`, the layer's shift (0 unless weights and inputs are large).
     pub shift: u32,
     /// `F` (LSTM).
     pub c_frac: u32,

@@ -108,7 +108,7 @@ pub fn run_all(
 }
 
 /// Writes `int8.csv`: one row with the metric's name, its f32 and int8 values, the calibration
-/// (sequences, max |x|, max |c|) and the scheme's parameters (s_x, S, F).
+/// (sequences, max |x|, max |c|) and the scheme's parameters (s_x, the shift L, F).
 pub fn write(out: &OutDir, q: &Int8, metric: &str, f32_value: f64, int8_value: f64) -> Result<()> {
     out.csv(
         FILE,
