@@ -22,10 +22,10 @@
 //! copy is `h_prev` (the caller's `Lstm::step` keeps it, since `h` is overwritten unit by unit).
 //! The matrix-vector product runs the same [`dot4`] on four consecutive rows.
 //!
-//! Where the target is an M-profile core with floating-point registers
-//! (`cfg(all(target_arch = "arm", target_feature = "mclass", target_feature = "fpregs"))`: the
-//! Cortex-M4F, M7, M33, M55, whose FPUs are all FPv4 or later and so have `VFMA`; rustc reports no `vfp4` cfg for
-//! `thumbv7em-none-eabihf`), [`dot4`]'s loop is `core::arch::asm!`: per 8 elements one `vldmia` of
+//! Where the target is an M-profile core with floating-point registers (`cfg(tinyrnn_arm_fpu)`,
+//! set by the core's build.rs from the target name, since stable rustc shows no Arm target
+//! features to `cfg`: the Cortex-M4F, M7, M33, M55, whose FPUs are all FPv4 or later and so have
+//! `VFMA`), [`dot4`]'s loop is `core::arch::asm!`: per 8 elements one `vldmia` of
 //! 8 inputs, one `vldmia` of 8 weights per row and 8 `vfma.f32` per row (39 instructions for 32
 //! multiply-adds), then blocks of 4 and single elements. Rust has no stable fused multiply-add in
 //! `core` and does not contract `a * b + c`, hence the asm; in the activations LLVM emits
@@ -130,11 +130,7 @@ pub fn tanh(x: f32) -> f32 {
 ///
 /// # Safety
 /// `s .. s + k` and `w[r] .. w[r] + k` must be readable.
-#[cfg(all(
-    target_arch = "arm",
-    target_feature = "mclass",
-    target_feature = "fpregs"
-))]
+#[cfg(tinyrnn_arm_fpu)]
 #[inline(always)]
 unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: &mut [f32; 4]) {
     // Accumulators in s0-s3 (loaded from and stored back to `acc`), inputs in s4-s11, weights in
@@ -248,11 +244,7 @@ unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: &mut [f32; 4]) 
 ///
 /// # Safety
 /// `s .. s + k` and `w[r] .. w[r] + k` must be readable.
-#[cfg(not(all(
-    target_arch = "arm",
-    target_feature = "mclass",
-    target_feature = "fpregs"
-)))]
+#[cfg(not(tinyrnn_arm_fpu))]
 #[inline(always)]
 unsafe fn dot4(k: usize, s: *const f32, w: [*const f32; 4], acc: &mut [f32; 4]) {
     for p in 0..k {

@@ -6,7 +6,8 @@
 //! `SXTB16 ... ROR #8` make of the four bytes), then the last `k % 4` values one per word. Two
 //! implementations of the same sum on it, chosen by target:
 //! * portable: one multiply-add per element (the reference, and the code on Cortex-M0 and x86);
-//! * DSP (`cfg(all(target_arch = "arm", target_feature = "dsp"))`, Cortex-M4/M7/M33): per group
+//! * DSP (`cfg(tinyrnn_arm_dsp)`: thumbv7em, Cortex-M4/M7, set by the core's build.rs from the
+//!   target name, since stable rustc shows no Arm target features to `cfg`): per group
 //!   one `LDRD` of the expanded vector, then per row one load of four weights, `SXTB16` and
 //!   `SXTB16 ... ROR #8` into matching pairs, and two `SMLAD` (each: both pair products added to
 //!   the accumulator). 45 instructions per 32 multiply-adds in the loop.
@@ -71,7 +72,7 @@ pub unsafe fn dot_rows_raw(
     k: usize,
     acc: &mut [i32; 4],
 ) {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(tinyrnn_arm_dsp)]
     if n == 4 {
         // SAFETY: by the caller's contract.
         unsafe { dsp::dot4(w, stride, ve, k, acc) };
@@ -122,17 +123,17 @@ pub fn dot_rows_portable(
 /// where the target has the DSP extension).
 #[inline(always)]
 pub fn smmulr(a: i32, m: i32) -> i32 {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(tinyrnn_arm_dsp)]
     {
         dsp::smmulr(a, m)
     }
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(not(tinyrnn_arm_dsp))]
     {
         ((a as i64 * m as i64 + (1i64 << 31)) >> 32) as i32
     }
 }
 
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(tinyrnn_arm_dsp)]
 mod dsp {
     use core::arch::asm;
 

@@ -2,7 +2,7 @@
 //! an int8 input), for `bench.sh`: the model of `bench_f32` (shape from `BENCH_MODEL`) quantized
 //! by build.rs with the core's scheme, stepped `firmware::BENCH_STEPS` times from a running
 //! state; see `firmware::bench` for the method and the line it prints. On Cortex-M4 the dot
-//! products run on SXTB16/SMLAD (`cfg(target_feature = "dsp")`), on the M0 the portable loops.
+//! products run on SXTB16/SMLAD (`cfg(tinyrnn_arm_dsp)`), on the M0 the portable loops.
 #![no_std]
 #![no_main]
 
