@@ -199,27 +199,12 @@ impl DynModel {
                 );
             }
         }
-        let [
-            weight_ih,
-            weight_hh,
-            bias_ih,
-            bias_hh,
-            head_weight,
-            head_bias,
-        ] = t.map(<[f32]>::to_vec);
-        Ok(Self {
+        Ok(Self::from_parts(
             cell,
-            i,
-            h,
-            o,
-            weight_ih,
-            weight_hh,
-            bias_ih,
-            bias_hh,
-            head_weight,
-            head_bias,
-            metadata: HashMap::new(),
-        })
+            (i, h, o),
+            t.map(<[f32]>::to_vec),
+            HashMap::new(),
+        ))
     }
 
     /// The six tensors in layout order (see [`from_tensors`](Self::from_tensors)).
@@ -244,14 +229,24 @@ impl DynModel {
     /// The model of a file the reader accepted (with no extra tensors).
     pub fn from_file(mut file: ModelFile) -> Self {
         let ModelSpec { cell, i, h, o } = file.spec;
-        let [
+        let tensors = ModelSpec::names(cell).map(|n| file.take(&n));
+        Self::from_parts(cell, (i, h, o), tensors, file.metadata)
+    }
+
+    /// The model of its six tensors in layout order, lengths already checked.
+    fn from_parts(
+        cell: CellKind,
+        (i, h, o): (usize, usize, usize),
+        [
             weight_ih,
             weight_hh,
             bias_ih,
             bias_hh,
             head_weight,
             head_bias,
-        ] = ModelSpec::names(cell).map(|n| file.take(&n));
+        ]: [Vec<f32>; 6],
+        metadata: HashMap<String, String>,
+    ) -> Self {
         Self {
             cell,
             i,
@@ -263,7 +258,7 @@ impl DynModel {
             bias_hh,
             head_weight,
             head_bias,
-            metadata: file.metadata,
+            metadata,
         }
     }
 }

@@ -499,12 +499,7 @@ mod tests {
         const O: usize = 3;
         let mut m: Box<LstmModel<I, H, O>> = crate::net::boxed_zeroed();
         m.init(&mut rng(5), Some(1.0));
-        let flat = m.as_flat();
-        let t: Vec<&[f32]> = LstmModel::<I, H, O>::TENSORS
-            .iter()
-            .map(|t| &flat[t.offset..t.offset + t.shape.iter().product::<usize>()])
-            .collect();
-        let d = DynModel::from_tensors(CellKind::Lstm, (I, H, O), t.try_into().unwrap()).unwrap();
+        let d = crate::tasks::int8::dyn_model(&*m).unwrap();
         let x: Vec<f32> = (0..60).map(|k| ((k as f32) * 0.37).sin()).collect();
         let r = Ranges::of(&d, [x.as_slice()]).unwrap();
         assert!(r.x_max > 0.9 && r.c_max > 0.0);
