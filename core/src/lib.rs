@@ -24,9 +24,11 @@
 #![deny(missing_docs)]
 
 mod buf;
+pub mod cell;
 mod error;
 pub mod init;
 pub mod kernels;
+mod layer;
 mod linear;
 pub mod loss;
 mod lstm;
@@ -36,7 +38,10 @@ mod params;
 pub mod quant;
 mod real;
 mod rnn;
+mod spec;
+mod stack;
 
+pub use cell::CellKind;
 pub use error::Error;
 pub use init::{SeededRng, rng};
 pub use kernels::{Kernels, Naive, Simd};
@@ -47,3 +52,5 @@ pub use optim::{Optimizer, clip_grad_norm, grad_norm};
 pub use params::{Params, TensorInfo};
 pub use real::Real;
 pub use rnn::{Rnn, RnnCache};
+pub use spec::{Spec, Tensor, TensorName};
+pub use stack::{Cache, Model, Outputs};

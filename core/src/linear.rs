@@ -66,13 +66,13 @@ impl<const IN: usize, const OUT: usize, T: Real> Linear<IN, OUT, T> {
         y: &mut [[T; OUT]],
     ) -> Result<(), Error> {
         check("y", x.len(), y.len())?;
-        y.fill(self.bias);
-        K::gemm_nt(
+        forward_raw::<T, K>(
             x.len(),
-            OUT,
             IN,
+            OUT,
             x.as_flattened(),
             self.weight.as_flattened(),
+            &self.bias,
             y.as_flattened_mut(),
         );
         Ok(())
@@ -103,25 +103,55 @@ impl<const IN: usize, const OUT: usize, T: Real> Linear<IN, OUT, T> {
         if let Some(dx) = &dx {
             check("dx", n, dx.len())?;
         }
-        K::gemm_tn(
-            OUT,
-            IN,
+        backward_raw::<T, K>(
             n,
-            dy.as_flattened(),
+            IN,
+            OUT,
             x.as_flattened(),
+            self.weight.as_flattened(),
+            dy.as_flattened(),
             grad.weight.as_flattened_mut(),
+            &mut grad.bias,
+            dx.map(|d| d.as_flattened_mut()),
         );
-        K::col_sum(n, OUT, dy.as_flattened(), &mut grad.bias);
-        if let Some(dx) = dx {
-            K::gemm_nn(
-                n,
-                IN,
-                OUT,
-                dy.as_flattened(),
-                self.weight.as_flattened(),
-                dx.as_flattened_mut(),
-            );
-        }
         Ok(())
+    }
+}
+
+/// `y = x Wᵀ + b` (set) for `n` rows with run-time sizes: `x` (n, IN), `w` (OUT, IN), `y`
+/// (n, OUT). Lengths are the caller's to check.
+pub(crate) fn forward_raw<T: Real, K: Kernels<T>>(
+    n: usize,
+    inp: usize,
+    out: usize,
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    y: &mut [T],
+) {
+    for row in y[..n * out].chunks_exact_mut(out) {
+        row.copy_from_slice(&b[..out]);
+    }
+    K::gemm_nt(n, out, inp, x, w, y);
+}
+
+/// Backward of [`forward_raw`], accumulating dL/dW into `gw`, dL/db into `gb` and dL/dx into `dx`
+/// if given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_raw<T: Real, K: Kernels<T>>(
+    n: usize,
+    inp: usize,
+    out: usize,
+    x: &[T],
+    w: &[T],
+    dy: &[T],
+    gw: &mut [T],
+    gb: &mut [T],
+    dx: Option<&mut [T]>,
+) {
+    K::gemm_tn(out, inp, n, dy, x, gw);
+    K::col_sum(n, out, dy, gb);
+    if let Some(dx) = dx {
+        K::gemm_nn(n, inp, out, dy, w, dx);
     }
 }
