@@ -16,9 +16,10 @@ use std::cell::Cell;
 
 use host::net::{Net, Outputs, Workspace, boxed_zeroed};
 use host::train::{Trainer, shard_rows, split};
+use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse, softmax_cross_entropy};
-use tinyrnn::{LstmModel, LstmState, Optimizer, RnnModel, SeededRng};
+use tinyrnn::{LstmModel, LstmState, Optimizer, RnnModel, SeededRng, Spec};
 
 struct Counting;
 
@@ -86,7 +87,8 @@ struct Batch<const I: usize, const O: usize> {
     targets: Vec<[f32; O]>, // like y
 }
 
-fn batch<N: Net<I, O>, const I: usize, const O: usize>(
+fn batch<const I: usize, const O: usize>(
+    net: &Net,
     rng: &mut SeededRng,
     steps: usize,
     batch: usize,
@@ -97,7 +99,7 @@ fn batch<N: Net<I, O>, const I: usize, const O: usize>(
         Outputs::LastStep => batch,
     };
     Batch {
-        ws: N::workspace(steps, batch, outputs),
+        ws: net.workspace(steps, batch, outputs),
         x: (0..steps * batch)
             .map(|_| std::array::from_fn(|_| uniform(rng)))
             .collect(),
@@ -111,9 +113,9 @@ fn batch<N: Net<I, O>, const I: usize, const O: usize>(
 }
 
 /// Forward, loss (scaled to `total` output rows) and backward over `b`.
-fn pass<N: Net<I, O>, const I: usize, const O: usize>(
-    m: &N,
-    g: &mut N,
+fn pass<const I: usize, const O: usize>(
+    m: &Net,
+    g: &mut Net,
     b: &mut Batch<I, O>,
     loss: Loss,
     total: usize,
@@ -134,7 +136,8 @@ fn pass<N: Net<I, O>, const I: usize, const O: usize>(
 }
 
 /// Runs `updates` whole-batch updates (Adam, clipping) and returns the allocations of each.
-fn update_allocs<N: Net<I, O>, const I: usize, const O: usize>(
+fn update_allocs<const I: usize, const O: usize>(
+    spec: Spec,
     steps: usize,
     b: usize,
     outputs: Outputs,
@@ -142,10 +145,10 @@ fn update_allocs<N: Net<I, O>, const I: usize, const O: usize>(
     updates: usize,
 ) -> Vec<u64> {
     let mut rng = tinyrnn::rng(11);
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(spec).unwrap();
     model.init(&mut rng, Some(1.0));
     let mut trainer = Trainer::new(model, Optimizer::adam(1e-3), Some(0.5));
-    let mut data = batch::<N, I, O>(&mut rng, steps, b, outputs);
+    let mut data = batch::<I, O>(&trainer.model, &mut rng, steps, b, outputs);
     let total = data.y.len();
     (0..updates)
         .map(|_| {
@@ -167,15 +170,36 @@ fn assert_quiet_after_first(what: &str, per_update: &[u64]) {
 fn lstm_training_step_allocates_nothing_after_warm_up() {
     assert_quiet_after_first(
         "LSTM 3-16-4, every step, CE",
-        &update_allocs::<LstmModel<3, 16, 4>, 3, 4>(7, 5, Outputs::EveryStep, Loss::Ce, 5),
+        &update_allocs::<3, 4>(
+            Spec::new(Kind::Lstm, 3, 16, 4),
+            7,
+            5,
+            Outputs::EveryStep,
+            Loss::Ce,
+            5,
+        ),
     );
     assert_quiet_after_first(
         "LSTM 28-128-10, last step, CE (W1's model)",
-        &update_allocs::<LstmModel<28, 128, 10>, 28, 10>(6, 8, Outputs::LastStep, Loss::Ce, 4),
+        &update_allocs::<28, 10>(
+            Spec::new(Kind::Lstm, 28, 128, 10),
+            6,
+            8,
+            Outputs::LastStep,
+            Loss::Ce,
+            4,
+        ),
     );
     assert_quiet_after_first(
         "LSTM 1-32-1, every step, MSE",
-        &update_allocs::<LstmModel<1, 32, 1>, 1, 1>(9, 4, Outputs::EveryStep, Loss::Mse, 4),
+        &update_allocs::<1, 1>(
+            Spec::new(Kind::Lstm, 1, 32, 1),
+            9,
+            4,
+            Outputs::EveryStep,
+            Loss::Mse,
+            4,
+        ),
     );
 }
 
@@ -183,11 +207,25 @@ fn lstm_training_step_allocates_nothing_after_warm_up() {
 fn rnn_training_step_allocates_nothing_after_warm_up() {
     assert_quiet_after_first(
         "RNN 1-64-1, every step, MSE",
-        &update_allocs::<RnnModel<1, 64, 1>, 1, 1>(9, 4, Outputs::EveryStep, Loss::Mse, 5),
+        &update_allocs::<1, 1>(
+            Spec::new(Kind::RnnTanh, 1, 64, 1),
+            9,
+            4,
+            Outputs::EveryStep,
+            Loss::Mse,
+            5,
+        ),
     );
     assert_quiet_after_first(
         "RNN 5-8-3, last step, CE",
-        &update_allocs::<RnnModel<5, 8, 3>, 5, 3>(4, 3, Outputs::LastStep, Loss::Ce, 5),
+        &update_allocs::<5, 3>(
+            Spec::new(Kind::RnnTanh, 5, 8, 3),
+            4,
+            3,
+            Outputs::LastStep,
+            Loss::Ce,
+            5,
+        ),
     );
 }
 
@@ -195,14 +233,13 @@ fn rnn_training_step_allocates_nothing_after_warm_up() {
 /// the gradient handed from one chunk's workspace to the previous one's.
 #[test]
 fn chunked_bptt_allocates_nothing_after_warm_up() {
-    type M = LstmModel<2, 8, 2>;
     let (steps, b) = (5, 3);
     let mut rng = tinyrnn::rng(3);
-    let mut model: Box<M> = boxed_zeroed();
+    let mut model = Net::new(Spec::new(Kind::Lstm, 2, 8, 2)).unwrap();
     model.init(&mut rng, None);
     let mut trainer = Trainer::new(model, Optimizer::rmsprop(1e-3), Some(1.0));
-    let mut first = batch::<M, 2, 2>(&mut rng, steps, b, Outputs::EveryStep);
-    let mut second = batch::<M, 2, 2>(&mut rng, steps, b, Outputs::EveryStep);
+    let mut first = batch::<2, 2>(&trainer.model, &mut rng, steps, b, Outputs::EveryStep);
+    let mut second = batch::<2, 2>(&trainer.model, &mut rng, steps, b, Outputs::EveryStep);
     let mut per_update = Vec::new();
     for _ in 0..4 {
         let (r, n) = counted(|| {
@@ -260,20 +297,21 @@ fn inference_step_allocates_nothing() {
 
 /// `update_sharded`: per-shard work allocates nothing after warm-up; returns what the calling
 /// thread allocates per update after the first (the same in every update, else the test fails).
-fn sharded_allocs<N: Net<I, O>, const I: usize, const O: usize>(
+fn sharded_allocs<const I: usize, const O: usize>(
+    spec: Spec,
     steps: usize,
     b: usize,
     threads: usize,
 ) -> u64 {
     let mut rng = tinyrnn::rng(7);
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(spec).unwrap();
     model.init(&mut rng, None);
     let mut trainer = Trainer::new(model, Optimizer::adam(1e-3), Some(1.0));
-    let whole = batch::<N, I, O>(&mut rng, steps, b, Outputs::EveryStep);
+    let whole = batch::<I, O>(&trainer.model, &mut rng, steps, b, Outputs::EveryStep);
     let mut shards: Vec<Batch<I, O>> = split(b, threads)
         .into_iter()
         .map(|r| {
-            let mut s = batch::<N, I, O>(&mut rng, steps, r.len(), Outputs::EveryStep);
+            let mut s = batch::<I, O>(&trainer.model, &mut rng, steps, r.len(), Outputs::EveryStep);
             shard_rows(&whole.x, b, r.clone(), &mut s.x);
             s
         })
@@ -306,9 +344,9 @@ fn sharded_allocs<N: Net<I, O>, const I: usize, const O: usize>(
 
 #[test]
 fn sharded_update_allocates_nothing_after_warm_up() {
-    let small = sharded_allocs::<LstmModel<3, 8, 4>, 3, 4>(4, 4, 2);
-    let large = sharded_allocs::<LstmModel<12, 32, 4>, 12, 4>(16, 16, 2);
-    let three = sharded_allocs::<LstmModel<3, 8, 4>, 3, 4>(4, 6, 3);
+    let small = sharded_allocs::<3, 4>(Spec::new(Kind::Lstm, 3, 8, 4), 4, 4, 2);
+    let large = sharded_allocs::<12, 4>(Spec::new(Kind::Lstm, 12, 32, 4), 16, 16, 2);
+    let three = sharded_allocs::<3, 4>(Spec::new(Kind::Lstm, 3, 8, 4), 4, 6, 3);
     assert_eq!(
         (small, large, three),
         (0, 0, 0),

@@ -53,4 +53,4 @@ pub use params::{Params, TensorInfo};
 pub use real::Real;
 pub use rnn::{Rnn, RnnCache};
 pub use spec::{Spec, Tensor, TensorName};
-pub use stack::{Cache, Model, Outputs};
+pub use stack::{Cache, Cached, Model, Outputs};

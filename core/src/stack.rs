@@ -50,6 +50,17 @@ pub struct Cache<'a, T: Real = f32> {
     buf: &'a mut [T],
 }
 
+/// A read-only view of what forward kept for one layer and direction ([`Model::cached`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Cached<'c, T> {
+    /// `h_t`, (T, B, H).
+    pub h: &'c [T],
+    /// `c_t`, (T, B, H) (LSTM; empty otherwise).
+    pub c: &'c [T],
+    /// The cell's per-step cache, (T, B·CACHE·H).
+    pub cell: &'c [T],
+}
+
 /// The regions of one layer in a cache.
 struct LayerBufs<'a, T> {
     fwd: DirCache<'a, T>,
@@ -440,6 +451,37 @@ impl<'a, T: Real> Model<'a, T> {
                 );
             }
         }
+    }
+
+    /// What forward left in `cache` for direction `d` of layer `k`: its outputs `h_t` and cell
+    /// states `c_t` ((T, B, H) each; `c` empty unless LSTM) and the cell's per-step cache
+    /// (T, B·CACHE·H): per step, for the LSTM `[a (B, 4H) | i, f, g, o (B, 4H) | tanh(c_t) (B, H)]`,
+    /// for the GRU `[r, z, n, W_hn h + b_hn]` per row (B, 4H), for the RNNs `a` (B, H).
+    pub fn cached<'c>(
+        &self,
+        cache: &'c Cache<'_, T>,
+        k: usize,
+        d: usize,
+    ) -> Result<Cached<'c, T>, Error> {
+        let s = &self.spec;
+        if k >= s.layers || d >= s.directions() {
+            return Err(Error::Invalid {
+                what: "layer or direction",
+            });
+        }
+        let (steps, batch) = (cache.steps, cache.batch);
+        let n = steps * batch * s.hidden;
+        let at = with_cell!(s.cell, C => {
+            layer_offset::<C>(s, k, steps, batch) + d * sizes(s, k, steps, batch).len::<C>()
+        });
+        let with_c = if s.cell.has_c() { n } else { 0 };
+        let per = with_cell!(s.cell, C => C::CACHE);
+        let buf = &cache.buf[at..];
+        Ok(Cached {
+            h: &buf[..n],
+            c: &buf[n..n + with_c],
+            cell: &buf[n + with_c..n + with_c + per * n],
+        })
     }
 
     /// Scratch scalars [`step`](Self::step) needs.

@@ -32,7 +32,10 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse, softmax_cross_entropy};
-use tinyrnn::{LstmModel, LstmState, Optimizer, RnnModel, SeededRng};
+use tinyrnn::{LstmModel, LstmState, Optimizer, SeededRng};
+
+use tinyrnn::Spec;
+use tinyrnn::cell::CellKind as Kind;
 
 use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
 use crate::train::{Trainer, shard_rows, split};
@@ -64,13 +67,22 @@ pub enum Workload {
     /// LSTM I=H, H in {8, 16, 32, 64, 128, 256}, T32 B32, Linear(H→1) on the last step, MSE.
     #[value(name = "W6", alias = "w6")]
     W6,
+    /// W1 with a GRU (`nn.GRU`).
+    #[value(name = "W1g", alias = "w1g", alias = "W1G")]
+    W1g,
+    /// W1 with a 2-layer LSTM (`num_layers=2`).
+    #[value(name = "W1s", alias = "w1s", alias = "W1S")]
+    W1s,
+    /// W1 with a bidirectional LSTM, Linear(2H→10) on the last step.
+    #[value(name = "W1b", alias = "w1b", alias = "W1B")]
+    W1b,
     /// All of the above.
     #[value(name = "all")]
     All,
 }
 
 impl Workload {
-    const EACH: [Workload; 8] = [
+    const EACH: [Workload; 11] = [
         Workload::W1,
         Workload::W2,
         Workload::W2r,
@@ -79,13 +91,16 @@ impl Workload {
         Workload::W5a,
         Workload::W5b,
         Workload::W6,
+        Workload::W1g,
+        Workload::W1s,
+        Workload::W1b,
     ];
 }
 
 /// `tinyrnn bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Workloads, comma-separated (W1, W2, W2r, W3, W4, W5a, W5b, W6, all).
+    /// Workloads, comma-separated (W1, W2, W2r, W3, W4, W5a, W5b, W6, W1g, W1s, W1b, all).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub workload: Vec<Workload>,
     /// Thread counts, comma-separated (e.g. 1,2): the batch is split over the threads.
@@ -323,27 +338,41 @@ pub fn run(args: &BenchArgs) -> Result<String> {
         }
         for &n in &threads {
             let ms: Vec<Measurement> = match w {
-                Workload::W1 => vec![train::<LstmModel<28, 128, 10>, 28, 10>(
-                    spec("W1", 28, 128, Outputs::LastStep, Loss::Ce),
-                    n,
-                    args,
-                )?],
-                Workload::W2 => vec![train::<LstmModel<1, 32, 1>, 1, 1>(
+                Workload::W1 | Workload::W1g | Workload::W1s | Workload::W1b => {
+                    let (name, cell, layers, bidirectional) = match w {
+                        Workload::W1g => ("W1g", Kind::Gru, 1, false),
+                        Workload::W1s => ("W1s", Kind::Lstm, 2, false),
+                        Workload::W1b => ("W1b", Kind::Lstm, 1, true),
+                        _ => ("W1", Kind::Lstm, 1, false),
+                    };
+                    let model = Spec {
+                        layers,
+                        bidirectional,
+                        ..Spec::new(cell, 28, 128, 10)
+                    };
+                    let w1 = spec(name, 28, 128, Outputs::LastStep, Loss::Ce);
+                    vec![train::<28, 10>(model, w1, n, args)?]
+                }
+                Workload::W2 => vec![train::<1, 1>(
+                    Spec::new(Kind::Lstm, 1, 32, 1),
                     spec("W2", 100, 64, Outputs::EveryStep, Loss::Mse),
                     n,
                     args,
                 )?],
-                Workload::W2r => vec![train::<RnnModel<1, 64, 1>, 1, 1>(
+                Workload::W2r => vec![train::<1, 1>(
+                    Spec::new(Kind::RnnTanh, 1, 64, 1),
                     spec("W2r", 100, 64, Outputs::EveryStep, Loss::Mse),
                     n,
                     args,
                 )?],
-                Workload::W3 => vec![train::<LstmModel<10, 64, 10>, 10, 10>(
+                Workload::W3 => vec![train::<10, 10>(
+                    Spec::new(Kind::Lstm, 10, 64, 10),
                     spec("W3", 71, 32, Outputs::EveryStep, Loss::Ce),
                     n,
                     args,
                 )?],
-                Workload::W4 => vec![train::<LstmModel<1, 4, 2>, 1, 2>(
+                Workload::W4 => vec![train::<1, 2>(
+                    Spec::new(Kind::Lstm, 1, 4, 2),
                     spec("W4", 15, 5, Outputs::EveryStep, Loss::Ce),
                     n,
                     args,
@@ -351,12 +380,12 @@ pub fn run(args: &BenchArgs) -> Result<String> {
                 _ => {
                     let w6 = spec("W6", 32, 32, Outputs::LastStep, Loss::Mse);
                     vec![
-                        train::<LstmModel<8, 8, 1>, 8, 1>(w6, n, args)?,
-                        train::<LstmModel<16, 16, 1>, 16, 1>(w6, n, args)?,
-                        train::<LstmModel<32, 32, 1>, 32, 1>(w6, n, args)?,
-                        train::<LstmModel<64, 64, 1>, 64, 1>(w6, n, args)?,
-                        train::<LstmModel<128, 128, 1>, 128, 1>(w6, n, args)?,
-                        train::<LstmModel<256, 256, 1>, 256, 1>(w6, n, args)?,
+                        train::<8, 1>(Spec::new(Kind::Lstm, 8, 8, 1), w6, n, args)?,
+                        train::<16, 1>(Spec::new(Kind::Lstm, 16, 16, 1), w6, n, args)?,
+                        train::<32, 1>(Spec::new(Kind::Lstm, 32, 32, 1), w6, n, args)?,
+                        train::<64, 1>(Spec::new(Kind::Lstm, 64, 64, 1), w6, n, args)?,
+                        train::<128, 1>(Spec::new(Kind::Lstm, 128, 128, 1), w6, n, args)?,
+                        train::<256, 1>(Spec::new(Kind::Lstm, 256, 256, 1), w6, n, args)?,
                     ]
                 }
             };
@@ -412,8 +441,12 @@ fn uniform(rng: &mut SeededRng) -> f32 {
 }
 
 /// Nominal FLOPs of one train step (see the module docs).
-pub fn train_flops(gates: usize, input: usize, hidden: usize, steps: usize, batch: usize) -> f64 {
-    3.0 * 2.0 * (gates * hidden * (input + hidden)) as f64 * (steps * batch) as f64
+pub fn train_flops(spec: &Spec, steps: usize, batch: usize) -> f64 {
+    let gh = (spec.cell.gates() * spec.hidden) as f64;
+    let per_row: f64 = (0..spec.layers)
+        .map(|k| spec.directions() as f64 * gh * (spec.layer_input(k) + spec.hidden) as f64)
+        .sum();
+    3.0 * 2.0 * per_row * (steps * batch) as f64
 }
 
 /// One thread's part of the batch and its buffers.
@@ -428,9 +461,9 @@ struct Shard<const I: usize, const O: usize> {
 
 /// Forward, loss and backward over one shard; the loss is scaled to the whole batch
 /// (`total_rows` output rows), so shards sum to the whole batch's mean.
-fn shard_step<N: Net<I, O>, const I: usize, const O: usize>(
-    model: &N,
-    grad: &mut N,
+fn shard_step<const I: usize, const O: usize>(
+    model: &Net,
+    grad: &mut Net,
     s: &mut Shard<I, O>,
     loss: Loss,
     total_rows: usize,
@@ -452,15 +485,18 @@ fn shard_step<N: Net<I, O>, const I: usize, const O: usize>(
     Ok(l)
 }
 
-/// Times `args.steps` train steps of `N` on workload `w` with `threads` threads.
-fn train<N: Net<I, O>, const I: usize, const O: usize>(
+/// Times `args.steps` train steps of a model of shape `model` on workload `w` with `threads`
+/// threads.
+fn train<const I: usize, const O: usize>(
+    model: Spec,
     w: Train,
     threads: usize,
     args: &BenchArgs,
 ) -> Result<Measurement> {
     let (steps, batch) = (w.steps, w.batch);
     let mut rng = tinyrnn::rng(args.seed);
-    let mut model: Box<N> = boxed_zeroed();
+    let spec = model;
+    let mut model = Net::new(spec)?;
     model.init(&mut rng, None);
     let mut trainer = Trainer::new(model, Optimizer::sgd(LR), None);
 
@@ -496,7 +532,7 @@ fn train<N: Net<I, O>, const I: usize, const O: usize>(
             }
             let n = ls.len();
             Shard {
-                ws: N::workspace(steps, r.len(), w.outputs),
+                ws: trainer.model.workspace(steps, r.len(), w.outputs),
                 x: xs,
                 y: vec![[0.0; O]; n],
                 dy: vec![[0.0; O]; n],
@@ -526,16 +562,11 @@ fn train<N: Net<I, O>, const I: usize, const O: usize>(
         }
     }
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let gates = if N::CELL == crate::net::CellKind::Lstm {
-        4
-    } else {
-        1
-    };
     Ok(Measurement {
         workload: w.name,
-        cell: N::CELL.name(),
+        cell: spec.cell.module(),
         input: I,
-        hidden: N::HIDDEN,
+        hidden: spec.hidden,
         output: O,
         steps,
         batch,
@@ -543,7 +574,7 @@ fn train<N: Net<I, O>, const I: usize, const O: usize>(
         median: median(&mut times),
         min,
         cpu: (used == 1).then(|| median(&mut cpu)),
-        flops: train_flops(gates, I, N::HIDDEN, steps, batch),
+        flops: train_flops(&spec, steps, batch),
         samples: args.steps as usize,
         per_block: 0,
     })
@@ -688,7 +719,7 @@ mod tests {
     #[test]
     fn flops_follow_workloads_md() {
         // W1: 3 · 2 · 4·128·(28+128) · 28·128
-        let f = train_flops(4, 28, 128, 28, 128);
+        let f = train_flops(&Spec::new(Kind::Lstm, 28, 128, 10), 28, 128);
         assert_eq!(f, 3.0 * 2.0 * 512.0 * 156.0 * 28.0 * 128.0);
     }
 }

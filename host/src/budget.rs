@@ -8,14 +8,15 @@
 //! - memory: half of this machine's physical RAM (`sysconf(_SC_PHYS_PAGES) * _SC_PAGESIZE`);
 //! - work: [`MAX_OPS`] floating-point operations, months of one machine's time.
 //!
-//! Workspace sizes follow `net.rs` (`workspace`) and the core's `LstmCache::len` /
-//! `RnnCache::len`: per (step, batch row) an LSTM keeps 4H gates pre- and post-activation, the
-//! gate gradients, `c`, `tanh(c)`, `h` (15H) and the host's `dh` (H); an RNN 3H + H. The
-//! estimate is checked against the real allocation in the tests below.
+//! Workspace sizes follow `net.rs` (`workspace`) and the core's `Cache::len`: per (step, batch
+//! row), layer and direction an LSTM keeps 4H pre-activations, 4H gates, `tanh(c)`, `c`, `h` and
+//! 4H gradient rows (15H), a GRU 11H, an RNN 3H; the packed weights and the state come on top.
+//! The estimate is checked against the real allocation in the tests below.
 
 use anyhow::{Result, bail};
 
-use crate::net::CellKind;
+use tinyrnn::Spec;
+use tinyrnn::cell::CellKind as Kind;
 
 /// Output columns of a packed weight panel (the core's `kernels::PANEL`).
 const PANEL: u128 = tinyrnn::kernels::PANEL as u128;
@@ -50,30 +51,64 @@ pub fn sum(terms: &[u128]) -> u128 {
     terms.iter().fold(0u128, |s, &t| s.saturating_add(t))
 }
 
-/// Scalars of a workspace of `steps` x `batch` for a cell of hidden size `hidden` (see
-/// `net.rs` and the module doc).
-pub fn workspace_floats(cell: CellKind, steps: u128, batch: u128, hidden: u128) -> u128 {
-    let (per_row, state, units_per_panel) = match cell {
-        CellKind::Lstm => (16, 6, 8),
-        CellKind::Rnn => (4, 3, PANEL),
+/// Scalars of a workspace of `steps` x `batch` for a model of shape `spec` (the core's
+/// `Cache::len` plus the state and carries of `net.rs`, in saturating arithmetic).
+pub fn workspace_floats(spec: &Spec, steps: u128, batch: u128) -> u128 {
+    let h = spec.hidden as u128;
+    let d = spec.directions() as u128;
+    let g = spec.cell.gates() as u128;
+    // Per (step, row) and hidden unit of one direction: h_t, c_t, the cell's cache, the
+    // gradient rows (twice for a GRU).
+    let (per_unit, units_per_panel) = match spec.cell {
+        Kind::Lstm => (1 + 1 + 9 + 4, Some(8)),
+        Kind::Gru => (1 + 4 + 6, None),
+        Kind::RnnTanh => (1 + 1 + 1, Some(PANEL)),
+        Kind::RnnRelu => (1 + 1 + 1, None),
     };
-    // The packed recurrent weights: `lstm_packed_len` / `rnn_packed_len` of the core.
-    let panels = hidden.div_ceil(units_per_panel);
-    sum(&[
-        product(&[steps, batch, per_row, hidden]),
-        product(&[state, batch, hidden]),
-        product(&[panels, PANEL, hidden.saturating_add(1)]),
-    ])
+    let n = product(&[steps, batch, h]);
+    let layer = |input: u128| {
+        let packed =
+            units_per_panel.map_or(0, |u| product(&[h.div_ceil(u), PANEL, sum(&[h, 1, input])]));
+        let dir = sum(&[
+            product(&[n, per_unit]),
+            product(&[2, batch, h]),
+            packed,
+            product(&[g, h]),
+        ]);
+        // Both directions' outputs side by side and their gradient halves, then dL/d output.
+        let extra = if d == 2 { product(&[4, n]) } else { 0 };
+        sum(&[product(&[d, dir]), extra, product(&[d, n])])
+    };
+    let width = product(&[d, h]);
+    let layers = sum(&[
+        layer(spec.input as u128),
+        product(&[(spec.layers as u128).saturating_sub(1), layer(width)]),
+    ]);
+    let state = product(&[spec.layers as u128, d, batch, h]);
+    sum(&[layers, product(&[4, state])])
 }
 
-/// Floating-point operations of one step of one batch row through a cell of `input` inputs and
-/// `hidden` units, forward only: two per multiply-add of the gate matrices, about 20 per gate
-/// activation, and a fixed 100 for the step's overhead (which dominates tiny cells).
-pub fn step_ops(cell: CellKind, input: u128, hidden: u128) -> u128 {
-    let gates = crate::modelfile::gates(cell) as u128;
+/// Floating-point operations of one step of one batch row through a model of shape `spec`,
+/// forward only: two per multiply-add of the gate matrices, about 20 per gate activation, and a
+/// fixed 100 for the step's overhead (which dominates tiny cells).
+pub fn step_ops(spec: &Spec) -> u128 {
+    let (g, h) = (spec.cell.gates() as u128, spec.hidden as u128);
+    let dirs = spec.directions() as u128;
+    let layer = |input: u128| {
+        product(&[
+            dirs,
+            sum(&[
+                product(&[2, g, h, input.saturating_add(h)]),
+                product(&[20, g, h]),
+            ]),
+        ])
+    };
     sum(&[
-        product(&[2, gates, hidden, input.saturating_add(hidden)]),
-        product(&[20, gates, hidden]),
+        layer(spec.input as u128),
+        product(&[
+            (spec.layers as u128).saturating_sub(1),
+            layer(product(&[dirs, h])),
+        ]),
         100,
     ])
 }
@@ -159,27 +194,36 @@ pub fn check(need: &Need) -> Result<()> {
 mod tests {
     use super::*;
     use crate::net::{Net, Outputs};
-    use tinyrnn::{LstmModel, RnnModel};
 
     /// The workspace estimate is within 2x of (and never under) the scalars really allocated.
     #[test]
     fn workspace_estimate_matches_allocation() {
-        fn case<N: Net<1, 1>>(cell: CellKind, h: usize) {
-            for (steps, batch) in [(1, 1), (10, 4), (100, 64)] {
-                let real = N::workspace(steps, batch, Outputs::EveryStep).floats() as u128;
-                let est = workspace_floats(cell, steps as u128, batch as u128, h as u128);
-                assert!(
-                    est >= real && est <= 2 * real,
-                    "{cell:?} H={h} T={steps} B={batch}: estimate {est}, real {real}"
-                );
+        for cell in Kind::ALL {
+            for (h, layers, bidirectional) in [
+                (1, 1, false),
+                (32, 2, true),
+                (256, 1, false),
+                (64, 3, false),
+            ] {
+                let spec = Spec {
+                    cell,
+                    input: 3,
+                    hidden: h,
+                    layers,
+                    bidirectional,
+                    output: 1,
+                };
+                let net = Net::new(spec).unwrap();
+                for (steps, batch) in [(1, 1), (10, 4), (100, 64)] {
+                    let real = net.workspace(steps, batch, Outputs::EveryStep).floats() as u128;
+                    let est = workspace_floats(&spec, steps as u128, batch as u128);
+                    assert!(
+                        est >= real && est <= 2 * real,
+                        "{cell} H={h} x{layers} T={steps} B={batch}: estimate {est}, real {real}"
+                    );
+                }
             }
         }
-        case::<LstmModel<1, 1, 1>>(CellKind::Lstm, 1);
-        case::<LstmModel<1, 32, 1>>(CellKind::Lstm, 32);
-        case::<LstmModel<1, 256, 1>>(CellKind::Lstm, 256);
-        case::<RnnModel<1, 1, 1>>(CellKind::Rnn, 1);
-        case::<RnnModel<1, 64, 1>>(CellKind::Rnn, 64);
-        case::<RnnModel<1, 256, 1>>(CellKind::Rnn, 256);
     }
 
     #[test]
@@ -213,7 +257,8 @@ mod tests {
     #[test]
     fn saturates_instead_of_overflowing() {
         assert_eq!(product(&[u128::MAX, 2]), u128::MAX);
-        let w = workspace_floats(CellKind::Lstm, u64::MAX as u128, u64::MAX as u128, 256);
+        let spec = Spec::new(Kind::Lstm, 1, 256, 1);
+        let w = workspace_floats(&spec, u64::MAX as u128, u64::MAX as u128);
         assert_eq!(w, u128::MAX);
     }
 }

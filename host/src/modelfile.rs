@@ -806,6 +806,18 @@ impl RawTensor {
     }
 }
 
+/// Writes `tensors` and `metadata` to `path` atomically, as [`encode`] gives them, with the
+/// checksum entry if `checked`.
+pub fn save_raw(
+    path: &Path,
+    tensors: Vec<RawTensor>,
+    metadata: &[(&str, String)],
+    checked: bool,
+) -> Result<()> {
+    let bytes = encode(tensors, metadata, checked).with_context(|| path.display().to_string())?;
+    write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
+
 /// Writes `tensors` and `metadata` to `path` atomically, as [`encode`] gives them.
 pub fn save_tensors(
     path: &Path,

@@ -1,10 +1,20 @@
-//! The models the host trains: the core's [`LstmModel`] and [`RnnModel`] behind one trait, with
-//! the buffers a batch needs ([`Workspace`]) allocated once and reused.
+//! The model every task trains: a core [`Spec`] and its flat parameter buffer, run by the core's
+//! engine ([`tinyrnn::Model`]), with the buffers a batch needs ([`Workspace`]) allocated once and
+//! reused.
 
-use anyhow::Result;
-use tinyrnn::{Linear, LstmCache, LstmModel, Params, RnnCache, RnnModel, SeededRng};
+use std::path::Path;
 
-/// Which recurrent cell a model uses.
+use anyhow::{Result, bail};
+use tinyrnn::cell::CellKind as Kind;
+use tinyrnn::init::fill_uniform;
+use tinyrnn::{Cache, Model, SeededRng, Spec};
+
+use crate::modelfile::{ModelFile, RawTensor, save_raw};
+
+pub use tinyrnn::Outputs;
+
+/// The one-layer cells of the model files and int8 paths not yet on the run-time [`Spec`]
+/// (`modelfile`, `infer`, `export`, `quant`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CellKind {
     /// Long short-term memory.
@@ -23,13 +33,50 @@ impl CellKind {
     }
 }
 
-/// Where the head is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outputs {
-    /// At every time step: outputs (T, B, O).
-    EveryStep,
-    /// At the last step only: outputs (B, O).
-    LastStep,
+/// The cells a command line can name (`--cell`); an RNN's nonlinearity is a separate flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CellArg {
+    /// Long short-term memory (`nn.LSTM`).
+    Lstm,
+    /// Gated recurrent unit (`nn.GRU`).
+    Gru,
+    /// Elman RNN (`nn.RNN`), tanh or relu by `--nonlinearity`.
+    Rnn,
+}
+
+/// An RNN's nonlinearity (`--nonlinearity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Nonlinearity {
+    /// tanh (PyTorch's default).
+    #[default]
+    Tanh,
+    /// relu.
+    Relu,
+}
+
+impl CellArg {
+    /// The core cell: `rnn` with its nonlinearity.
+    pub fn kind(self, nonlinearity: Nonlinearity) -> Kind {
+        match (self, nonlinearity) {
+            (CellArg::Lstm, _) => Kind::Lstm,
+            (CellArg::Gru, _) => Kind::Gru,
+            (CellArg::Rnn, Nonlinearity::Tanh) => Kind::RnnTanh,
+            (CellArg::Rnn, Nonlinearity::Relu) => Kind::RnnRelu,
+        }
+    }
+}
+
+/// A model's shape in a few words: `lstm H=128`, `gru H=64 x2 layers, bidirectional`,
+/// `rnn-relu H=32`.
+pub fn describe(spec: &Spec) -> String {
+    let mut s = format!("{} H={}", spec.cell, spec.hidden);
+    if spec.layers > 1 {
+        s += &format!(" x{} layers", spec.layers);
+    }
+    if spec.bidirectional {
+        s += ", bidirectional";
+    }
+    s
 }
 
 /// Buffers for one (steps, batch) shape.
@@ -41,14 +88,13 @@ pub struct Workspace {
     pub batch: usize,
     /// Where the head is applied.
     pub outputs: Outputs,
-    cache: Vec<f32>, // the cell's cache (LstmCache / RnnCache)
-    /// Hidden state (B, H): the initial state before `forward`, the final state after.
+    cache: Vec<f32>, // the core's model cache
+    /// Hidden state (L·D, B, H): the initial state before `forward`, the final state after.
     pub h: Vec<f32>,
-    /// Cell state (B, H) (LSTM only; empty for the RNN).
+    /// Cell state (L·D, B, H) (LSTM only; empty otherwise).
     pub c: Vec<f32>,
-    dh_carry: Vec<f32>, // (B, H)
-    dc_carry: Vec<f32>, // (B, H)
-    dh: Vec<f32>,       // (T, B, H) dL/dh_t from the head
+    dh_carry: Vec<f32>, // (L·D, B, H)
+    dc_carry: Vec<f32>, // (L·D, B, H) or empty
 }
 
 impl Workspace {
@@ -60,7 +106,6 @@ impl Workspace {
             &self.c,
             &self.dh_carry,
             &self.dc_carry,
-            &self.dh,
         ]
         .iter()
         .map(|v| v.len())
@@ -102,53 +147,285 @@ impl Workspace {
         self.dc_carry.fill(0.0);
     }
 
-    /// The LSTM cache of the last forward (for reading gate values). Fails for an RNN workspace.
-    pub fn lstm_cache<const H: usize>(&mut self) -> Result<LstmCache<'_, H>> {
-        Ok(LstmCache::new(&mut self.cache, self.steps, self.batch)?)
+    fn cache<'a>(&'a mut self, spec: &Spec) -> Result<Cache<'a, f32>> {
+        Ok(Cache::new(
+            spec,
+            &mut self.cache,
+            self.steps,
+            self.batch,
+            self.outputs,
+        )?)
     }
 }
 
-/// A recurrent model with a linear head: what the training loop needs of it.
-pub trait Net<const I: usize, const O: usize>: Params<f32> + Clone + Send + Sync + 'static {
+/// A recurrent model with a linear head: shape and parameters (PyTorch's layout and names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Net {
+    spec: Spec,
+    params: Vec<f32>,
+}
+
+/// `x` as one flat slice.
+fn flat<const N: usize>(x: &[[f32; N]]) -> &[f32] {
+    x.as_flattened()
+}
+
+impl Net {
+    /// A model of shape `spec` with every parameter zero.
+    pub fn new(spec: Spec) -> Result<Net> {
+        spec.validate()?;
+        Ok(Net {
+            spec,
+            params: vec![0.0; spec.param_len()],
+        })
+    }
+
+    /// A model of shape `spec` with the parameters `params` (PyTorch's order).
+    pub fn from_params(spec: Spec, params: Vec<f32>) -> Result<Net> {
+        Model::new(spec, &params)?;
+        Ok(Net { spec, params })
+    }
+
+    /// The shape.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
     /// The cell.
-    const CELL: CellKind;
+    pub fn cell(&self) -> Kind {
+        self.spec.cell
+    }
+
     /// Hidden size H.
-    const HIDDEN: usize;
-    /// PyTorch's default initialisation (forget-gate bias for the LSTM only).
-    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>);
+    pub fn hidden(&self) -> usize {
+        self.spec.hidden
+    }
+
+    /// The flat parameter buffer.
+    pub fn flat(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// The flat parameter buffer, mutable.
+    pub fn flat_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// A model of the same shape with every parameter zero (a gradient buffer).
+    pub fn zeros_like(&self) -> Net {
+        Net {
+            spec: self.spec,
+            params: vec![0.0; self.params.len()],
+        }
+    }
+
+    /// The core's view of it.
+    pub fn model(&self) -> Model<'_> {
+        Model::new(self.spec, &self.params).expect("a Net's shape and buffer always agree")
+    }
+
+    /// PyTorch's default initialisation: every recurrent weight and bias from U(-1/√H, 1/√H),
+    /// then the head's weight and bias from U(-1/√(D·H), 1/√(D·H)), in buffer order. With
+    /// `forget_bias = Some(v)` (LSTM only), every forget gate's `bias_ih` rows are set to `v`
+    /// and its `bias_hh` rows to 0.
+    pub fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>) {
+        let s = self.spec;
+        let head = s.head_offset();
+        let k = 1.0 / (s.hidden as f32).sqrt();
+        fill_uniform(&mut self.params[..head], -k, k, rng);
+        let k = 1.0 / (s.width() as f32).sqrt();
+        fill_uniform(&mut self.params[head..], -k, k, rng);
+        if let (Some(v), Kind::Lstm) = (forget_bias, s.cell) {
+            let h = s.hidden;
+            for t in s.tensors() {
+                match t.name.tensor {
+                    "bias_ih" => self.params[t.offset + h..t.offset + 2 * h].fill(v),
+                    "bias_hh" => self.params[t.offset + h..t.offset + 2 * h].fill(0.0),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Buffers for chunks of `steps` x `batch`.
-    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace;
+    pub fn workspace(&self, steps: usize, batch: usize, outputs: Outputs) -> Workspace {
+        let state = self.spec.state_len(batch);
+        let c = if self.spec.cell.has_c() { state } else { 0 };
+        Workspace {
+            steps,
+            batch,
+            outputs,
+            cache: vec![0.0; Cache::<f32>::len(&self.spec, steps, batch)],
+            h: vec![0.0; state],
+            c: vec![0.0; c],
+            dh_carry: vec![0.0; state],
+            dc_carry: vec![0.0; c],
+        }
+    }
+
+    fn check_io<const I: usize, const O: usize>(&self) -> Result<()> {
+        if self.spec.input != I || self.spec.output != O {
+            bail!(
+                "model has {} inputs and {} outputs, the task needs {I} and {O}",
+                self.spec.input,
+                self.spec.output
+            );
+        }
+        Ok(())
+    }
+
     /// Forward over `x` (T, B, I) from the state in `ws`, writing the head's outputs to `y`
     /// ((T, B, O) or (B, O)) and the final state back into `ws`.
-    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()>;
-    /// Backward from `dy` (same shape as `y`), accumulating into `grad`. Gradients stop at the
-    /// start of the chunk (truncated BPTT).
-    fn backward(
+    pub fn forward<const I: usize, const O: usize>(
         &self,
         ws: &mut Workspace,
-        grad: &mut Self,
+        x: &[[f32; I]],
+        y: &mut [[f32; O]],
+    ) -> Result<()> {
+        self.check_io::<I, O>()?;
+        let Workspace { h, c, .. } = ws;
+        let (mut h, mut c) = (std::mem::take(h), std::mem::take(c));
+        let r = ws.cache(&self.spec).and_then(|mut cache| {
+            Ok(self
+                .model()
+                .forward(flat(x), &mut h, &mut c, &mut cache, y.as_flattened_mut())?)
+        });
+        (ws.h, ws.c) = (h, c);
+        r
+    }
+
+    /// Backward from `dy` (same shape as `y`), accumulating into `grad`. Gradients stop at the
+    /// start of the chunk (truncated BPTT).
+    pub fn backward<const I: usize, const O: usize>(
+        &self,
+        ws: &mut Workspace,
+        grad: &mut Net,
         x: &[[f32; I]],
         dy: &[[f32; O]],
     ) -> Result<()> {
-        ws.dh_carry.fill(0.0);
-        ws.dc_carry.fill(0.0);
+        ws.clear_carry();
         self.backward_carry(ws, grad, x, dy, None)
     }
+
     /// Backward from `dy` with the gradient of the state carried in from the following chunk in
     /// the workspace (see [`Workspace::pass_carry`]), which it replaces by the gradient at the
     /// chunk's initial state; accumulates dL/dx into `dx` if given.
-    fn backward_carry(
+    pub fn backward_carry<const I: usize, const O: usize>(
         &self,
         ws: &mut Workspace,
-        grad: &mut Self,
+        grad: &mut Net,
         x: &[[f32; I]],
         dy: &[[f32; O]],
         dx: Option<&mut [[f32; I]]>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.check_io::<I, O>()?;
+        if grad.spec != self.spec {
+            bail!("gradient buffer of another shape");
+        }
+        let (mut dh, mut dc) = (
+            std::mem::take(&mut ws.dh_carry),
+            std::mem::take(&mut ws.dc_carry),
+        );
+        let r = ws.cache(&self.spec).and_then(|mut cache| {
+            Ok(self.model().backward(
+                &mut grad.params,
+                flat(x),
+                &mut cache,
+                dy.as_flattened(),
+                &mut dh,
+                &mut dc,
+                dx.map(|d| d.as_flattened_mut()),
+            )?)
+        });
+        (ws.dh_carry, ws.dc_carry) = (dh, dc);
+        r
+    }
+
+    /// What the last forward kept for layer `k`, direction `d` (gate values, states; see
+    /// [`Model::cached`]).
+    pub fn cached(
+        &self,
+        ws: &mut Workspace,
+        k: usize,
+        d: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let model = self.model();
+        let cache = ws.cache(&self.spec)?;
+        let c = model.cached(&cache, k, d)?;
+        Ok((c.h.to_vec(), c.c.to_vec(), c.cell.to_vec()))
+    }
+
+    /// The model's tensors, named as PyTorch names them, for writing.
+    pub fn raw_tensors(&self) -> Vec<RawTensor> {
+        self.spec
+            .tensors()
+            .map(|t| {
+                RawTensor::f32(
+                    &t.name.to_string(),
+                    t.shape().to_vec(),
+                    &self.params[t.offset..t.offset + t.len()],
+                )
+            })
+            .collect()
+    }
+
+    /// The metadata that records the shape beyond what the tensors show: the cell, an RNN's
+    /// nonlinearity, layers, directions.
+    pub fn shape_metadata(&self) -> Vec<(&'static str, String)> {
+        let s = &self.spec;
+        let mut m = vec![
+            ("cell", s.cell.module().to_string()),
+            ("layers", s.layers.to_string()),
+            ("bidirectional", s.bidirectional.to_string()),
+        ];
+        if let Some(n) = s.cell.nonlinearity() {
+            m.push(("nonlinearity", n.to_string()));
+        }
+        m
+    }
+
+    /// Writes the model to `path` atomically with `metadata` (after the shape's own entries),
+    /// `extra` 1-D tensors beside it (empty ones left out) and, if `checked`, a checksum.
+    pub fn save(
+        &self,
+        path: &Path,
+        extra: &[(&str, &[f32])],
+        metadata: &[(&str, String)],
+        checked: bool,
+    ) -> Result<()> {
+        let mut tensors = self.raw_tensors();
+        tensors.extend(
+            extra
+                .iter()
+                .filter(|e| !e.1.is_empty())
+                .map(|&(n, v)| RawTensor::f32(n, vec![v.len()], v)),
+        );
+        let mut meta = self.shape_metadata();
+        meta.extend(metadata.iter().cloned());
+        save_raw(path, tensors, &meta, checked)
+    }
+
+    /// Copies the model's tensors out of `file`, which must hold every one of them with this
+    /// model's shape.
+    pub fn load(&mut self, file: &ModelFile, source: &str) -> Result<()> {
+        for t in self.spec.tensors() {
+            let name = t.name.to_string();
+            match file.tensor(&name) {
+                None => bail!("{source}: it has no tensor `{name}`, which this model needs"),
+                Some(v) if v.len() != t.len() => bail!(
+                    "{source}: tensor `{name}` has {} values, this model needs {:?}",
+                    v.len(),
+                    t.shape()
+                ),
+                Some(v) => self.params[t.offset..t.offset + t.len()].copy_from_slice(v),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A zeroed `P` allocated directly on the heap (large models would overflow a thread's stack).
-pub fn boxed_zeroed<P: Params<f32>>() -> Box<P> {
+pub fn boxed_zeroed<P: tinyrnn::Params<f32>>() -> Box<P> {
     let layout = std::alloc::Layout::new::<P>();
     if layout.size() == 0 {
         return Box::new(P::zeroed());
@@ -161,139 +438,5 @@ pub fn boxed_zeroed<P: Params<f32>>() -> Box<P> {
             std::alloc::handle_alloc_error(layout);
         }
         Box::from_raw(ptr)
-    }
-}
-
-fn rows<const N: usize>(v: &mut [f32]) -> &mut [[f32; N]] {
-    v.as_chunks_mut::<N>().0
-}
-
-fn workspace(
-    steps: usize,
-    batch: usize,
-    outputs: Outputs,
-    hidden: usize,
-    cache: usize,
-    cell_state: bool,
-) -> Workspace {
-    let state = batch * hidden;
-    Workspace {
-        steps,
-        batch,
-        outputs,
-        cache: vec![0.0; cache],
-        h: vec![0.0; state],
-        c: vec![0.0; if cell_state { state } else { 0 }],
-        dh_carry: vec![0.0; state],
-        dc_carry: vec![0.0; if cell_state { state } else { 0 }],
-        dh: vec![0.0; steps * state],
-    }
-}
-
-/// The rows of `h_t` the head reads: all T·B, or the last step's B.
-fn head_rows<const H: usize>(
-    h: &[[f32; H]],
-    ws_steps: usize,
-    batch: usize,
-    outputs: Outputs,
-) -> std::ops::Range<usize> {
-    match outputs {
-        Outputs::EveryStep => 0..h.len(),
-        Outputs::LastStep => ws_steps.saturating_sub(1) * batch..h.len(),
-    }
-}
-
-/// The head's backward, shared by both cells: zeroes `dh` ((T, B, H)), accumulates the head's
-/// gradient into `grad` and writes dL/dh_t of the rows the head read (`read`, from
-/// [`head_rows`]) into `dh`, which it returns as rows for the cell's backward.
-fn head_backward<'a, const H: usize, const O: usize>(
-    head: &Linear<H, O>,
-    grad: &mut Linear<H, O>,
-    h: &[[f32; H]],
-    read: std::ops::Range<usize>,
-    dy: &[[f32; O]],
-    dh: &'a mut [f32],
-) -> Result<&'a mut [[f32; H]]> {
-    let dh = rows::<H>(dh);
-    dh.fill([0.0; H]);
-    head.backward(grad, &h[read.clone()], dy, Some(&mut dh[read]))?;
-    Ok(dh)
-}
-
-impl<const I: usize, const H: usize, const O: usize> Net<I, O> for LstmModel<I, H, O> {
-    const CELL: CellKind = CellKind::Lstm;
-    const HIDDEN: usize = H;
-
-    fn init(&mut self, rng: &mut SeededRng, forget_bias: Option<f32>) {
-        LstmModel::init(self, rng, forget_bias);
-    }
-
-    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
-        let cache = LstmCache::<H>::len(steps, batch);
-        workspace(steps, batch, outputs, H, cache, true)
-    }
-
-    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
-        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        self.lstm
-            .forward(x, rows(&mut ws.h), rows(&mut ws.c), &mut cache)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head.forward(&cache.h()[r], y)?;
-        Ok(())
-    }
-
-    fn backward_carry(
-        &self,
-        ws: &mut Workspace,
-        grad: &mut Self,
-        x: &[[f32; I]],
-        dy: &[[f32; O]],
-        dx: Option<&mut [[f32; I]]>,
-    ) -> Result<()> {
-        let mut cache = LstmCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        let dh = head_backward(&self.head, &mut grad.head, cache.h(), r, dy, &mut ws.dh)?;
-        let (dh_carry, dc_carry) = (rows(&mut ws.dh_carry), rows(&mut ws.dc_carry));
-        self.lstm
-            .backward(&mut grad.lstm, x, &mut cache, dh, dh_carry, dc_carry, dx)?;
-        Ok(())
-    }
-}
-
-impl<const I: usize, const H: usize, const O: usize> Net<I, O> for RnnModel<I, H, O> {
-    const CELL: CellKind = CellKind::Rnn;
-    const HIDDEN: usize = H;
-
-    fn init(&mut self, rng: &mut SeededRng, _forget_bias: Option<f32>) {
-        RnnModel::init(self, rng);
-    }
-
-    fn workspace(steps: usize, batch: usize, outputs: Outputs) -> Workspace {
-        let cache = RnnCache::<H>::len(steps, batch);
-        workspace(steps, batch, outputs, H, cache, false)
-    }
-
-    fn forward(&self, ws: &mut Workspace, x: &[[f32; I]], y: &mut [[f32; O]]) -> Result<()> {
-        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        self.rnn.forward(x, rows(&mut ws.h), &mut cache)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        self.head.forward(&cache.h()[r], y)?;
-        Ok(())
-    }
-
-    fn backward_carry(
-        &self,
-        ws: &mut Workspace,
-        grad: &mut Self,
-        x: &[[f32; I]],
-        dy: &[[f32; O]],
-        dx: Option<&mut [[f32; I]]>,
-    ) -> Result<()> {
-        let mut cache = RnnCache::<H>::new(&mut ws.cache, ws.steps, ws.batch)?;
-        let r = head_rows(cache.h(), ws.steps, ws.batch, ws.outputs);
-        let dh = head_backward(&self.head, &mut grad.head, cache.h(), r, dy, &mut ws.dh)?;
-        self.rnn
-            .backward(&mut grad.rnn, x, &mut cache, dh, rows(&mut ws.dh_carry), dx)?;
-        Ok(())
     }
 }

@@ -497,9 +497,10 @@ mod tests {
         const I: usize = 2;
         const H: usize = 9;
         const O: usize = 3;
-        let mut m: Box<LstmModel<I, H, O>> = crate::net::boxed_zeroed();
+        let spec = tinyrnn::Spec::new(tinyrnn::CellKind::Lstm, I, H, O);
+        let mut m = crate::net::Net::new(spec).unwrap();
         m.init(&mut rng(5), Some(1.0));
-        let d = crate::tasks::int8::dyn_model(&*m).unwrap();
+        let d = crate::tasks::int8::dyn_model(&m).unwrap();
         let x: Vec<f32> = (0..60).map(|k| ((k as f32) * 0.37).sin()).collect();
         let r = Ranges::of(&d, [x.as_slice()]).unwrap();
         assert!(r.x_max > 0.9 && r.c_max > 0.0);

@@ -8,10 +8,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tinyrnn::{Optimizer, Params, clip_grad_norm};
+use tinyrnn::{Optimizer, clip_grad_norm};
 
 use crate::modelfile::{CHECKSUM_KEY, ModelFile};
-use crate::net::boxed_zeroed;
+use crate::net::Net;
 
 /// The optimizers of the core, by name (for `--optimizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,12 +59,12 @@ pub struct RunCheck<'a> {
 }
 
 /// A model with its gradient buffer and optimizer state.
-pub struct Trainer<N: Params<f32>> {
+pub struct Trainer {
     /// The model being trained.
-    pub model: Box<N>,
+    pub model: Net,
     /// `grads[0]`: the gradient of an update; `grads[k]`: shard k's of `update_sharded`, summed
     /// into `grads[0]`.
-    grads: Vec<Box<N>>,
+    grads: Vec<Net>,
     shard_losses: Vec<Result<f32>>, // one per shard
     opt: Optimizer,
     opt_state: Vec<f32>,
@@ -74,13 +74,13 @@ pub struct Trainer<N: Params<f32>> {
     pub clip: Option<f32>,
 }
 
-impl<N: Params<f32>> Trainer<N> {
+impl Trainer {
     /// A trainer for `model`.
-    pub fn new(model: Box<N>, opt: Optimizer, clip: Option<f32>) -> Self {
-        let n = N::LEN;
+    pub fn new(model: Net, opt: Optimizer, clip: Option<f32>) -> Self {
+        let n = model.flat().len();
         Self {
+            grads: vec![model.zeros_like()],
             model,
-            grads: vec![boxed_zeroed()],
             shard_losses: Vec::new(),
             opt,
             opt_state: vec![0.0; opt.state_len(n)],
@@ -101,9 +101,9 @@ impl<N: Params<f32>> Trainer<N> {
 
     /// One update. `f(model, grad)` runs forward and backward over a batch, accumulating into
     /// `grad` (zeroed before the call), and returns the batch's loss.
-    pub fn update(&mut self, f: impl FnOnce(&N, &mut N) -> Result<f32>) -> Result<f32> {
+    pub fn update(&mut self, f: impl FnOnce(&Net, &mut Net) -> Result<f32>) -> Result<f32> {
         let grad = &mut self.grads[0];
-        grad.fill_zero();
+        grad.flat_mut().fill(0.0);
         let loss = f(&self.model, grad)?;
         self.apply(loss)
     }
@@ -117,23 +117,20 @@ impl<N: Params<f32>> Trainer<N> {
     pub fn update_sharded<S: Send>(
         &mut self,
         shards: &mut [S],
-        f: impl Fn(&N, &mut N, &mut S) -> Result<f32> + Sync,
-    ) -> Result<f32>
-    where
-        N: Sync + Send,
-    {
+        f: impl Fn(&Net, &mut Net, &mut S) -> Result<f32> + Sync,
+    ) -> Result<f32> {
         if shards.is_empty() {
             bail!("no shards to train on");
         }
         let n = shards.len();
         while self.grads.len() < n {
-            self.grads.push(boxed_zeroed());
+            self.grads.push(self.model.zeros_like());
         }
         while self.shard_losses.len() < n {
             self.shard_losses.push(Ok(0.0));
         }
         let losses = &mut self.shard_losses[..n];
-        run_shards(&*self.model, &f, shards, &mut self.grads[..n], losses);
+        run_shards(&self.model, &f, shards, &mut self.grads[..n], losses);
         let mut loss = 0.0;
         for l in losses.iter_mut() {
             loss += std::mem::replace(l, Ok(0.0))?;
@@ -143,9 +140,9 @@ impl<N: Params<f32>> Trainer<N> {
             .grads
             .split_first_mut()
             .expect("grads[0] always exists");
-        let total = total.as_flat_mut();
+        let total = total.flat_mut();
         for g in &rest[..n - 1] {
-            for (t, &v) in total.iter_mut().zip(g.as_flat()) {
+            for (t, &v) in total.iter_mut().zip(g.flat()) {
                 *t += v;
             }
         }
@@ -172,7 +169,7 @@ impl<N: Params<f32>> Trainer<N> {
         meta.push((PROGRESS_KEY, serde_json::to_string(progress)?));
         let mut tensors = vec![(OPTIMIZER_STATE, &self.opt_state[..])];
         tensors.extend_from_slice(extra);
-        crate::modelfile::save_checked(path, &*self.model, &tensors, &meta)
+        self.model.save(path, &tensors, &meta, true)
     }
 
     /// Restores model, optimizer state and update count from a checkpoint written by
@@ -242,7 +239,7 @@ impl<N: Params<f32>> Trainer<N> {
         })?;
         check(&mut progress, update, &file)
             .map_err(|e| anyhow!("cannot resume: {p} is inconsistent at update {update}: {e:#}"))?;
-        file.copy_to(&mut *self.model).context("cannot resume")?;
+        self.model.load(&file, &format!("cannot resume: {p}"))?;
         self.opt_state.copy_from_slice(state);
         self.step = update;
         Ok(progress)
@@ -256,7 +253,7 @@ impl<N: Params<f32>> Trainer<N> {
                 self.step + 1
             );
         }
-        let grads = self.grads[0].as_flat_mut();
+        let grads = self.grads[0].flat_mut();
         let norm = match self.clip {
             Some(max) => clip_grad_norm(grads, max),
             None => tinyrnn::grad_norm(grads),
@@ -270,8 +267,8 @@ impl<N: Params<f32>> Trainer<N> {
         self.step += 1;
         self.opt.step(
             self.step,
-            self.model.as_flat_mut(),
-            self.grads[0].as_flat(),
+            self.model.flat_mut(),
+            self.grads[0].flat(),
             &mut self.opt_state,
         )?;
         Ok(loss)
@@ -333,22 +330,21 @@ pub fn cosine_lr(base: f32, floor: f32, update: u64, total: u64) -> f32 {
 /// `losses[k] = f(model, grads[k], shards[k])` (with `grads[k]` zeroed first) for every k, the
 /// halves of the slices in parallel (`rayon::join`, recursively). A panic in `f` becomes an error
 /// of its shard.
-fn run_shards<N, S, F>(
-    model: &N,
+fn run_shards<S, F>(
+    model: &Net,
     f: &F,
     shards: &mut [S],
-    grads: &mut [Box<N>],
+    grads: &mut [Net],
     losses: &mut [Result<f32>],
 ) where
-    N: Params<f32> + Sync + Send,
     S: Send,
-    F: Fn(&N, &mut N, &mut S) -> Result<f32> + Sync,
+    F: Fn(&Net, &mut Net, &mut S) -> Result<f32> + Sync,
 {
     match shards.len() {
         0 => {}
         1 => {
             let run = || {
-                grads[0].fill_zero();
+                grads[0].flat_mut().fill(0.0);
                 f(model, &mut grads[0], &mut shards[0])
             };
             losses[0] = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
@@ -392,10 +388,8 @@ pub fn split(batch: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
 mod tests {
     use super::*;
     use crate::net::{Net, Outputs, Workspace};
-    use tinyrnn::LstmModel;
     use tinyrnn::loss::{Reduction, softmax_cross_entropy};
-
-    type M = LstmModel<3, 8, 4>;
+    use tinyrnn::{CellKind, Spec};
 
     struct Shard {
         ws: Workspace,
@@ -410,7 +404,7 @@ mod tests {
     fn sharded_update_equals_whole_batch() {
         let (steps, batch) = (5, 7);
         let mut rng = tinyrnn::rng(5);
-        let mut model: Box<M> = boxed_zeroed();
+        let mut model = Net::new(Spec::new(CellKind::Lstm, 3, 8, 4)).unwrap();
         model.init(&mut rng, Some(1.0));
         let x: Vec<[f32; 3]> = (0..steps * batch)
             .map(|i| [(i as f32 * 0.37).sin(), (i as f32 * 0.11).cos(), 0.5])
@@ -424,7 +418,7 @@ mod tests {
                     let mut xs = Vec::new();
                     shard_rows(&x, batch, r.clone(), &mut xs);
                     Shard {
-                        ws: M::workspace(steps, r.len(), Outputs::LastStep),
+                        ws: model.workspace(steps, r.len(), Outputs::LastStep),
                         x: xs,
                         labels: labels[r.clone()].to_vec(),
                         y: vec![[0.0; 4]; r.len()],
@@ -447,7 +441,7 @@ mod tests {
                 })
                 .expect("update");
             }
-            t.model.as_flat().to_vec()
+            t.model.flat().to_vec()
         };
         let one = run(1);
         for threads in [2, 3] {

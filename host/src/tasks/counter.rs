@@ -21,12 +21,12 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use tinyrnn::LstmModel;
-use tinyrnn::Params;
+use tinyrnn::Spec;
+use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::loss::{Reduction, mse, sigmoid_backward, sigmoid_forward};
 
 use super::{Common, int8};
-use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
+use crate::net::{Net, Outputs, Workspace};
 use crate::out::{OutDir, num};
 use crate::plot;
 use crate::train::{Ema, OptimizerKind, Trainer, progress};
@@ -36,7 +36,12 @@ pub const PERIOD: usize = 5;
 /// Steps per window.
 pub const WINDOW: usize = 10;
 
-type Model = LstmModel<1, 1, 1>;
+type Model = Net;
+
+/// The model: LSTM(1 → 1) + Linear(1 → 1).
+fn spec() -> Spec {
+    Spec::new(Kind::Lstm, 1, 1, 1)
+}
 
 /// Largest --max-updates: a hundred million updates of the one-unit model take hours.
 const MAX_UPDATES: u64 = 100_000_000;
@@ -139,13 +144,13 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let goal: Vec<f32> = idx.iter().map(|&r| d.target[r]).collect();
 
     let mut rng = tinyrnn::rng(args.common.seed);
-    let mut model: Box<Model> = boxed_zeroed();
-    Net::init(&mut *model, &mut rng, None);
+    let mut model = Net::new(spec())?;
+    model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, OptimizerKind::Rmsprop.build(args.lr, 0.0), clip);
 
     let n = d.x.len();
-    let mut ws = Model::workspace(WINDOW, PERIOD, Outputs::EveryStep);
+    let mut ws = trainer.model.workspace(WINDOW, PERIOD, Outputs::EveryStep);
     let (mut z, mut dz) = (vec![[0.0f32]; n], vec![[0.0f32]; n]);
     let (mut y, mut dy) = (vec![0.0f32; n], vec![0.0f32; n]);
     let (mut ys, mut dys) = (vec![0.0f32; idx.len()], vec![0.0f32; idx.len()]);
@@ -156,13 +161,11 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let mut log: Vec<[String; 3]> = Vec::new();
     let mut converged = None;
     let mut last = f32::NAN;
-    let mut before: Box<Model> = boxed_zeroed();
+    let mut before = Net::new(spec())?;
     for update in 0..args.max_updates {
         // The loss `update` returns is that of the parameters before its step: when it is below
         // the target, those parameters (the snapshot, copied in place) are the result.
-        before
-            .as_flat_mut()
-            .copy_from_slice(trainer.model.as_flat());
+        before.flat_mut().copy_from_slice(trainer.model.flat());
         let loss = trainer.update(|m, g| {
             forward(m, &mut ws, &d, &mut z, &mut y)?;
             for (s, &r) in ys.iter_mut().zip(&idx) {
@@ -207,17 +210,20 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
             args.target_mse
         );
     };
-    let model = &*trainer.model;
+    let model = &trainer.model;
 
-    // The gate table: one forward over the five windows, read back from the LSTM cache.
+    // The gate table: one forward over the five windows, read back from the LSTM cache: per
+    // step, (B, 4) pre-activations, (B, 4) gates i, f, g, o, (B, 1) tanh(c) (H = 1, B = 5).
     forward(model, &mut ws, &d, &mut z, &mut y)?;
-    let cache = ws.lstm_cache::<1>()?;
+    let (hs, cs, cell) = model.cached(&mut ws, 0, 0)?;
+    let b = PERIOD;
     let mut rows = Vec::with_capacity(n);
     for shift in 0..PERIOD {
         let mut count = None;
         for t in 0..WINDOW {
             let r = t * PERIOD + shift;
-            let [i, f, g, o] = cache.gates()[r];
+            let gates = &cell[t * 9 * b + 4 * b + 4 * shift..][..4];
+            let [i, f, g, o] = [gates[0], gates[1], gates[2], gates[3]];
             count = if d.x[r][0] == 1.0 {
                 Some(0)
             } else {
@@ -229,13 +235,13 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
                 x: d.x[r][0],
                 target: d.target[r],
                 scored: d.scored[r],
-                forget: f[0],
-                input: i[0],
-                candidate: g[0],
-                output: o[0],
-                tanh_c: cache.tanh_c()[r][0],
-                h: cache.h()[r][0],
-                c: cache.c()[r][0],
+                forget: f,
+                input: i,
+                candidate: g,
+                output: o,
+                tanh_c: cell[t * 9 * b + 8 * b + shift],
+                h: hs[r],
+                c: cs[r],
                 pred: y[r],
                 count,
             });
@@ -346,14 +352,11 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
             plot::log_column(&log, 1),
         )
     })?;
-    crate::modelfile::save(
+    model.save(
         &out.path("model.safetensors"),
-        model,
-        &[
-            ("task", "counter".into()),
-            ("cell", "lstm".into()),
-            ("head", "sigmoid".into()),
-        ],
+        &[],
+        &[("task", "counter".into()), ("head", "sigmoid".into())],
+        false,
     )?;
     Ok(format!(
         "counter: 1-unit LSTM reached MSE {final_mse:.3e} (< {:.0e}) over the {} scored steps after {updates} updates in {train_time:.2} s (seed {}){int8_note}; wrote {}",
@@ -486,7 +489,8 @@ fn explain(stats: &[CountStats], model: &Model) -> String {
             "moves"
         }
     };
-    let (w, b) = (model.head.weight[0][0], model.head.bias[0]);
+    let head = &model.flat()[model.spec().head_offset()..];
+    let (w, b) = (head[0], head[1]);
     let threshold = -b / w;
     let side = if w > 0.0 { '>' } else { '<' };
     // The non-firing count whose h is nearest the threshold.

@@ -18,16 +18,17 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
-use tinyrnn::{LstmModel, SeededRng};
+use tinyrnn::{SeededRng, Spec};
 
 use super::{Common, int8};
-use crate::net::{CellKind, Net, Outputs, boxed_zeroed};
+use crate::budget;
+use crate::net::{Net, Outputs};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, Trainer, progress};
-use crate::{budget, with_hidden};
 
 /// `tinyrnn echo` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -36,7 +37,7 @@ pub struct EchoArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub delay: u32,
     /// LSTM state size (hidden units).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub hidden: u32,
     /// Steps per chunk (truncated BPTT length).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
@@ -107,11 +108,13 @@ pub fn run(args: &EchoArgs) -> Result<String> {
         );
     }
     budget::check(&need(args))?;
-    // The output directory is created only once the hidden size is known to be supported.
-    with_hidden!(args.hidden as usize, H => {
-        let out = args.common.out_dir("echo", args)?;
-        out.finish(run_net::<LstmModel<1, H, 2>>(args, &out))
-    }, [1, 2, 4, 8, 16, 32, 64, 128, 256])
+    let out = args.common.out_dir("echo", args)?;
+    out.finish(run_net(args, &out))
+}
+
+/// The model: an LSTM of `--hidden` units, one bit in, two logits out.
+fn spec(args: &EchoArgs) -> Spec {
+    Spec::new(Kind::Lstm, 1, args.hidden as usize, 2)
 }
 
 /// Largest --show: rows of echo.csv.
@@ -125,15 +128,15 @@ const ROW_BYTES: u128 = 200;
 fn need(args: &EchoArgs) -> budget::Need {
     let (bits, test) = (args.series_length as u128, args.test_length as u128);
     let (chunk, batch, h) = (args.chunk as u128, args.batch as u128, args.hidden as u128);
-    let cell = CellKind::Lstm;
+    let spec = spec(args);
     let floats = budget::sum(&[
-        budget::workspace_floats(cell, chunk, batch, h),
+        budget::workspace_floats(&spec, chunk, batch),
         budget::product(&[7, chunk, batch]), // x, target, logits, dlogits: (T, B, 1 + 2 + 2 + 2)
-        budget::workspace_floats(cell, chunk, 1, h),
+        budget::workspace_floats(&spec, chunk, 1),
     ]);
     let updates = budget::product(&[args.epochs as u128, bits / (chunk * batch)]);
     let rows = updates / args.log_every as u128 + (args.show as u128).min(test);
-    let step = budget::step_ops(cell, 1, h);
+    let step = budget::step_ops(&spec);
     budget::Need {
         bytes: budget::sum(&[
             budget::product(&[budget::F32, floats]),
@@ -176,7 +179,7 @@ struct Block {
     updates: u64,
 }
 
-fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
+fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let (batch, chunk, delay) = (
         args.batch as usize,
         args.chunk as usize,
@@ -187,13 +190,13 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let total = chunks as u64 * args.epochs as u64;
 
     let mut rng = tinyrnn::rng(args.common.seed);
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(spec(args))?;
     model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
 
     let rows = chunk * batch;
-    let mut ws = N::workspace(chunk, batch, Outputs::EveryStep);
+    let mut ws = trainer.model.workspace(chunk, batch, Outputs::EveryStep);
     let mut x = vec![[0.0f32]; rows]; // (T, B, 1)
     let mut target = vec![0usize; rows]; // (T, B)
     let mut logits = vec![[0.0f32; 2]; rows];
@@ -223,7 +226,7 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
             // Rows before the stream's `delay`-th step have no target (first chunk only).
             let skip = delay.saturating_sub(t0).min(chunk) * batch;
             if skip == rows {
-                N::forward(&trainer.model, &mut ws, &x, &mut logits)?; // carry the state only
+                trainer.model.forward(&mut ws, &x, &mut logits)?; // carry the state only
                 continue;
             }
             let loss = trainer.update(|m, g| {
@@ -267,13 +270,13 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     }
     bar.finish_and_clear();
     let train_time = start.elapsed().as_secs_f64();
-    let model = &*trainer.model;
+    let model = &trainer.model;
 
     // Test: one unseen stream, read in chunks with the state carried throughout.
     let eval_start = Instant::now();
     let n = args.test_length as usize;
     let stream = bits(&mut tinyrnn::rng(args.common.eval_seed()), n);
-    let mut ws = N::workspace(chunk, 1, Outputs::EveryStep);
+    let mut ws = model.workspace(chunk, 1, Outputs::EveryStep);
     let mut z = vec![[0.0f32; 2]; chunk];
     let mut p = vec![[0.0f32; 2]; chunk];
     let (mut correct, mut scored) = (0usize, 0usize);
@@ -283,14 +286,14 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
     for t0 in (0..n).step_by(chunk) {
         let len = chunk.min(n - t0);
         if len < chunk {
-            let mut tail = N::workspace(len, 1, Outputs::EveryStep);
+            let mut tail = model.workspace(len, 1, Outputs::EveryStep);
             tail.continue_from(&ws);
             ws = tail;
         }
         for (t, v) in xs[..len].iter_mut().enumerate() {
             *v = [stream[t0 + t] as f32];
         }
-        N::forward(model, &mut ws, &xs[..len], &mut z[..len])?;
+        model.forward(&mut ws, &xs[..len], &mut z[..len])?;
         softmax(&z[..len], &mut p[..len])?;
         for t in 0..len {
             let g = t0 + t;
@@ -415,19 +418,19 @@ fn run_net<N: Net<1, 2>>(args: &EchoArgs, out: &OutDir) -> Result<String> {
         },
     ];
     out.png("loss.png", |p| plot::draw(p, &panels, 1, (700, 340)))?;
-    crate::modelfile::save(
+    model.save(
         &out.path("model.safetensors"),
-        model,
+        &[],
         &[
             ("task", "echo".into()),
-            ("cell", "lstm".into()),
             ("head", "softmax".into()),
             ("delay", delay.to_string()),
         ],
+        false,
     )?;
     Ok(format!(
         "echo: lstm H={} delay {delay}, {} updates ({} epochs x {chunks} chunks of {chunk} x {batch} streams) in {train_time:.1} s; accuracy {accuracy:.5} ({correct}/{scored}) on an unseen stream of {n} bits (first {delay} excluded, {eval_time:.2} s){int8_note}; wrote {}",
-        N::HIDDEN,
+        model.hidden(),
         trainer.step,
         args.epochs,
         out.path("").display()

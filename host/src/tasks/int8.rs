@@ -8,10 +8,12 @@
 //! int8, and the calibration and scheme parameters, so the quantization can be rebuilt from
 //! `model.safetensors` (`tests/int8_tasks.rs` does).
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
+use tinyrnn::Spec;
+use tinyrnn::cell::CellKind as Kind;
 
 use crate::infer::DynModel;
-use crate::net::Net;
+use crate::net::{CellKind, Net, describe};
 use crate::out::{OutDir, num};
 use crate::quant::{QuantModel, Ranges};
 
@@ -32,25 +34,37 @@ pub struct Int8 {
     pub sequences: usize,
 }
 
-/// The float model of a trained typed model (its six tensors in layout order).
-pub fn dyn_model<const I: usize, const O: usize, N: Net<I, O>>(model: &N) -> Result<DynModel> {
-    let flat = model.as_flat();
-    let t: Vec<&[f32]> = N::TENSORS
-        .iter()
-        .map(|t| &flat[t.offset..t.offset + t.shape.iter().product::<usize>()])
+/// Refuses, before any training, a model the int8 scheme cannot take yet: it quantizes one-layer
+/// unidirectional LSTMs and tanh RNNs.
+pub fn supported(spec: &Spec) -> Result<CellKind> {
+    match (spec.cell, spec.layers, spec.bidirectional) {
+        (Kind::Lstm, 1, false) => Ok(CellKind::Lstm),
+        (Kind::RnnTanh, 1, false) => Ok(CellKind::Rnn),
+        _ => bail!(
+            "--int8 takes a one-layer unidirectional LSTM or tanh RNN; this model is {}",
+            describe(spec)
+        ),
+    }
+}
+
+/// The float model of a trained model (its six tensors in layout order).
+pub fn dyn_model(model: &Net) -> Result<DynModel> {
+    let s = model.spec();
+    let cell = supported(s)?;
+    let flat = model.flat();
+    let t: Vec<&[f32]> = s
+        .tensors()
+        .map(|t| &flat[t.offset..t.offset + t.len()])
         .collect();
     let t: [&[f32]; 6] = t
         .try_into()
         .map_err(|_| anyhow!("the model does not have six tensors"))?;
-    DynModel::from_tensors(N::CELL, (I, N::HIDDEN, O), t)
+    DynModel::from_tensors(cell, (s.input, s.hidden, s.output), t)
 }
 
 /// Quantizes `model` with ranges calibrated on the first [`MAX_CALIBRATION`] of `sequences`
 /// (each T·I values of training data, run from the zero state).
-pub fn quantize<'a, const I: usize, const O: usize, N: Net<I, O>>(
-    model: &N,
-    sequences: impl IntoIterator<Item = &'a [f32]>,
-) -> Result<Int8> {
+pub fn quantize<'a>(model: &Net, sequences: impl IntoIterator<Item = &'a [f32]>) -> Result<Int8> {
     let float = dyn_model(model)?;
     let mut count = 0;
     let seqs = sequences

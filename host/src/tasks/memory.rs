@@ -30,18 +30,17 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax, softmax_cross_entropy};
-use tinyrnn::{LstmModel, RnnModel, SeededRng};
+use tinyrnn::{SeededRng, Spec};
 
-use super::{
-    CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_rnn_hidden, run_id, update_rng,
-};
-use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_hidden, run_id, update_rng};
+use crate::budget;
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, progress, split};
-use crate::{budget, with_hidden};
 
 /// Symbols of the alphabet.
 const SYMBOLS: usize = 8;
@@ -71,11 +70,18 @@ pub enum LossOn {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MemoryArgs {
     /// Recurrent cell.
-    #[arg(long, value_enum, default_value_t = CellKind::Lstm)]
-    pub cell: CellKind,
-    /// Hidden size [default: 128 for the LSTM; for the RNN, the size with the LSTM's parameter count]
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    pub cell: CellArg,
+    /// The RNN's nonlinearity (with --cell rnn, and the RNN of --compare).
+    #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh)]
+    pub nonlinearity: Nonlinearity,
+    /// Hidden size [default: 128 for the LSTM; for the GRU and the RNN, the size with the LSTM's
+    /// parameter count]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub hidden: Option<u32>,
+    /// Stacked recurrent layers (PyTorch's num_layers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub layers: u32,
     /// Symbols to remember.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub length: u32,
@@ -165,12 +171,8 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
         bail!("--resume continues a single run; it does not work with --compare");
     }
     budget::check(&need(args))?;
-    let cells: &[CellKind] = match args.compare {
-        true => &[CellKind::Lstm, CellKind::Rnn],
-        false => &[args.cell],
-    };
-    for &cell in cells {
-        super::check_hidden(hidden_for(args, cell))?;
+    if args.int8 && !args.compare {
+        int8::supported(&spec_for(args, args.kind()))?;
     }
     let resume = args.checkpoint.resume_file()?;
     let out = args.checkpoint.out_dir(&args.common, "memory", args, &[])?;
@@ -182,13 +184,12 @@ pub fn run(args: &MemoryArgs) -> Result<String> {
 
 /// One run (no `--compare`) in `out`; returns the summary line.
 fn single(args: &MemoryArgs, out: &OutDir, resume: Option<&Path>) -> Result<String> {
-    let r = train_cell(args, args.cell, args.blanks as usize, out, resume)?;
+    let r = train_cell(args, args.kind(), args.blanks as usize, out, resume)?;
     Ok(format!(
-        "memory: {} H={} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
+        "memory: {} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
          (chance 0.125){}, recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
          in {:.1} s ({:.1} ms/update){}{}; wrote {}",
-        r.cell.name(),
-        r.hidden,
+        describe(&r.spec),
         r.params,
         args.length,
         args.blanks,
@@ -216,8 +217,7 @@ const BASELINE: f64 = std::f64::consts::LN_2 * 3.0;
 /// The result of one training run.
 #[derive(Debug, Clone)]
 struct Outcome {
-    cell: CellKind,
-    hidden: usize,
+    spec: Spec,
     params: usize,
     updates: u64,
     seconds: f64,
@@ -240,14 +240,43 @@ impl Outcome {
     }
 }
 
-fn hidden_for(args: &MemoryArgs, cell: CellKind) -> usize {
-    match (args.hidden, cell) {
-        (Some(h), CellKind::Lstm) => h as usize,
-        (Some(h), CellKind::Rnn) if !args.compare || args.cell == CellKind::Rnn => h as usize,
-        // --compare --hidden H: H is the LSTM's; the RNN matches its parameter count.
-        (Some(h), CellKind::Rnn) => matched_rnn_hidden(IN, h as usize, OUT),
-        (None, CellKind::Lstm) => DEFAULT_HIDDEN,
-        (None, CellKind::Rnn) => matched_rnn_hidden(IN, DEFAULT_HIDDEN, OUT),
+impl MemoryArgs {
+    /// The cell of a single run.
+    fn kind(&self) -> Kind {
+        self.cell.kind(self.nonlinearity)
+    }
+
+    /// The cells a run trains: the one of `--cell`, or with `--compare` the LSTM, the GRU and
+    /// the RNN (of `--nonlinearity`).
+    fn cells(&self) -> Vec<Kind> {
+        match self.compare {
+            true => vec![Kind::Lstm, Kind::Gru, CellArg::Rnn.kind(self.nonlinearity)],
+            false => vec![self.kind()],
+        }
+    }
+}
+
+/// The model of cell `cell`: `--hidden` (the LSTM's under --compare, whose other cells match
+/// its parameter count), `--layers`.
+fn spec_for(args: &MemoryArgs, cell: Kind) -> Spec {
+    let lstm = Spec {
+        layers: args.layers as usize,
+        ..Spec::new(
+            Kind::Lstm,
+            IN,
+            args.hidden.map_or(DEFAULT_HIDDEN, |h| h as usize),
+            OUT,
+        )
+    };
+    let hidden = match (args.hidden, cell) {
+        (_, Kind::Lstm) => lstm.hidden,
+        (Some(h), _) if !args.compare => h as usize,
+        _ => matched_hidden(&lstm, cell),
+    };
+    Spec {
+        cell,
+        hidden,
+        ..lstm
     }
 }
 
@@ -257,10 +286,7 @@ const DEFAULT_HIDDEN: usize = 128;
 /// --compare, the larger of the two cells for every N. Each shard keeps workspaces of past
 /// shapes up to its cache budget [`WS_BUDGET`] beside the current one.
 fn need(args: &MemoryArgs) -> budget::Need {
-    let cells: &[CellKind] = match args.compare {
-        true => &[CellKind::Lstm, CellKind::Rnn],
-        false => std::slice::from_ref(&args.cell),
-    };
+    let cells = args.cells();
     let (blanks_flag, blanks) = match args.compare {
         true => (
             "--compare-blanks",
@@ -270,7 +296,7 @@ fn need(args: &MemoryArgs) -> budget::Need {
     };
     let blanks = blanks as u128;
     let runs = match args.compare {
-        true => 2 * args.compare_blanks.len() as u128,
+        true => cells.len() as u128 * args.compare_blanks.len() as u128,
         false => 1,
     };
     let (length, batch) = (args.length as u128, args.batch as u128);
@@ -280,9 +306,9 @@ fn need(args: &MemoryArgs) -> budget::Need {
     let shown = (args.predictions as u128).min(test);
     let rows = |b: u128| budget::product(&[steps, b, (IN + 2 * OUT + 2) as u128]);
     let (mut floats, mut ops) = (0u128, 0u128);
-    for &cell in cells {
-        let h = hidden_for(args, cell) as u128;
-        let ws = |b| budget::workspace_floats(cell, steps, b, h);
+    for &cell in &cells {
+        let spec = spec_for(args, cell);
+        let ws = |b| budget::workspace_floats(&spec, steps, b);
         floats = floats.max(budget::sum(&[
             ws(batch),
             ws(batch).min((WS_BUDGET * SHARDS) as u128),
@@ -292,7 +318,7 @@ fn need(args: &MemoryArgs) -> budget::Need {
             ws(shown),
             rows(shown),
         ]));
-        let step = budget::step_ops(cell, IN as u128, h);
+        let step = budget::step_ops(&spec);
         let evals = (args.steps / args.log_every) as u128 + 1;
         let seqs = budget::sum(&[
             budget::product(&[3, args.steps as u128, batch]),
@@ -310,7 +336,7 @@ fn need(args: &MemoryArgs) -> budget::Need {
             (blanks_flag, blanks),
             ("--eval-sequences", eval),
             ("--test-sequences", test),
-            ("--hidden", hidden_for(args, args.cell) as u128),
+            ("--hidden", spec_for(args, args.kind()).hidden as u128),
         ],
         ops,
         ops_flags: vec![
@@ -325,22 +351,12 @@ fn need(args: &MemoryArgs) -> budget::Need {
 
 fn train_cell(
     args: &MemoryArgs,
-    cell: CellKind,
+    cell: Kind,
     blanks: usize,
     out: &OutDir,
     resume: Option<&Path>,
 ) -> Result<Outcome> {
-    let h = hidden_for(args, cell);
-    match cell {
-        CellKind::Lstm => {
-            with_hidden!(h, H => run_net::<LstmModel<IN, H, OUT>>(args, blanks, out, resume),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256])
-        }
-        CellKind::Rnn => {
-            with_hidden!(h, H => run_net::<RnnModel<IN, H, OUT>>(args, blanks, out, resume),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256])
-        }
-    }
+    run_net(args, spec_for(args, cell), blanks, out, resume)
 }
 
 /// The layout of one sequence.
@@ -428,7 +444,7 @@ impl Stats {
 }
 
 /// One thread's part of a batch: its workspaces (by shape), buffers, and the sums of its last pass.
-struct Shard<N> {
+struct Shard {
     ws: HashMap<(usize, usize), Workspace>,
     ws_floats: usize,
     x: Vec<[f32; IN]>,
@@ -438,13 +454,12 @@ struct Shard<N> {
     stats: Stats,
     /// The sequences of a training batch this shard takes.
     rows: Range<usize>,
-    _net: std::marker::PhantomData<fn() -> N>,
 }
 
 /// Cached workspaces of a shard beyond this many floats are dropped (1 GiB).
 const WS_BUDGET: usize = 1 << 28;
 
-impl<N: Net<IN, OUT>> Shard<N> {
+impl Shard {
     fn new() -> Self {
         Self {
             ws: HashMap::new(),
@@ -455,7 +470,6 @@ impl<N: Net<IN, OUT>> Shard<N> {
             targets: Vec::new(),
             stats: Stats::default(),
             rows: 0..0,
-            _net: std::marker::PhantomData,
         }
     }
 
@@ -463,10 +477,10 @@ impl<N: Net<IN, OUT>> Shard<N> {
     /// sums land in `self.stats`.
     fn pass(
         &mut self,
-        model: &N,
+        model: &Net,
         seqs: &[Vec<u8>],
         shape: Shape,
-        train: Option<(LossOn, &mut N)>,
+        train: Option<(LossOn, &mut Net)>,
     ) -> Result<()> {
         self.stats = Stats::default();
         let b = seqs.len();
@@ -489,7 +503,8 @@ impl<N: Net<IN, OUT>> Shard<N> {
         self.dy.resize(n, [0.0; OUT]);
         let key = (steps, b);
         if !self.ws.contains_key(&key) {
-            let floats = n * (16 * N::HIDDEN + OUT);
+            let floats = budget::workspace_floats(model.spec(), steps as u128, b as u128)
+                .saturating_add((n * OUT) as u128) as usize;
             if self.ws_floats + floats > WS_BUDGET {
                 self.ws.clear();
                 self.ws_floats = 0;
@@ -499,7 +514,7 @@ impl<N: Net<IN, OUT>> Shard<N> {
         let ws = self
             .ws
             .entry(key)
-            .or_insert_with(|| N::workspace(steps, b, Outputs::EveryStep));
+            .or_insert_with(|| model.workspace(steps, b, Outputs::EveryStep));
         ws.reset_state();
         model.forward(ws, &self.x, &mut self.y)?;
         let split = shape.recall() * b;
@@ -537,12 +552,7 @@ fn argmax(y: &[f32; OUT]) -> usize {
 }
 
 /// Evaluation over `seqs` in chunks, each split over the shards, one thread each (no gradient).
-fn evaluate<N: Net<IN, OUT>>(
-    model: &N,
-    shards: &mut [Shard<N>],
-    seqs: &[Vec<u8>],
-    shape: Shape,
-) -> Result<Stats> {
+fn evaluate(model: &Net, shards: &mut [Shard], seqs: &[Vec<u8>], shape: Shape) -> Result<Stats> {
     let mut total = Stats::default();
     for chunk in seqs.chunks(EVAL_CHUNK * shards.len()) {
         let parts = split(chunk.len(), shards.len());
@@ -660,8 +670,9 @@ impl Progress {
 /// Checkpoints every this many updates unless --checkpoint-every says otherwise.
 const CHECKPOINT_EVERY: u64 = 1000;
 
-fn run_net<N: Net<IN, OUT>>(
+fn run_net(
     args: &MemoryArgs,
+    spec: Spec,
     blanks: usize,
     out: &OutDir,
     resume: Option<&Path>,
@@ -670,11 +681,11 @@ fn run_net<N: Net<IN, OUT>>(
     let batch = args.batch as usize;
     let full = Shape { length, blanks };
     let mut init_rng = tinyrnn::rng(args.common.seed);
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(spec)?;
     model.init(&mut init_rng, Some(args.forget_bias));
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
-    let mut shards: Vec<Shard<N>> = (0..SHARDS).map(|_| Shard::new()).collect();
+    let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new()).collect();
 
     // Held-out sequences: a monitor set (metrics.csv, early stop) and the test set, both from the
     // evaluation seed.
@@ -693,7 +704,7 @@ fn run_net<N: Net<IN, OUT>>(
         same.int8,
     ) = (None, false, CheckpointArgs::default(), false);
     let mut run_id = run_id("memory", &same);
-    run_id.push(("memory.run", format!("{} N={blanks}", N::CELL.name())));
+    run_id.push(("memory.run", format!("{} N={blanks}", spec.cell)));
     let checkpoint = out.path(CHECKPOINT_FILE);
     let mut p = Progress::default();
     let mut resumed = String::new();
@@ -713,7 +724,7 @@ fn run_net<N: Net<IN, OUT>>(
     let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
     let bar = progress(
         args.steps,
-        &format!("memory {} N={blanks}", N::CELL.name()),
+        &format!("memory {} N={blanks}", spec.cell),
         args.common.quiet,
     );
     bar.set_position(trainer.step);
@@ -772,7 +783,7 @@ fn run_net<N: Net<IN, OUT>>(
         }
         if updates.is_multiple_of(args.log_every) || updates == args.steps {
             let seconds = start.elapsed().as_secs_f64();
-            let eval = evaluate(&*trainer.model, &mut shards, &monitor, full)?;
+            let eval = evaluate(&trainer.model, &mut shards, &monitor, full)?;
             log.push([
                 updates.to_string(),
                 curriculum.current.to_string(),
@@ -808,10 +819,10 @@ fn run_net<N: Net<IN, OUT>>(
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let model = &*trainer.model;
+    let model = &trainer.model;
 
     let result = evaluate(model, &mut shards, &test, full)?;
-    let int8 = match args.int8 {
+    let int8 = match args.int8 && int8::supported(&spec).is_ok() {
         true => {
             let one_hot = |s: &[u8], x: &mut Vec<f32>| {
                 x.resize(full.steps() * IN, 0.0); // (T, I)
@@ -859,13 +870,12 @@ fn run_net<N: Net<IN, OUT>>(
         log.iter(),
     )?;
     write_predictions(model, &test, full, args.predictions as usize, out)?;
-    plot_metrics(&log, N::CELL, N::HIDDEN, full, out)?;
-    crate::modelfile::save(
+    plot_metrics(&log, &spec, full, out)?;
+    model.save(
         &out.path("model.safetensors"),
-        model,
+        &[],
         &[
             ("task", "memory".into()),
-            ("cell", N::CELL.name().into()),
             ("head", "linear".into()),
             ("length", length.to_string()),
             ("blanks", blanks.to_string()),
@@ -874,11 +884,11 @@ fn run_net<N: Net<IN, OUT>>(
                 "inputs one-hot: 0-7 symbols, 8 blank, 9 delimiter; outputs: 0-7, 8 blank".into(),
             ),
         ],
+        false,
     )?;
     Ok(Outcome {
-        cell: N::CELL,
-        hidden: N::HIDDEN,
-        params: N::LEN,
+        spec,
+        params: spec.param_len(),
         updates: trainer.step,
         seconds,
         accuracy: result.accuracy(),
@@ -898,15 +908,15 @@ fn token_name(k: usize) -> String {
 }
 
 /// predictions.csv: every step of the first `count` test sequences.
-fn write_predictions<N: Net<IN, OUT>>(
-    model: &N,
+fn write_predictions(
+    model: &Net,
     test: &[Vec<u8>],
     shape: Shape,
     count: usize,
     out: &OutDir,
 ) -> Result<()> {
     let seqs = &test[..count.min(test.len())];
-    let mut shard = Shard::<N>::new();
+    let mut shard = Shard::new();
     shard.pass(model, seqs, shape, None)?;
     let mut probs = vec![[0.0f32; OUT]; shard.y.len()];
     if !probs.is_empty() {
@@ -954,13 +964,7 @@ fn write_predictions<N: Net<IN, OUT>>(
     .map(|_| ())
 }
 
-fn plot_metrics(
-    log: &[[String; 8]],
-    cell: CellKind,
-    hidden: usize,
-    shape: Shape,
-    out: &OutDir,
-) -> Result<()> {
+fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) -> Result<()> {
     let last = log
         .last()
         .and_then(|r| r[0].parse::<f64>().ok())
@@ -969,8 +973,8 @@ fn plot_metrics(
     let panels = [
         Panel {
             title: format!(
-                "{} H={hidden}: recall accuracy, L={} N={}",
-                cell.name(),
+                "{}: recall accuracy, L={} N={}",
+                describe(spec),
                 shape.length,
                 shape.blanks
             ),
@@ -1035,13 +1039,13 @@ fn plot_metrics(
         .map(|_| ())
 }
 
-/// `--compare`: LSTM and RNN at equal parameter counts, for each N of `--compare-blanks`.
+/// `--compare`: LSTM, GRU and RNN at equal parameter counts, for each N of `--compare-blanks`.
 fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
     let mut rows: Vec<(usize, Outcome)> = Vec::new();
     for &n in &args.compare_blanks {
-        for cell in [CellKind::Lstm, CellKind::Rnn] {
-            let dir = OutDir::create(&out.path(&format!("{}-n{n}", cell.name())))
-                .with_context(|| format!("compare run {} N={n}", cell.name()))?;
+        for cell in args.cells() {
+            let dir = OutDir::create(&out.path(&format!("{cell}-n{n}")))
+                .with_context(|| format!("compare run {cell} N={n}"))?;
             let r = train_cell(args, cell, n as usize, &dir, None)?;
             rows.push((n as usize, r));
         }
@@ -1067,8 +1071,8 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
         rows.iter().map(|(n, r)| {
             let mut row = vec![
                 n.to_string(),
-                r.cell.name().to_string(),
-                r.hidden.to_string(),
+                r.spec.cell.to_string(),
+                r.spec.hidden.to_string(),
                 r.params.to_string(),
                 r.updates.to_string(),
                 r.reached.to_string(),
@@ -1077,20 +1081,20 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
                 format!("{BASELINE:.6}"),
                 format!("{:.3}", r.seconds),
             ];
-            if let Some((a, _)) = r.int8 {
-                row.push(format!("{a:.6}"));
+            if args.int8 {
+                row.push(r.int8.map_or("".into(), |(a, _)| format!("{a:.6}")));
             }
             row
         }),
     )?;
-    let series = |cell: CellKind, color| Series {
-        label: match rows.iter().find(|(_, r)| r.cell == cell) {
-            Some((_, r)) => format!("{} H={} ({} parameters)", cell.name(), r.hidden, r.params),
-            None => cell.name().into(),
+    let series = |cell: Kind, color| Series {
+        label: match rows.iter().find(|(_, r)| r.spec.cell == cell) {
+            Some((_, r)) => format!("{} ({} parameters)", describe(&r.spec), r.params),
+            None => cell.to_string(),
         },
         points: rows
             .iter()
-            .filter(|(_, r)| r.cell == cell)
+            .filter(|(_, r)| r.spec.cell == cell)
             .map(|(n, r)| (*n as f64, r.accuracy))
             .collect(),
         color,
@@ -1105,15 +1109,17 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
         ),
         x_label: "blanks N".into(),
         y_label: "recall accuracy".into(),
-        series: vec![
-            series(CellKind::Lstm, PALETTE[0]),
-            series(CellKind::Rnn, PALETTE[3]),
-            Series {
+        series: args
+            .cells()
+            .into_iter()
+            .zip([PALETTE[0], PALETTE[2], PALETTE[3]])
+            .map(|(cell, color)| series(cell, color))
+            .chain([Series {
                 label: "chance 1/8".into(),
                 points: vec![(lo, 0.125), (hi, 0.125)],
                 color: PALETTE[5],
-            },
-        ],
+            }])
+            .collect(),
         ..Panel::default()
     };
     out.png("compare.png", |p| plot::draw(p, &[panel], 1, (760, 420)))?;
@@ -1123,7 +1129,7 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
             let int8 = r
                 .int8
                 .map_or(String::new(), |(a, _)| format!(" (int8 {a:.3})"));
-            format!("N={n} {} {:.3}{int8}", r.cell.name(), r.accuracy)
+            format!("N={n} {} {:.3}{int8}", r.spec.cell, r.accuracy)
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -30,20 +30,19 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, softmax_cross_entropy};
-use tinyrnn::{LstmModel, SeededRng};
+use tinyrnn::{SeededRng, Spec};
 
 use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, run_id};
 use crate::budget;
 use crate::idx::{self, LabelledImages};
 use crate::modelfile::ModelFile;
-use crate::net::{Net, Outputs, Workspace, boxed_zeroed};
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
 use crate::out::OutDir;
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{
     Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, default_threads, progress as progress_bar,
     split,
 };
-use crate::with_hidden;
 
 /// Image side: rows = time steps, columns = inputs per step.
 const SIDE: usize = 28;
@@ -75,9 +74,21 @@ pub struct MnistArgs {
     /// Images held out of the end of the training file for validation.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub val: u64,
-    /// Hidden size of the LSTM (16, 32, 64, 128 or 256).
-    #[arg(long, default_value_t = 128)]
-    pub hidden: usize,
+    /// Recurrent cell.
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    pub cell: CellArg,
+    /// The RNN's nonlinearity (with --cell rnn).
+    #[arg(long, value_enum, default_value_t = Nonlinearity::Tanh)]
+    pub nonlinearity: Nonlinearity,
+    /// Hidden units per layer and direction.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub hidden: u32,
+    /// Stacked recurrent layers (PyTorch's num_layers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub layers: u32,
+    /// Run every layer in both directions; the head reads both at the last step.
+    #[arg(long)]
+    pub bidirectional: bool,
     /// Images per batch.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: u32,
@@ -129,8 +140,21 @@ const COSINE_FLOOR: f32 = 0.05;
 /// Runs the task; returns the summary line.
 pub fn run(args: &MnistArgs) -> Result<String> {
     let resume = args.checkpoint.resume_file()?;
-    with_hidden!(args.hidden, H => run_net::<LstmModel<SIDE, H, CLASSES>>(args, resume.as_deref()),
-        [16, 32, 64, 128, 256])
+    run_net(args, resume.as_deref())
+}
+
+impl MnistArgs {
+    /// The model's shape.
+    pub fn spec(&self) -> Spec {
+        Spec {
+            cell: self.cell.kind(self.nonlinearity),
+            input: SIDE,
+            hidden: self.hidden as usize,
+            layers: self.layers as usize,
+            bidirectional: self.bidirectional,
+            output: CLASSES,
+        }
+    }
 }
 
 /// The training, validation and test images.
@@ -240,12 +264,12 @@ impl Shard {
     /// Forward over the images `self.ids` of `set`; the loss is `Σ / total` (the batch mean when
     /// `total` is the whole batch's size). With `grad`, also backward into it. Leaves the
     /// predicted classes in `self.predictions` and the counts in `self.stats`.
-    fn pass<N: Net<SIDE, CLASSES>>(
+    fn pass(
         &mut self,
-        model: &N,
+        model: &Net,
         set: &LabelledImages,
         total: usize,
-        grad: Option<&mut N>,
+        grad: Option<&mut Net>,
     ) -> Result<f32> {
         let b = self.ids.len();
         self.predictions.clear();
@@ -272,7 +296,7 @@ impl Shard {
         let ws = self
             .ws
             .entry(b)
-            .or_insert_with(|| N::workspace(SIDE, b, Outputs::LastStep));
+            .or_insert_with(|| model.workspace(SIDE, b, Outputs::LastStep));
         ws.reset_state();
         model.forward(ws, &self.x, &mut self.y)?;
         let loss = softmax_cross_entropy(
@@ -312,8 +336,8 @@ fn deal(shards: &mut [Shard], ids: &[usize]) -> usize {
 
 /// Evaluates `model` on the images `ids` of `set` (one thread; forward only); with
 /// `confusion`, counts (true, predicted).
-fn evaluate<N: Net<SIDE, CLASSES>>(
-    model: &N,
+fn evaluate(
+    model: &Net,
     shard: &mut Shard,
     set: &LabelledImages,
     ids: &[usize],
@@ -416,9 +440,9 @@ impl Progress {
     }
 
     /// Writes a checkpoint of `trainer` with this progress.
-    fn save<N: Net<SIDE, CLASSES>>(
+    fn save(
         &mut self,
-        trainer: &Trainer<N>,
+        trainer: &Trainer,
         path: &Path,
         run_id: &[(&'static str, String)],
         rng: &SeededRng,
@@ -432,13 +456,13 @@ impl Progress {
 /// loaded already; a batch (at most the training images) and an evaluation chunk each need a
 /// workspace and their inputs, and the shards keep a few batch sizes' workspaces (counted as
 /// one more batch).
-fn need(args: &MnistArgs, h: usize, data: &Data) -> budget::Need {
-    let cell = crate::net::CellKind::Lstm;
-    let (side, h, epochs) = (SIDE as u128, h as u128, args.epochs as u128);
+fn need(args: &MnistArgs, data: &Data) -> budget::Need {
+    let spec = args.spec();
+    let (side, h, epochs) = (SIDE as u128, args.hidden as u128, args.epochs as u128);
     let batch = (args.batch as u128).min(data.train_count as u128);
     let rows = |b: u128| {
         budget::sum(&[
-            budget::workspace_floats(cell, side, b, h),
+            budget::workspace_floats(&spec, side, b),
             budget::product(&[side, b, side]), // x: (T, B, 28)
         ])
     };
@@ -448,7 +472,7 @@ fn need(args: &MnistArgs, h: usize, data: &Data) -> budget::Need {
         (data.train.images.count - data.val_start) as u128,
         data.test.images.count as u128,
     ]);
-    let step = budget::step_ops(cell, side, h);
+    let step = budget::step_ops(&spec);
     let evals = budget::product(&[epochs, images]);
     budget::Need {
         bytes: budget::product(&[
@@ -468,21 +492,24 @@ fn need(args: &MnistArgs, h: usize, data: &Data) -> budget::Need {
     }
 }
 
-fn run_net<N: Net<SIDE, CLASSES>>(args: &MnistArgs, resume: Option<&Path>) -> Result<String> {
+fn run_net(args: &MnistArgs, resume: Option<&Path>) -> Result<String> {
+    if args.int8 {
+        int8::supported(&args.spec())?;
+    }
     let dir = args
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEBIAN_DIR));
     let data = &Data::load(&dir, args)?;
-    budget::check(&need(args, N::HIDDEN, data))?;
+    budget::check(&need(args, data))?;
     let out = &args
         .checkpoint
         .out_dir(&args.common, "mnist", args, &[("--data", &dir)])?;
-    out.finish(train::<N>(args, &dir, data, out, resume))
+    out.finish(train(args, &dir, data, out, resume))
 }
 
 /// Trains the model on `data` (read from `dir`) in `out`; returns the summary line.
-fn train<N: Net<SIDE, CLASSES>>(
+fn train(
     args: &MnistArgs,
     dir: &Path,
     data: &Data,
@@ -491,7 +518,7 @@ fn train<N: Net<SIDE, CLASSES>>(
 ) -> Result<String> {
     let batch = args.batch as usize;
     let mut rng = tinyrnn::rng(args.common.seed);
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(args.spec())?;
     model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
@@ -615,10 +642,10 @@ fn train<N: Net<SIDE, CLASSES>>(
         let (seconds, cpu) = elapsed();
         let train = progress.train;
         bar.set_message(format!("loss {:.3}: validating", train.loss()));
-        let val = evaluate(&*trainer.model, &mut shards[0], &data.train, &val_ids, None)?;
+        let val = evaluate(&trainer.model, &mut shards[0], &data.train, &val_ids, None)?;
         let test = match args.test_every_epoch {
             true => Some(evaluate(
-                &*trainer.model,
+                &trainer.model,
                 &mut shards[0],
                 &data.test,
                 &test_ids,
@@ -671,7 +698,7 @@ fn train<N: Net<SIDE, CLASSES>>(
         })
         .collect();
     let train_seconds = epochs.iter().map(|e| e.seconds).sum::<f64>();
-    let model = &*trainer.model;
+    let model = &trainer.model;
 
     let mut confusion = [[0u64; CLASSES]; CLASSES];
     let test = evaluate(
@@ -715,13 +742,12 @@ fn train<N: Net<SIDE, CLASSES>>(
         row.push(format!("{a:.6}"));
     }
     out.csv("test.csv", &header, [row])?;
-    plot_curves(out, epochs, &batch_loss, N::HIDDEN)?;
-    crate::modelfile::save(
+    plot_curves(out, epochs, &batch_loss, &describe(model.spec()))?;
+    model.save(
         &out.path("model.safetensors"),
-        model,
+        &[],
         &[
             ("task", "mnist".into()),
-            ("cell", N::CELL.name().into()),
             ("head", "linear, last step".into()),
             (
                 "input",
@@ -731,11 +757,12 @@ fn train<N: Net<SIDE, CLASSES>>(
             ("epochs", args.epochs.to_string()),
             ("test_accuracy", format!("{:.4}", test.accuracy())),
         ],
+        false,
     )?;
     let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
     Ok(format!(
-        "mnist: lstm H={} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}{}; wrote {}",
-        N::HIDDEN,
+        "mnist: {} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}{}; wrote {}",
+        describe(model.spec()),
         data.dir.display(),
         data.train_count,
         val_ids.len(),
@@ -768,8 +795,8 @@ fn image_input(set: &LabelledImages, id: usize, x: &mut Vec<f32>) {
 /// [`int8::MAX_CALIBRATION`]), classifies the test images `ids` with the integer step (the
 /// logits of the last step), writes int8.csv beside the f32 accuracy `f32_accuracy`; returns the
 /// int8 accuracy and the number of calibration images.
-fn int8_test<N: Net<SIDE, CLASSES>>(
-    model: &N,
+fn int8_test(
+    model: &Net,
     data: &Data,
     ids: &[usize],
     threads: usize,
@@ -834,7 +861,7 @@ fn plot_curves(
     out: &OutDir,
     epochs: &[EpochLog],
     batch_loss: &[(f64, f64)],
-    hidden: usize,
+    what: &str,
 ) -> Result<()> {
     // Held-out scores are taken at the end of an epoch; training scores are means over the
     // epoch, drawn at its middle.
@@ -850,7 +877,7 @@ fn plot_curves(
     // Keep at most ~2000 points of the per-batch curve.
     let stride = batch_loss.len().div_ceil(2000).max(1);
     let loss = Panel {
-        title: format!("mnist LSTM H={hidden}: cross-entropy"),
+        title: format!("mnist {what}: cross-entropy"),
         x_label: "epoch".into(),
         y_label: "loss".into(),
         log_y: true,
@@ -875,7 +902,7 @@ fn plot_curves(
     };
     out.png("loss.png", |p| plot::draw(p, &[loss], 1, (700, 420)))?;
     let mut accuracy = Panel {
-        title: format!("mnist LSTM H={hidden}: accuracy"),
+        title: format!("mnist {what}: accuracy"),
         x_label: "epoch".into(),
         y_label: "accuracy".into(),
         series: vec![

@@ -18,18 +18,6 @@ pub mod memory;
 pub mod mnist;
 pub mod sine;
 
-/// Hidden sizes compiled into the host (the core's sizes are const generics).
-pub const HIDDEN_SIZES: &str = "1, 2, 4, 8, 16, 32, 64, 128, 256";
-
-/// Refuses a hidden size that is not compiled in, with the message of [`crate::with_hidden`]:
-/// for the checks a task makes before it claims its output directory.
-pub fn check_hidden(h: usize) -> Result<()> {
-    if !HIDDEN_SIZES.split(", ").any(|s| s == h.to_string()) {
-        bail!("hidden size {h} is not compiled in; supported: {HIDDEN_SIZES}");
-    }
-    Ok(())
-}
-
 /// Flags every task has.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
@@ -68,9 +56,11 @@ pub const RUN_FILES: &[&str] = &[
 ];
 
 /// Whether an entry of an output directory is a task's output: one of [`RUN_FILES`], or a
-/// `memory --compare` run (`lstm-n30`, `rnn-n30`).
+/// `memory --compare` run (`lstm-n30`, `gru-n30`, `rnn-tanh-n30`, `rnn-relu-n30`; `rnn-n30`
+/// from before the GRU).
 pub fn is_run_output(name: &str) -> bool {
-    let compare_run = ["lstm-n", "rnn-n"].iter().any(|p| {
+    let prefixes = ["lstm-n", "gru-n", "rnn-tanh-n", "rnn-relu-n", "rnn-n"];
+    let compare_run = prefixes.iter().any(|p| {
         name.strip_prefix(p)
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     });
@@ -265,23 +255,18 @@ pub fn update_rng(seed: u64, update: u64) -> tinyrnn::SeededRng {
     )
 }
 
-/// Number of parameters of an LSTM(I→H) + Linear(H→O) model.
-pub const fn lstm_params(i: usize, h: usize, o: usize) -> usize {
-    4 * h * (i + h + 2) + o * (h + 1)
-}
-
-/// Number of parameters of an RNN(I→H) + Linear(H→O) model.
-pub const fn rnn_params(i: usize, h: usize, o: usize) -> usize {
-    h * (i + h + 2) + o * (h + 1)
-}
-
-/// The compiled-in RNN hidden size whose model has the parameter count nearest to an LSTM of
-/// hidden size `lstm_h` (same inputs and outputs).
-pub fn matched_rnn_hidden(i: usize, lstm_h: usize, o: usize) -> usize {
-    let target = lstm_params(i, lstm_h, o) as i64;
-    HIDDEN_SIZES
-        .split(", ")
-        .filter_map(|s| s.parse::<usize>().ok())
-        .min_by_key(|&h| (rnn_params(i, h, o) as i64 - target).abs())
-        .unwrap_or(lstm_h)
+/// The hidden size at which a model of cell `cell` (otherwise shaped like `reference`) has the
+/// parameter count nearest to `reference`'s (the smaller on a tie).
+pub fn matched_hidden(reference: &tinyrnn::Spec, cell: tinyrnn::CellKind) -> usize {
+    let target = reference.param_len() as i64;
+    (1..=4 * reference.hidden)
+        .min_by_key(|&hidden| {
+            let s = tinyrnn::Spec {
+                cell,
+                hidden,
+                ..*reference
+            };
+            (s.param_len() as i64 - target).abs()
+        })
+        .unwrap_or(reference.hidden)
 }

@@ -20,27 +20,27 @@ use std::f64::consts::PI;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::init::uniform01;
 use tinyrnn::loss::{Reduction, mse};
-use tinyrnn::{LstmModel, RnnModel, SeededRng};
+use tinyrnn::{SeededRng, Spec};
 
-use super::{
-    CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_rnn_hidden, run_id, update_rng,
-};
-use crate::net::{CellKind, Net, Outputs, Workspace, boxed_zeroed};
+use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_hidden, run_id, update_rng};
+use crate::budget;
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, progress};
-use crate::{budget, with_hidden};
 
 /// `tinyrnn sine` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SineArgs {
     /// Recurrent cell.
-    #[arg(long, value_enum, default_value_t = CellKind::Lstm)]
-    pub cell: CellKind,
-    /// Hidden size [default: 32 for the LSTM; for the RNN, the size with the LSTM's parameter count]
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
+    pub cell: CellArg,
+    /// Hidden size [default: 32 for the LSTM, 64 for the tanh RNN (workload W2r: about the
+    /// LSTM's parameter count); for the GRU, the size with the LSTM's parameter count]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub hidden: Option<u32>,
     /// Training updates (batches).
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -109,23 +109,31 @@ pub fn run(args: &SineArgs) -> Result<String> {
         );
     }
     let resume = args.checkpoint.resume_file()?;
-    let h = match (args.hidden, args.cell) {
-        (Some(h), _) => h as usize,
-        (None, CellKind::Lstm) => 32,
-        (None, CellKind::Rnn) => matched_rnn_hidden(1, 32, 1),
-    };
-    budget::check(&need(args, h))?;
-    // The output directory is claimed only once the hidden size is known to be supported.
-    let out = || args.checkpoint.out_dir(&args.common, "sine", args, &[]);
-    match args.cell {
-        CellKind::Lstm => with_hidden!(h, H => {
-            let out = out()?;
-            out.finish(run_net::<LstmModel<1, H, 1>>(args, &out, resume.as_deref()))
-        }, [1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        CellKind::Rnn => with_hidden!(h, H => {
-            let out = out()?;
-            out.finish(run_net::<RnnModel<1, H, 1>>(args, &out, resume.as_deref()))
-        }, [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    let spec = args.spec();
+    if args.int8 {
+        int8::supported(&spec)?;
+    }
+    budget::check(&need(args, &spec))?;
+    let out = args.checkpoint.out_dir(&args.common, "sine", args, &[])?;
+    out.finish(run_net(args, spec, &out, resume.as_deref()))
+}
+
+impl SineArgs {
+    /// The model: one layer of `--cell` (a tanh RNN for `rnn`) of `--hidden` units.
+    fn spec(&self) -> Spec {
+        let lstm = Spec::new(Kind::Lstm, 1, 32, 1);
+        let cell = self.cell.kind(Nonlinearity::Tanh);
+        let hidden = match (self.hidden, cell) {
+            (Some(h), _) => h as usize,
+            (None, Kind::Lstm) => lstm.hidden,
+            (None, Kind::RnnTanh) => 64,
+            (None, _) => matched_hidden(&lstm, cell),
+        };
+        Spec {
+            cell,
+            hidden,
+            ..lstm
+        }
     }
 }
 
@@ -135,21 +143,21 @@ const MAX_PLOT_CURVES: i64 = 32;
 /// The memory and work of a run with hidden size `h` (see [`budget`]): the teacher-forced
 /// workspace, one workspace per step for closed loops, the (T, B) data buffers, and at test time
 /// the curves with their workspace.
-fn need(args: &SineArgs, h: usize) -> budget::Need {
+fn need(args: &SineArgs, spec: &Spec) -> budget::Need {
     let (batch, length, n) = (
         args.batch as u128,
         args.length as u128,
         args.test_curves as u128,
     );
-    let (h, steps) = (h as u128, length - 1);
-    let ws = budget::workspace_floats(args.cell, steps, batch, h);
-    let per_step = budget::workspace_floats(args.cell, 1, batch, h).saturating_mul(steps);
+    let (h, steps) = (spec.hidden as u128, length - 1);
+    let ws = budget::workspace_floats(spec, steps, batch);
+    let per_step = budget::workspace_floats(spec, 1, batch).saturating_mul(steps);
     let data = budget::product(&[6, length, batch]); // x, y, dy, targets, truth, spare
     let test = budget::sum(&[
         budget::product(&[3, length, n]),
-        budget::workspace_floats(args.cell, 1, n, h),
+        budget::workspace_floats(spec, 1, n),
     ]);
-    let cell = budget::step_ops(args.cell, 1, h);
+    let cell = budget::step_ops(spec);
     let train = budget::product(&[3, args.steps as u128, batch, steps, cell]);
     budget::Need {
         bytes: budget::product(&[budget::F32, budget::sum(&[ws, per_step, data, test])]),
@@ -193,8 +201,8 @@ fn curves(rng: &mut SeededRng, batch: usize, length: usize) -> Vec<[f32; 1]> {
 /// sample for the first `warmup` steps and its own previous prediction after that: `x` receives
 /// the inputs, `y` the predictions of samples 1..length (both (length-1, batch)). `ws` holds one
 /// workspace per step (kept for [`closed_loop_backward`]) or a single one reused at every step.
-fn closed_loop<N: Net<1, 1>>(
-    model: &N,
+fn closed_loop(
+    model: &Net,
     truth: &[[f32; 1]],
     warmup: usize,
     ws: &mut [Workspace],
@@ -225,9 +233,9 @@ fn closed_loop<N: Net<1, 1>>(
 /// Backward through a [`closed_loop`] run (one workspace per step), from dL/dy in `dy`: the
 /// gradient flows through the state *and* through every fed-back prediction
 /// (dL/dy_{t-1} += dL/dx_t for t >= warmup). Accumulates into `grad`; `dy` is consumed.
-fn closed_loop_backward<N: Net<1, 1>>(
-    model: &N,
-    grad: &mut N,
+fn closed_loop_backward(
+    model: &Net,
+    grad: &mut Net,
     warmup: usize,
     ws: &mut [Workspace],
     x: &[[f32; 1]],
@@ -286,8 +294,9 @@ fn check_log(log: &[[String; 4]], update: u64) -> Result<()> {
 /// Checkpoints every this many updates unless `--checkpoint-every` says otherwise.
 const CHECKPOINT_EVERY: u64 = 500;
 
-fn run_net<N: Net<1, 1>>(
+fn run_net(
     args: &SineArgs,
+    spec: Spec,
     out: &OutDir,
     resume: Option<&std::path::Path>,
 ) -> Result<String> {
@@ -297,7 +306,7 @@ fn run_net<N: Net<1, 1>>(
         args.warmup as usize,
     );
     let steps = length - 1;
-    let mut model: Box<N> = boxed_zeroed();
+    let mut model = Net::new(spec)?;
     model.init(&mut tinyrnn::rng(args.common.seed), None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
@@ -327,9 +336,9 @@ fn run_net<N: Net<1, 1>>(
         None => Vec::new(),
     };
 
-    let mut ws = N::workspace(steps, batch, Outputs::EveryStep); // teacher forcing: one chunk
+    let mut ws = trainer.model.workspace(steps, batch, Outputs::EveryStep); // teacher forcing: one chunk
     let mut per_step: Vec<Workspace> = (0..steps)
-        .map(|_| N::workspace(1, batch, Outputs::EveryStep))
+        .map(|_| trainer.model.workspace(1, batch, Outputs::EveryStep))
         .collect();
     let mut y = vec![[0.0f32]; steps * batch]; // (T, B, 1)
     let mut dy = vec![[0.0f32]; steps * batch]; // (T, B, 1)
@@ -422,13 +431,13 @@ fn run_net<N: Net<1, 1>>(
     }
     bar.finish_and_clear();
     let train_time = start.elapsed().as_secs_f64();
-    let model = &*trainer.model;
+    let model = &trainer.model;
 
     // Evaluation on unseen curves.
     let mut eval_rng = tinyrnn::rng(args.common.eval_seed());
     let n = args.test_curves as usize;
     let truth = curves(&mut eval_rng, n, length);
-    let mut one = [N::workspace(1, n, Outputs::EveryStep)];
+    let mut one = [model.workspace(1, n, Outputs::EveryStep)];
     let (mut x, mut pred) = (
         vec![[0.0f32]; (length - 1) * n],
         vec![[0.0f32]; (length - 1) * n],
@@ -539,19 +548,15 @@ fn run_net<N: Net<1, 1>>(
             plot::log_column(&log, 1),
         )
     })?;
-    crate::modelfile::save(
+    model.save(
         &out.path("model.safetensors"),
-        model,
-        &[
-            ("task", "sine".into()),
-            ("cell", N::CELL.name().into()),
-            ("head", "linear".into()),
-        ],
+        &[],
+        &[("task", "sine".into()), ("head", "linear".into())],
+        false,
     )?;
     Ok(format!(
-        "sine: {} H={} trained {} updates in {:.1} s; extrapolation MSE {:.4} over {} generated samples of {} unseen curves (zero baseline {:.4}, ratio {:.3}){int8_note}; wrote {}",
-        N::CELL.name(),
-        N::HIDDEN,
+        "sine: {} trained {} updates in {:.1} s; extrapolation MSE {:.4} over {} generated samples of {} unseen curves (zero baseline {:.4}, ratio {:.3}){int8_note}; wrote {}",
+        describe(model.spec()),
         args.steps,
         train_time,
         mse_gen,
@@ -567,9 +572,9 @@ fn run_net<N: Net<1, 1>>(
 /// ...: the inputs teacher forcing feeds, samples 0..length-1), and its predictions on the test
 /// curves `truth` ((length, n)) with the warm-up and feedback of [`closed_loop`]: the true sample
 /// for the first `--warmup` steps, then its own previous prediction, as on the device.
-fn int8_rollouts<N: Net<1, 1>>(
+fn int8_rollouts(
     args: &SineArgs,
-    model: &N,
+    model: &Net,
     truth: &[[f32; 1]],
     n: usize,
 ) -> Result<(int8::Int8, Vec<[f32; 1]>)> {
@@ -607,32 +612,30 @@ fn int8_rollouts<N: Net<1, 1>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinyrnn::Params;
 
     /// The closed-loop gradient (through the state and through every fed-back prediction)
     /// against central finite differences of the same closed-loop loss.
     #[test]
     fn closed_loop_gradient_matches_finite_differences() {
-        type M = LstmModel<1, 4, 1>;
         let (batch, length, warmup) = (2, 12, 2);
         let steps = length - 1;
         let mut rng = tinyrnn::rng(3);
-        let mut model: Box<M> = boxed_zeroed();
+        let mut model = Net::new(Spec::new(Kind::Lstm, 1, 4, 1)).unwrap();
         model.init(&mut rng, None);
-        for v in model.as_flat_mut() {
+        for v in model.flat_mut() {
             *v *= 2.0; // large enough weights that the feedback path matters
         }
         let truth = curves(&mut rng, batch, length);
         let targets: Vec<f32> = (0..steps * batch).map(|i| truth[i + batch][0]).collect();
         let mut ws: Vec<Workspace> = (0..steps)
-            .map(|_| M::workspace(1, batch, Outputs::EveryStep))
+            .map(|_| model.workspace(1, batch, Outputs::EveryStep))
             .collect();
         let (mut x, mut y, mut dy) = (
             vec![[0.0f32]; steps * batch],
             vec![[0.0f32]; steps * batch],
             vec![[0.0f32]; steps * batch],
         );
-        let loss = |m: &M,
+        let loss = |m: &Net,
                     ws: &mut [Workspace],
                     x: &mut [[f32; 1]],
                     y: &mut [[f32; 1]],
@@ -647,19 +650,19 @@ mod tests {
             .unwrap() as f64
         };
         loss(&model, &mut ws, &mut x, &mut y, &mut dy);
-        let mut grad: Box<M> = boxed_zeroed();
-        closed_loop_backward(&*model, &mut grad, warmup, &mut ws, &x, &mut dy).unwrap();
+        let mut grad = model.zeros_like();
+        closed_loop_backward(&model, &mut grad, warmup, &mut ws, &x, &mut dy).unwrap();
         // Relative error of the whole gradient vector (single f32 differences are noisy).
         let (mut diff, mut norm) = (0.0f64, 0.0f64);
-        for i in 0..M::LEN {
+        for i in 0..model.flat().len() {
             let eps = 2e-3f32;
             let mut m = model.clone();
-            m.as_flat_mut()[i] += eps;
+            m.flat_mut()[i] += eps;
             let up = loss(&m, &mut ws, &mut x, &mut y, &mut dy);
-            m.as_flat_mut()[i] -= 2.0 * eps;
+            m.flat_mut()[i] -= 2.0 * eps;
             let down = loss(&m, &mut ws, &mut x, &mut y, &mut dy);
             let fd = (up - down) / (2.0 * eps as f64);
-            let an = grad.as_flat()[i] as f64;
+            let an = grad.flat()[i] as f64;
             diff += (fd - an) * (fd - an);
             norm += fd * fd;
         }
