@@ -184,8 +184,8 @@ fn steps(c: &mut Criterion, h: usize) {
     let flops = 2 * B * g4 * (I + h);
     pair!(c, format!("lstm_forward_step/B{B}_I{I}_H{h}"), flops, |K| {
         K::lstm_forward_step(
-            B, h, I, &x, &w_ih, &packed, &packed_ih, &h_prev, &c_prev, &mut pre, &mut gates,
-            &mut cc, &mut tc, &mut hh,
+            B, h, I, &x, &w_ih, &w_hh, &b_ih, &b_hh, &packed, &packed_ih, &h_prev, &c_prev,
+            &mut pre, &mut gates, &mut cc, &mut tc, &mut hh,
         );
         black_box(&mut hh);
     });
@@ -237,6 +237,9 @@ fn steps(c: &mut Criterion, h: usize) {
                 I,
                 &x,
                 w_ih,
+                w_hh,
+                &b_ih[..h],
+                &b_hh[..h],
                 &packed,
                 &packed_ih,
                 &h_prev,

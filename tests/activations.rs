@@ -2,7 +2,7 @@
 //!
 //! The `Simd` kernels evaluate tanh with a clamped 13/6 rational approximation and the sigmoid
 //! as `1 / (1 + e^-x)` with a branch-free polynomial `exp`; the `Naive` kernels use libm. This
-//! file pins the maximum errors the SIMD versions are documented with (`core/src/kernels/simd.rs`):
+//! file pins the maximum errors the SIMD versions are documented with (`core/src/kernels/simd/math.rs`):
 //!
 //! | function | absolute error | relative error |
 //! |---|---|---|

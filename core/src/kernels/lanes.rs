@@ -14,7 +14,7 @@ use core::ops::{Add, Div, Mul, Neg, Sub};
 use wide::bytemuck::cast;
 use wide::{f32x8, i32x8};
 
-/// A vector of `N` f32 lanes: what the register tiles of `simd.rs` need.
+/// A vector of `N` f32 lanes: what the register tiles of `simd/` need.
 pub(crate) trait Lanes: Copy {
     /// Lanes per vector.
     const N: usize;
@@ -36,7 +36,7 @@ pub(crate) trait Lanes: Copy {
     unsafe fn store(self, p: *mut f32);
 }
 
-/// The arithmetic of the activation functions (`simd.rs`: `exp_unchecked`, `sigmoid`, `tanh`),
+/// The arithmetic of the activation functions (`simd/math.rs`: `exp_unchecked`, `sigmoid`, `tanh`),
 /// lane by lane with the same instructions for every width, so they too give the same bits.
 pub(crate) trait Math:
     Lanes

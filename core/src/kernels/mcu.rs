@@ -39,7 +39,7 @@
 //! portable loop with an unfused `a * b + c`.
 //!
 //! # Activations
-//! Scalar versions of the SIMD kernels' math (`simd.rs`): `σ(x) = 1 / (1 + e^-x)` with Cephes'
+//! Scalar versions of the SIMD kernels' math (`simd/math.rs`): `σ(x) = 1 / (1 + e^-x)` with Cephes'
 //! branch-free `expf` polynomial (input clamped to [-87, 87]) and Eigen's 13/6 rational `tanh`
 //! (clamped to ±7.905311). Maximum error against libm's `expf` / `tanhf` (σ against
 //! `1 / (1 + expf(-x))`), measured by `tests::activations_against_libm` over every 16th `f32`
@@ -72,7 +72,7 @@ fn fma(a: f32, b: f32, c: f32) -> f32 {
 // Activations
 
 /// `e^x` for `x` in [-87, 87] (callers clamp): Cephes' `expf` without branches, as
-/// `simd.rs`'s `exp_unchecked`. `x = n ln2 + r`, `e^r` by a degree-6 polynomial, `2^n` built in
+/// `simd/math.rs`'s `exp_unchecked`. `x = n ln2 + r`, `e^r` by a degree-6 polynomial, `2^n` built in
 /// the exponent bits.
 #[inline(always)]
 pub fn exp_unchecked(x: f32) -> f32 {

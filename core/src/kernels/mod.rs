@@ -14,138 +14,24 @@
 //! `debug_assert!` them, the SIMD kernels `assert!` them once per call (they index without bounds
 //! checks inside).
 //!
-//! The fused recurrent steps ([`Kernels::lstm_forward_step`], [`Kernels::rnn_forward_step`]) read
-//! `W_hh` and the biases from a *packed* copy made once per forward call by [`pack_lstm`] /
-//! [`pack_rnn`]: panels of 32 output columns, each panel the summed bias (32) followed by the H
-//! rows of `W_hhᵀ` restricted to its columns (32 each), so the recurrent product streams one
-//! contiguous panel per block of output columns. An LSTM panel holds the four gates `i, f, g, o`
-//! of 8 hidden units (8 columns each), so the pointwise cell update runs on registers; a tanh-RNN
-//! panel holds 32 consecutive units. Columns past H are zero.
+//! The fused recurrent steps ([`Kernels::lstm_forward_step`], [`Kernels::rnn_forward_step`]) are
+//! given `W_hh` and the biases twice: as stored (the naive twin reads these) and as a *packed*
+//! copy made once per forward call by [`pack_lstm`] / [`pack_rnn`] (the SIMD kernel reads that;
+//! the layout is `panel.rs`'s).
 
 mod lanes;
 pub mod mcu;
 mod naive;
+mod panel;
 mod simd;
 
 pub use lanes::{allow_avx512, lane_width};
+pub use panel::{
+    PANEL, lstm_ih_packed_len, lstm_packed_len, pack_lstm, pack_lstm_ih, pack_rnn, pack_rnn_ih,
+    rnn_ih_packed_len, rnn_packed_len,
+};
 
 use crate::Real;
-
-/// Output columns per packed panel.
-pub const PANEL: usize = 32;
-
-/// Scalars of the packed LSTM weights for hidden size `h` (see [`pack_lstm`]).
-pub const fn lstm_packed_len(h: usize) -> usize {
-    h.div_ceil(8) * PANEL * (h + 1)
-}
-
-/// Scalars of the packed tanh-RNN weights for hidden size `h` (see [`pack_rnn`]).
-pub const fn rnn_packed_len(h: usize) -> usize {
-    h.div_ceil(PANEL) * PANEL * (h + 1)
-}
-
-/// Packs an LSTM's `W_hh` [4H, H] and `b_ih + b_hh` \[4H\] into `packed`
-/// ([`lstm_packed_len`]`(h)` scalars): panel `p` (hidden units `8p..8p+8`) is
-/// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, each part 32 scalars laid out as gates
-/// `i, f, g, o` x 8 units; units past `h` are zero.
-pub fn pack_lstm<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: &mut [T]) {
-    assert!(w_hh.len() >= 4 * h * h && b_ih.len() >= 4 * h && b_hh.len() >= 4 * h);
-    assert!(packed.len() >= lstm_packed_len(h));
-    for (p, panel) in packed
-        .chunks_exact_mut(PANEL * (h + 1))
-        .take(h.div_ceil(8))
-        .enumerate()
-    {
-        for (slot, v) in panel.iter_mut().enumerate() {
-            let (k, col) = (slot / PANEL, slot % PANEL);
-            let (g, u) = (col / 8, 8 * p + col % 8);
-            *v = if u >= h {
-                T::ZERO
-            } else if k == 0 {
-                b_ih[g * h + u] + b_hh[g * h + u]
-            } else {
-                w_hh[(g * h + u) * h + k - 1]
-            };
-        }
-    }
-}
-
-/// Scalars of an LSTM's `W_ihᵀ` packed by [`pack_lstm_ih`] (hidden size `h`, `i` inputs).
-pub const fn lstm_ih_packed_len(h: usize, i: usize) -> usize {
-    h.div_ceil(8) * PANEL * i
-}
-
-/// Scalars of a tanh RNN's `W_ihᵀ` packed by [`pack_rnn_ih`].
-pub const fn rnn_ih_packed_len(h: usize, i: usize) -> usize {
-    h.div_ceil(PANEL) * PANEL * i
-}
-
-/// Packs an LSTM's `W_ih` [4H, I] like [`pack_lstm`] packs `W_hh`, without the bias row: panel
-/// `p` is `I` rows of 32 (gates `i, f, g, o` x units `8p..8p+8`); [`lstm_ih_packed_len`] scalars.
-pub fn pack_lstm_ih<T: Real>(h: usize, i: usize, w_ih: &[T], packed: &mut [T]) {
-    assert!(w_ih.len() >= 4 * h * i && packed.len() >= lstm_ih_packed_len(h, i));
-    if i == 0 {
-        return;
-    }
-    for (p, panel) in packed
-        .chunks_exact_mut(PANEL * i)
-        .take(h.div_ceil(8))
-        .enumerate()
-    {
-        for (slot, v) in panel.iter_mut().enumerate() {
-            let (q, col) = (slot / PANEL, slot % PANEL);
-            let (g, u) = (col / 8, 8 * p + col % 8);
-            *v = if u < h {
-                w_ih[(g * h + u) * i + q]
-            } else {
-                T::ZERO
-            };
-        }
-    }
-}
-
-/// Packs a tanh RNN's `W_ih` [H, I] like [`pack_rnn`] packs `W_hh`, without the bias row;
-/// [`rnn_ih_packed_len`] scalars.
-pub fn pack_rnn_ih<T: Real>(h: usize, i: usize, w_ih: &[T], packed: &mut [T]) {
-    assert!(w_ih.len() >= h * i && packed.len() >= rnn_ih_packed_len(h, i));
-    if i == 0 {
-        return;
-    }
-    for (p, panel) in packed
-        .chunks_exact_mut(PANEL * i)
-        .take(h.div_ceil(PANEL))
-        .enumerate()
-    {
-        for (slot, v) in panel.iter_mut().enumerate() {
-            let (q, u) = (slot / PANEL, PANEL * p + slot % PANEL);
-            *v = if u < h { w_ih[u * i + q] } else { T::ZERO };
-        }
-    }
-}
-
-/// Packs a tanh RNN's `W_hh` [H, H] and `b_ih + b_hh` \[H\] into `packed`
-/// ([`rnn_packed_len`]`(h)` scalars): panel `p` (units `32p..32p+32`) is
-/// `[bias | W_hhᵀ row 0 | ... | W_hhᵀ row H-1]`, 32 scalars each; units past `h` are zero.
-pub fn pack_rnn<T: Real>(h: usize, w_hh: &[T], b_ih: &[T], b_hh: &[T], packed: &mut [T]) {
-    assert!(w_hh.len() >= h * h && b_ih.len() >= h && b_hh.len() >= h);
-    assert!(packed.len() >= rnn_packed_len(h));
-    for (p, panel) in packed
-        .chunks_exact_mut(PANEL * (h + 1))
-        .take(h.div_ceil(PANEL))
-        .enumerate()
-    {
-        for (slot, v) in panel.iter_mut().enumerate() {
-            let (k, u) = (slot / PANEL, PANEL * p + slot % PANEL);
-            *v = if u >= h {
-                T::ZERO
-            } else if k == 0 {
-                b_ih[u] + b_hh[u]
-            } else {
-                w_hh[u * h + k - 1]
-            };
-        }
-    }
-}
 
 /// The naive scalar twin of every kernel.
 #[derive(Debug, Clone, Copy, Default)]
@@ -232,13 +118,13 @@ pub trait Kernels<T: Real> {
     }
     /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
     /// pre-activations `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set) go through
-    /// [`lstm_pointwise`] row by row into `gates`, `c`, `tanh_c`, `h`. `W_hh` and the biases come
-    /// from `packed` ([`pack_lstm`]); `packed_ih` is either empty or [`pack_lstm_ih`] of `w_ih`
-    /// (the SIMD kernel then reads `W_ih` from it instead of transposing panels of it at every
-    /// step).
+    /// [`lstm_pointwise`] row by row into `gates`, `c`, `tanh_c`, `h`. The naive kernel reads
+    /// `w_hh`, `b_ih`, `b_hh` as stored; the SIMD kernel reads them from `packed` (which must be
+    /// [`pack_lstm`] of them), and `W_ih` from `packed_ih` when that is not empty
+    /// ([`pack_lstm_ih`] of `w_ih`; else it transposes panels of `w_ih` at every step).
     ///
-    /// Shapes: `x` (B, I), `w_ih` (4H, I), `h_prev`, `c_prev`, `c`, `tanh_c`, `h` (B, H), `pre`,
-    /// `gates` (B, 4H).
+    /// Shapes: `x` (B, I), `w_ih` (4H, I), `w_hh` (4H, H), `b_ih`, `b_hh` (4H), `h_prev`,
+    /// `c_prev`, `c`, `tanh_c`, `h` (B, H), `pre`, `gates` (B, 4H).
     ///
     /// [`lstm_pointwise`]: Kernels::lstm_pointwise
     #[allow(clippy::too_many_arguments)]
@@ -248,6 +134,9 @@ pub trait Kernels<T: Real> {
         is: usize,
         x: &[T],
         w_ih: &[T],
+        w_hh: &[T],
+        b_ih: &[T],
+        b_hh: &[T],
         packed: &[T],
         packed_ih: &[T],
         h_prev: &[T],
@@ -259,9 +148,11 @@ pub trait Kernels<T: Real> {
         h: &mut [T],
     );
     /// One tanh-RNN time step for `batch` sequences, fused:
-    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), `h = tanh(pre)`, with `W_hh` and the
-    /// biases from `packed` ([`pack_rnn`]), `packed_ih` empty or [`pack_rnn_ih`] of `w_ih`.
-    /// Shapes: `x` (B, I), `w_ih` (H, I), `h_prev`, `pre`, `h` (B, H).
+    /// `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set), `h = tanh(pre)`. The naive kernel
+    /// reads `w_hh`, `b_ih`, `b_hh`; the SIMD kernel reads them from `packed` ([`pack_rnn`] of
+    /// them) and `W_ih` from `packed_ih` unless it is empty ([`pack_rnn_ih`] of `w_ih`).
+    /// Shapes: `x` (B, I), `w_ih` (H, I), `w_hh` (H, H), `b_ih`, `b_hh` (H), `h_prev`, `pre`,
+    /// `h` (B, H).
     #[allow(clippy::too_many_arguments)]
     fn rnn_forward_step(
         batch: usize,
@@ -269,6 +160,9 @@ pub trait Kernels<T: Real> {
         is: usize,
         x: &[T],
         w_ih: &[T],
+        w_hh: &[T],
+        b_ih: &[T],
+        b_hh: &[T],
         packed: &[T],
         packed_ih: &[T],
         h_prev: &[T],

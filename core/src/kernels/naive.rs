@@ -1,6 +1,7 @@
-//! Naive scalar kernels: the reference every SIMD kernel is tested and benchmarked against.
+//! Naive scalar kernels: the reference every SIMD kernel is tested and benchmarked against. They
+//! read the weights as stored (PyTorch's layout), never the SIMD kernels' packed copies.
 
-use super::{Kernels, Naive, PANEL, lstm_packed_len, rnn_packed_len};
+use super::{Kernels, Naive};
 use crate::Real;
 
 impl<T: Real> Kernels<T> for Naive {
@@ -108,7 +109,10 @@ impl<T: Real> Kernels<T> for Naive {
         is: usize,
         x: &[T],
         w_ih: &[T],
-        packed: &[T],
+        w_hh: &[T],
+        b_ih: &[T],
+        b_hh: &[T],
+        _packed: &[T],
         _packed_ih: &[T],
         h_prev: &[T],
         c_prev: &[T],
@@ -118,24 +122,23 @@ impl<T: Real> Kernels<T> for Naive {
         tanh_c: &mut [T],
         h: &mut [T],
     ) {
-        debug_assert!(x.len() >= batch * is && w_ih.len() >= 4 * hs * is);
-        debug_assert!(packed.len() >= lstm_packed_len(hs));
-        debug_assert!(h_prev.len() >= batch * hs && c_prev.len() >= batch * hs);
-        debug_assert!(pre.len() >= batch * 4 * hs && gates.len() >= batch * 4 * hs);
-        debug_assert!(c.len() >= batch * hs && tanh_c.len() >= batch * hs && h.len() >= batch * hs);
         let g4 = 4 * hs;
+        debug_assert!(x.len() >= batch * is && w_ih.len() >= g4 * is);
+        debug_assert!(w_hh.len() >= g4 * hs && b_ih.len() >= g4 && b_hh.len() >= g4);
+        debug_assert!(h_prev.len() >= batch * hs && c_prev.len() >= batch * hs);
+        debug_assert!(pre.len() >= batch * g4 && gates.len() >= batch * g4);
+        debug_assert!(c.len() >= batch * hs && tanh_c.len() >= batch * hs && h.len() >= batch * hs);
         for b in 0..batch {
             for u in 0..hs {
-                // Unit u's panel, and its column there for gate g: g * 8 + u % 8.
-                let base = (u / 8) * PANEL * (hs + 1);
+                // Row g·H + u of W_ih, W_hh and the biases: gate g of unit u.
                 let a = [0, 1, 2, 3].map(|g| {
-                    let col = g * 8 + u % 8;
-                    let mut s = packed[base + col];
+                    let r = g * hs + u;
+                    let mut s = b_ih[r] + b_hh[r];
                     for q in 0..is {
-                        s += x[b * is + q] * w_ih[(g * hs + u) * is + q];
+                        s += x[b * is + q] * w_ih[r * is + q];
                     }
                     for k in 0..hs {
-                        s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
+                        s += h_prev[b * hs + k] * w_hh[r * hs + k];
                     }
                     s
                 });
@@ -161,26 +164,27 @@ impl<T: Real> Kernels<T> for Naive {
         is: usize,
         x: &[T],
         w_ih: &[T],
-        packed: &[T],
+        w_hh: &[T],
+        b_ih: &[T],
+        b_hh: &[T],
+        _packed: &[T],
         _packed_ih: &[T],
         h_prev: &[T],
         pre: &mut [T],
         h: &mut [T],
     ) {
         debug_assert!(x.len() >= batch * is && w_ih.len() >= hs * is);
-        debug_assert!(packed.len() >= rnn_packed_len(hs));
+        debug_assert!(w_hh.len() >= hs * hs && b_ih.len() >= hs && b_hh.len() >= hs);
         debug_assert!(h_prev.len() >= batch * hs && pre.len() >= batch * hs);
         debug_assert!(h.len() >= batch * hs);
         for b in 0..batch {
             for u in 0..hs {
-                let base = (u / PANEL) * PANEL * (hs + 1);
-                let col = u % PANEL;
-                let mut s = packed[base + col];
+                let mut s = b_ih[u] + b_hh[u];
                 for q in 0..is {
                     s += x[b * is + q] * w_ih[u * is + q];
                 }
                 for k in 0..hs {
-                    s += h_prev[b * hs + k] * packed[base + PANEL * (k + 1) + col];
+                    s += h_prev[b * hs + k] * w_hh[u * hs + k];
                 }
                 pre[b * hs + u] = s;
                 h[b * hs + u] = s.tanh();

@@ -1,0 +1,579 @@
+//! The matrix products of the SIMD kernels, in two shapes of register tile:
+//! * dot-product blocks (`gemm_nt`, i.e. the batch-1 products and the linear head): 8 outputs at
+//!   a time, 8 lanes of k per FMA, the 8 partial sums reduced together by one 8x8 transpose;
+//! * broadcast tiles (`gemm_nn`, `gemm_tn`, and the recurrent product of the backward steps): an
+//!   MR x (N·NV) block of C in registers, updated per k by broadcasting one element of A per row
+//!   against NV vectors of a row of B. No horizontal sums; k is blocked so that the column panel
+//!   of B stays in L1. 16 lanes where the CPU has AVX-512F (`widest!`), with the same bits.
+//!
+//! Also `col_sum` (the bias gradients), which adds the rows in order exactly as the naive loop.
+
+use wide::bytemuck::cast;
+use wide::{f32x8, i32x8};
+
+use super::super::lanes::Lanes;
+use super::{fits, ldp, ldw, stp, stw};
+
+// ---------------------------------------------------------------------------------------------
+// Dot-product blocks (gemm_nt)
+
+/// Lane `l` = sum of the lanes of `v[l]`: two rounds of horizontal adds and one cross-lane add
+/// (9 instructions) where AVX is enabled, an 8 x 8 transpose and 7 adds elsewhere.
+#[inline(always)]
+pub(super) fn transpose_sum(v: [f32x8; 8]) -> f32x8 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    {
+        use core::arch::x86_64::{__m256, _mm256_add_ps, _mm256_hadd_ps, _mm256_permute2f128_ps};
+        // SAFETY: with AVX enabled `f32x8` is a `#[repr(C, align(32))]` wrapper of one `__m256`
+        // (same size, alignment and bits), and the intrinsics need only AVX.
+        unsafe {
+            let m = core::mem::transmute::<[f32x8; 8], [__m256; 8]>(v);
+            // [v0 01, v0 23, v1 01, v1 23 | v0 45, v0 67, v1 45, v1 67], ...
+            let t0 = _mm256_hadd_ps(m[0], m[1]);
+            let t1 = _mm256_hadd_ps(m[2], m[3]);
+            let t2 = _mm256_hadd_ps(m[4], m[5]);
+            let t3 = _mm256_hadd_ps(m[6], m[7]);
+            // [v0 0..4, v1 0..4, v2 0..4, v3 0..4 | v0 4..8, v1 4..8, v2 4..8, v3 4..8]
+            let u0 = _mm256_hadd_ps(t0, t1);
+            let u1 = _mm256_hadd_ps(t2, t3);
+            let lo = _mm256_permute2f128_ps::<0x20>(u0, u1);
+            let hi = _mm256_permute2f128_ps::<0x31>(u0, u1);
+            core::mem::transmute::<__m256, f32x8>(_mm256_add_ps(lo, hi))
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    {
+        let t = f32x8::transpose(v);
+        ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
+    }
+}
+
+/// Lanes `8 - t ..` all ones, the rest zero (`t` in 1..=7).
+#[inline(always)]
+pub(super) fn tail_mask(t: usize) -> f32x8 {
+    let lane = i32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
+    cast(lane.simd_gt(i32x8::splat(7 - t as i32)))
+}
+
+/// Adds eight dot products of length `k` to `acc`: lane sums of `acc[l]` gain `s · o_l`, where
+/// `o_l` starts at `o + min(l, w - 1) · os` (lanes `>= w` repeat the last row and are to be
+/// ignored).
+///
+/// # Safety
+/// `s .. s + k` and, for `l < w`, `o + l·os .. + k` must be readable; `w >= 1`.
+#[inline(always)]
+pub(super) unsafe fn dot8_acc(
+    acc: &mut [f32x8; 8],
+    s: *const f32,
+    o: *const f32,
+    os: usize,
+    w: usize,
+    k: usize,
+) {
+    let mut row = [o; 8];
+    for (l, r) in row.iter_mut().enumerate() {
+        // SAFETY: offsets of rows that exist (l < w).
+        *r = unsafe { o.add(l.min(w - 1) * os) };
+    }
+    let kv = k - k % 8;
+    let mut p = 0;
+    // SAFETY (whole block): every load below is at offset p .. p + 8 <= k of a valid row, or, in
+    // the tail, k - 8 .. k (k >= 8) or a partial load of k < 8 elements.
+    unsafe {
+        while p < kv {
+            let sv = ldp(s.add(p));
+            for (a, &r) in acc.iter_mut().zip(&row) {
+                *a = ldp(r.add(p)).mul_add(sv, *a);
+            }
+            p += 8;
+        }
+        if p < k {
+            if k >= 8 {
+                // The last 8 elements, with the ones already summed masked out of `s`.
+                let sv = ldp(s.add(k - 8)) & tail_mask(k - p);
+                for (a, &r) in acc.iter_mut().zip(&row) {
+                    *a = ldp(r.add(k - 8)).mul_add(sv, *a);
+                }
+            } else {
+                let sv = ldw(s, k);
+                for (a, &r) in acc.iter_mut().zip(&row) {
+                    *a = ldw(r, k).mul_add(sv, *a);
+                }
+            }
+        }
+    }
+}
+
+/// Eight dot products of length `k` (see [`dot8_acc`]).
+///
+/// # Safety
+/// As for [`dot8_acc`].
+#[inline(always)]
+pub(super) unsafe fn dot8(s: *const f32, o: *const f32, os: usize, w: usize, k: usize) -> f32x8 {
+    let mut acc = [f32x8::ZERO; 8];
+    // SAFETY: by the caller's contract.
+    unsafe { dot8_acc(&mut acc, s, o, os, w, k) };
+    transpose_sum(acc)
+}
+
+/// One dot product of length `k`.
+///
+/// # Safety
+/// `a .. a + k` and `b .. b + k` must be readable.
+#[inline(always)]
+pub(super) unsafe fn dot1(a: *const f32, b: *const f32, k: usize) -> f32 {
+    let mut acc = [f32x8::ZERO; 4];
+    let mut p = 0;
+    // SAFETY: every access is below k.
+    unsafe {
+        while p + 32 <= k {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = ldp(a.add(p + 8 * v)).mul_add(ldp(b.add(p + 8 * v)), *acc);
+            }
+            p += 32;
+        }
+        while p + 8 <= k {
+            acc[0] = ldp(a.add(p)).mul_add(ldp(b.add(p)), acc[0]);
+            p += 8;
+        }
+        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add();
+        while p < k {
+            s += *a.add(p) * *b.add(p);
+            p += 1;
+        }
+        s
+    }
+}
+
+/// `C[m,n] += A[m,k] · B[n,k]ᵀ`.
+///
+/// # Safety
+/// The slices behind the pointers hold `m·k`, `n·k` and `m·n` elements; `k >= 2`.
+unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+    // SAFETY (whole body): rows i < m of A, j < n of B, elements (i, j) of C only.
+    unsafe {
+        if n >= 8 {
+            // Per row of A: blocks of 8 rows of B (the batch-1 step's layout).
+            for i in 0..m {
+                let (ar, cr) = (a.add(i * k), c.add(i * n));
+                let mut j = 0;
+                while j < n {
+                    let w = (n - j).min(8);
+                    let d = dot8(ar, b.add(j * k), k, w, k);
+                    stw(cr.add(j), ldw(cr.add(j), w) + d, w);
+                    j += 8;
+                }
+            }
+        } else {
+            // Few columns (a linear head): per row of B, blocks of 8 rows of A.
+            for j in 0..n {
+                let br = b.add(j * k);
+                let mut i = 0;
+                while i < m {
+                    let w = (m - i).min(8);
+                    if w == 1 {
+                        *c.add(i * n + j) += dot1(a.add(i * k), br, k);
+                    } else {
+                        let d = dot8(br, a.add(i * k), k, w, k).to_array();
+                        for (l, &d) in d.iter().enumerate().take(w) {
+                            *c.add((i + l) * n + j) += d;
+                        }
+                    }
+                    i += 8;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast tiles (gemm_nn, gemm_tn)
+
+/// Rows of k per block when A is read along its rows (`gemm_nn`): a 16-column panel of B is then
+/// 16 KiB, resident in L1 (the 64-column panels of the 16-lane path measured no faster with 64).
+/// The same for both lane widths: the edge columns sum each k block from zero, so their bits
+/// depend on the blocking.
+pub(super) const KB_NN: usize = 256;
+
+/// Rows of k per block when A is read down its columns (`gemm_tn`, the weight gradients over all
+/// T·B rows): each k touches a new line of A, so the block is kept small enough for A's lines and
+/// B's panel (4 KiB each) to stay in L1 from one row tile to the next. Measured: 96 GFLOP/s for
+/// W1's dW_hh (512 x 128 x 3584) against 67 with k blocked by 256 (8 lanes).
+const KB_TN: usize = 64;
+
+/// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
+#[derive(Clone, Copy)]
+pub(super) struct Strided {
+    pub(super) p: *const f32,
+    pub(super) rs: usize,
+    pub(super) ps: usize,
+}
+
+impl Strided {
+    /// The same operand from row `r`, column `p` on.
+    ///
+    /// # Safety
+    /// (r, p) must be inside the operand (or one past its end).
+    #[inline(always)]
+    unsafe fn at(self, r: usize, p: usize) -> Self {
+        Self {
+            // SAFETY: by the caller's contract.
+            p: unsafe { self.p.add(r * self.rs + p * self.ps) },
+            ..self
+        }
+    }
+}
+
+/// `C[0..MR, 0..N·NV] += Σ_{p < kc} A(r, p) · B[p, 0..N·NV]`, N = `V::N` lanes.
+///
+/// # Safety
+/// All the elements named must be inside their operands.
+#[inline(always)]
+unsafe fn bc_tile<V: Lanes, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let mut acc = [[V::zero(); NV]; MR];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = V::load(c.add(r * ldc + V::N * v));
+            }
+        }
+        let (mut ap, mut bp) = (a.p, b);
+        for _ in 0..kc {
+            let mut bv = [V::zero(); NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                *bv = V::load(bp.add(V::N * v));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = V::splat(*ap.add(r * a.rs));
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = av.mul_add(bv, *acc);
+                }
+            }
+            ap = ap.add(a.ps);
+            bp = bp.add(ldb);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                acc.store(c.add(r * ldc + V::N * v));
+            }
+        }
+    }
+}
+
+/// All `m` rows of one column block of N·NV columns, in tiles of 6 rows (with 16 lanes and NV = 4:
+/// 24 accumulators, 4 vectors of B and a broadcast in the 32 registers).
+///
+/// # Safety
+/// As for [`bc_tile`], for rows `0..m`.
+#[inline(always)]
+unsafe fn bc_rows<V: Lanes, const NV: usize>(
+    m: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): rows below m only.
+    unsafe {
+        let mut i = 0;
+        while i + 6 <= m {
+            bc_tile::<V, 6, NV>(kc, a.at(i, 0), b, ldb, c.add(i * ldc), ldc);
+            i += 6;
+        }
+        let (a, c) = (a.at(i, 0), c.add(i * ldc));
+        match m - i {
+            5 => bc_tile::<V, 5, NV>(kc, a, b, ldb, c, ldc),
+            4 => bc_tile::<V, 4, NV>(kc, a, b, ldb, c, ldc),
+            3 => bc_tile::<V, 3, NV>(kc, a, b, ldb, c, ldc),
+            2 => bc_tile::<V, 2, NV>(kc, a, b, ldb, c, ldc),
+            1 => bc_tile::<V, 1, NV>(kc, a, b, ldb, c, ldc),
+            _ => {}
+        }
+    }
+}
+
+/// Columns left over from the vector blocks when A is contiguous along its rows (`a.rs == 1`,
+/// i.e. `gemm_tn`): vectors run down 8 rows of C, one broadcast element of B per column.
+/// `C[0..8·NV, 0..NC] += Σ_p A(0.., p) · B[p, 0..NC]`.
+///
+/// # Safety
+/// As for [`bc_tile`], with the roles of rows and columns swapped; `a.rs == 1`.
+#[inline(always)]
+unsafe fn col_tile<const NC: usize, const NV: usize>(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let mut acc = [[f32x8::ZERO; NV]; NC];
+        let (mut ap, mut bp) = (a.p, b);
+        for _ in 0..kc {
+            let mut av = [f32x8::ZERO; NV];
+            for (v, av) in av.iter_mut().enumerate() {
+                *av = ldp(ap.add(8 * v));
+            }
+            for (jj, acc) in acc.iter_mut().enumerate() {
+                let bv = f32x8::splat(*bp.add(jj));
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = av.mul_add(bv, *acc);
+                }
+            }
+            ap = ap.add(a.ps);
+            bp = bp.add(ldb);
+        }
+        for (jj, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                for (l, &s) in acc.to_array().iter().enumerate() {
+                    *c.add((8 * v + l) * ldc + jj) += s;
+                }
+            }
+        }
+    }
+}
+
+/// Columns `0..NC` of C (`b`, `c` at the block's first column) for all m rows when `a.rs == 1`:
+/// transposed tiles of 8·NV rows, then 8, then scalars.
+///
+/// # Safety
+/// As for [`col_tile`], for rows `0..m`.
+#[inline(always)]
+unsafe fn col_rows<const NC: usize, const NV: usize>(
+    m: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    n: usize,
+    c: *mut f32,
+) {
+    // SAFETY (whole body): rows below m, columns below NC of the block.
+    unsafe {
+        let mut i = 0;
+        while i + 8 * NV <= m {
+            col_tile::<NC, NV>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            i += 8 * NV;
+        }
+        while i + 8 <= m {
+            col_tile::<NC, 1>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            i += 8;
+        }
+        scalar_block(i..m, 0..NC, kc, a, b, n, c, n);
+    }
+}
+
+/// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]` (edges only): per element of C, a sum
+/// from zero of the rounded products in order of p (no FMA), then added to C; computed for up
+/// to 8 columns at once, one lane each (the same arithmetic per element).
+///
+/// # Safety
+/// As for [`bc_tile`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn scalar_block(
+    rows: core::ops::Range<usize>,
+    cols: core::ops::Range<usize>,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut j = cols.start;
+    while j < cols.end {
+        let w = (cols.end - j).min(8);
+        for r in rows.clone() {
+            // SAFETY (whole block): elements (r, p) of A, (p, j .. j + w) of B and (r, j .. j + w)
+            // of C, by the caller's contract.
+            unsafe {
+                let mut s = f32x8::ZERO;
+                for p in 0..kc {
+                    s += f32x8::splat(*a.p.add(r * a.rs + p * a.ps)) * ldw(b.add(p * ldb + j), w);
+                }
+                let cr = c.add(r * ldc + j);
+                stw(cr, ldw(cr, w) + s, w);
+            }
+        }
+        j += w;
+    }
+}
+
+/// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`,
+/// k in blocks of `kb`: column blocks of 16 (8 lanes) or 64, 32, 16 (16 lanes), then 8 lanes,
+/// then the edge kernels. Every column that is in a vector block for one `V` is in one for the
+/// other, so both give the same bits.
+///
+/// # Safety
+/// A has the m x k elements named by its strides, B k·n and C m·n.
+#[inline(always)]
+unsafe fn gemm_bcast<V: Lanes>(
+    m: usize,
+    n: usize,
+    k: usize,
+    kb: usize,
+    a: Strided,
+    b: *const f32,
+    c: *mut f32,
+) {
+    let nv = n - n % 8;
+    let mut p0 = 0;
+    // SAFETY (whole body): every tile stays inside rows < m, columns < n, p < k.
+    unsafe {
+        while p0 < k {
+            let kc = (k - p0).min(kb);
+            let (a, b) = (a.at(0, p0), b.add(p0 * n));
+            let mut j = 0;
+            if V::N == 16 {
+                while j + 64 <= nv {
+                    bc_rows::<V, 4>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 64;
+                }
+                if j + 32 <= nv {
+                    bc_rows::<V, 2>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 32;
+                }
+                if j + 16 <= nv {
+                    bc_rows::<V, 1>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 16;
+                }
+            } else {
+                while j + 16 <= nv {
+                    bc_rows::<f32x8, 2>(m, kc, a, b.add(j), n, c.add(j), n);
+                    j += 16;
+                }
+            }
+            if j < nv {
+                bc_rows::<f32x8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
+            }
+            // The n % 8 columns left.
+            if a.rs == 1 {
+                let mut jj = nv;
+                while jj < n {
+                    let (bj, cj) = (b.add(jj), c.add(jj));
+                    let nc = (n - jj).min(4);
+                    match nc {
+                        1 => col_rows::<1, 4>(m, kc, a, bj, n, cj),
+                        2 => col_rows::<2, 4>(m, kc, a, bj, n, cj),
+                        3 => col_rows::<3, 3>(m, kc, a, bj, n, cj),
+                        _ => col_rows::<4, 2>(m, kc, a, bj, n, cj),
+                    }
+                    jj += nc;
+                }
+            } else {
+                scalar_block(0..m, nv..n, kc, a, b, n, c, n);
+            }
+            p0 += kc;
+        }
+    }
+}
+
+widest! {
+    /// [`gemm_bcast`] at the widest lane width in use.
+    pub(super) gemm_wide, gemm_bcast_zmm => gemm_bcast(
+        m: usize, n: usize, k: usize, kb: usize, a: Strided, b: *const f32, c: *mut f32
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The entry points
+
+/// `Kernels::gemm_nt` for `Simd`.
+// Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
+// keeps no panic path.
+#[inline(always)]
+pub(super) fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(fits(a.len(), m, k) && fits(b.len(), n, k) && fits(c.len(), m, n));
+    if k == 0 {
+        return;
+    }
+    if cfg!(target_arch = "arm") && m == 1 {
+        // Cortex-M: the batch-1 product (linear head, tanh RNN step) of the microcontroller
+        // kernels, four rows per pass (`wide` is plain arrays there).
+        super::super::mcu::gemv(n, k, a, b, c);
+        return;
+    }
+    let (a, b, c) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    // SAFETY: lengths checked above.
+    unsafe {
+        if k == 1 {
+            // An outer product: C[i, :] += a[i] · b[:] (B's single column is contiguous).
+            gemm_wide(m, n, 1, KB_NN, Strided { p: a, rs: 1, ps: 0 }, b, c);
+        } else if m == 1 && n < 8 {
+            // A linear head's batch-1 step: `gemm_nt_dots`' few-column path, where one row
+            // of A is one `dot1` per column; inline, so that constant sizes fold.
+            for j in 0..n {
+                *c.add(j) += dot1(a, b.add(j * k), k);
+            }
+        } else {
+            gemm_nt_dots(m, n, k, a, b, c);
+        }
+    }
+}
+
+/// `Kernels::gemm_nn` for `Simd`.
+pub(super) fn gemm_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n));
+    let a = Strided {
+        p: a.as_ptr(),
+        rs: k,
+        ps: 1,
+    };
+    // SAFETY: lengths checked above.
+    unsafe { gemm_wide(m, n, k, KB_NN, a, b.as_ptr(), c.as_mut_ptr()) }
+}
+
+/// `Kernels::gemm_tn` for `Simd`.
+pub(super) fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    assert!(fits(a.len(), k, m) && fits(b.len(), k, n) && fits(c.len(), m, n));
+    let a = Strided {
+        p: a.as_ptr(),
+        rs: 1,
+        ps: m,
+    };
+    // SAFETY: lengths checked above.
+    unsafe { gemm_wide(m, n, k, KB_TN, a, b.as_ptr(), c.as_mut_ptr()) }
+}
+
+/// `Kernels::col_sum` for `Simd`.
+pub(super) fn col_sum(rows: usize, n: usize, a: &[f32], y: &mut [f32]) {
+    assert!(fits(a.len(), rows, n) && y.len() >= n);
+    let (a, y) = (a.as_ptr(), y.as_mut_ptr());
+    // SAFETY (whole body): columns below n of rows below `rows`, lengths checked above. Each
+    // lane adds the rows in order, exactly as the naive loop does.
+    unsafe {
+        let mut j = 0;
+        while j + 64 <= n {
+            let mut acc = [0, 1, 2, 3, 4, 5, 6, 7].map(|v| ldp(y.add(j + 8 * v)));
+            for r in 0..rows {
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc += ldp(a.add(r * n + j + 8 * v));
+                }
+            }
+            for (v, &acc) in acc.iter().enumerate() {
+                stp(y.add(j + 8 * v), acc);
+            }
+            j += 64;
+        }
+        while j < n {
+            let w = (n - j).min(8);
+            let mut acc = ldw(y.add(j), w);
+            for r in 0..rows {
+                acc += ldw(a.add(r * n + j), w);
+            }
+            stw(y.add(j), acc, w);
+            j += 8;
+        }
+    }
+}
