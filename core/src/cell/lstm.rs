@@ -44,8 +44,8 @@ impl Cell for LstmCell {
         let (pre, rest) = f.cache.split_at_mut(b * 4 * hs);
         let (gates, tanh_c) = rest.split_at_mut(b * 4 * hs);
         K::lstm_forward_step(
-            b, hs, is, f.x, f.w.w_ih, packed, packed_ih, f.h_prev, f.c_prev, pre, gates, f.c,
-            tanh_c, f.h,
+            b, hs, is, f.x, f.w.w_ih, f.w.w_hh, f.w.b_ih, f.w.b_hh, packed, packed_ih, f.h_prev,
+            f.c_prev, pre, gates, f.c, tanh_c, f.h,
         );
     }
 

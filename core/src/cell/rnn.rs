@@ -41,7 +41,8 @@ impl Cell for TanhCell {
         let (b, hs, is) = (f.batch, f.w.hs, f.w.is);
         let (packed, packed_ih) = f.packed.split_at(rnn_packed_len(hs));
         K::rnn_forward_step(
-            b, hs, is, f.x, f.w.w_ih, packed, packed_ih, f.h_prev, f.cache, f.h,
+            b, hs, is, f.x, f.w.w_ih, f.w.w_hh, f.w.b_ih, f.w.b_hh, packed, packed_ih, f.h_prev,
+            f.cache, f.h,
         );
     }
 
