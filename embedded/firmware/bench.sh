@@ -4,15 +4,19 @@
 #
 #   bench target=<m4f|m0> model=<name> precision=<f32|int8> i=<I> h=<H> instructions_per_step=<N> macs=<M> step_code_bytes=<C> flash_bytes=<F> stack_bytes=<S>
 #
-# for each target, model shape (sine: LSTM I=1, H=32; classifier: I=28, H=128; pseudo-random
-# weights from build.rs) and precision (one bin per precision: src/bin/bench_<precision>.rs).
+# for each target, model shape (sine: LSTM I=1, H=32; classifier: I=28, H=128; gru_sine and
+# gru_classifier: a GRU of those shapes; pseudo-random weights from build.rs) and precision (one
+# bin per precision: src/bin/bench_<precision>.rs). The f32 GRU step is the run-time engine's
+# `Model::step` (generic path: per-step matrix product, then the pointwise step; it includes the
+# head, O·H MACs more); the f32 LSTM step is the typed `Lstm::step` (the mcu kernels, no head);
+# int8 is `QLayer::step` for both (no head).
 #
 # Method (src/lib.rs `bench`): QEMU with `-icount shift=0` advances virtual time by 1 ns per guest
 # instruction; SysTick runs from the processor clock (CSR = CLKSOURCE | ENABLE, RVR = 0xFFFFFF,
 # 24-bit modular difference of CVR); its scale is calibrated by 1,000,000 iterations of a
 # 3-instruction asm loop (75,000 ticks on mps2-an386: 40 instructions per tick); 100 steps, each
 # timed on its own, summed, minus 100 timed calls of an empty closure, scaled, divided by 100.
-# macs = 4H(I + H). These are instruction counts, not cycles (a VFMA takes 3 cycles on a
+# macs = G·H(I + H) (G = 4 for the LSTM, 3 for the GRU). These are instruction counts, not cycles (a VFMA takes 3 cycles on a
 # Cortex-M4, a load 2).
 #   step_code_bytes: sum of the symbol sizes (llvm-nm -S) of `bench_<precision>::step` (an
 #                    #[inline(never)] wrapper of the model's step) and of every function it reaches
@@ -38,7 +42,7 @@ mkdir -p "$out"
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=(m4f m0)
 precisions=(f32 int8)
-models=(sine classifier)
+models=(sine classifier gru_sine gru_classifier)
 
 # As run.sh: Debian's toolchain scoped to the command, run from this directory.
 fw_cargo() {
@@ -75,8 +79,8 @@ for t in "${targets[@]}"; do
         for p in "${precisions[@]}"; do
             case "$t/$m" in
                 m4f/*) measure m4f thumbv7em-none-eabihf "$m" "$p" -machine mps2-an386 -cpu cortex-m4 ;;
-                m0/classifier) [[ $p == f32 ]] || { measure m0 thumbv6m-none-eabi "$m" "$p" -machine microbit; continue; }
-                    echo "bench: m0 classifier f32: 329 KB of weights do not fit the microbit's 256K flash; the thumbv6m ELF runs on mps2-an386 (same ARMv6-M instructions)" >&2
+                m0/*classifier) [[ $p == f32 ]] || { measure m0 thumbv6m-none-eabi "$m" "$p" -machine microbit; continue; }
+                    echo "bench: m0 $m f32: its weights (LSTM 329 KB, GRU 248 KB) do not fit the microbit's 256K flash; the thumbv6m ELF runs on mps2-an386 (same ARMv6-M instructions)" >&2
                     measure m0 thumbv6m-none-eabi "$m" "$p" -machine mps2-an386 -cpu cortex-m4 ;;
                 m0/*) measure m0 thumbv6m-none-eabi "$m" "$p" -machine microbit ;;
                 *) echo "usage: $0 [m4f] [m0]" >&2; exit 2 ;;

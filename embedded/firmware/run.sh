@@ -4,7 +4,9 @@
 # host's (src/golden.rs, written by `tinyrnn export --golden`) and exits 0 only if all are within
 # 1e-5. Then the same for the int8 model (src/bin/sine_int8.rs, src/qmodel.rs, src/qgolden.rs
 # from `tinyrnn quantize` and `export`): every sample the same f32 as the host's, bit for bit;
-# then the kernels check (src/bin/kernels.rs). This script fails if a build fails, QEMU's exit
+# then a 2-layer GRU(1 -> 16) x 2 + Linear (build.rs) in f32 (src/bin/gru2.rs: the core's
+# `Model::step`, within 1e-5 of the host's) and int8 (src/bin/gru2_int8.rs: the core's
+# `QStack::step`, bit for bit); then the kernels check (src/bin/kernels.rs). This script fails if a build fails, QEMU's exit
 # status is not 0, or a firmware's last line is not "... firmware: ok". The kernels check runs the
 # microcontroller kernels (`tinyrnn::kernels::mcu`, `tinyrnn::quant`'s dot products: asm inner
 # loops on the Cortex-M4F) against their naive twins on the device, for shapes that take every
@@ -80,12 +82,13 @@ run_bin() {
     fi
 }
 
-# The f32 sine model (within 1e-5 of the host), the int8 one (bit for bit), and the kernels'
-# own check on the device (src/bin/kernels.rs: every path of the inner loops).
+# The f32 sine model (within 1e-5 of the host), the int8 one (bit for bit), the 2-layer GRU in
+# f32 and int8 (likewise), and the kernels' own check on the device (src/bin/kernels.rs: every
+# path of the inner loops).
 run_target() {
     local name="$1" triple="$2" t0=$SECONDS
     shift 2
-    for bin in sine sine_int8 kernels; do
+    for bin in sine sine_int8 gru2 gru2_int8 kernels; do
         run_bin "$name" "$triple" "$bin" "$@" || return 1
     done
     echo "firmware ($name): passed in $((SECONDS - t0)) s"

@@ -1,8 +1,9 @@
-//! Post-training quantization of a float layer into the integer step's parameters (the formulas
-//! are in mod.rs). Calibration (max |x| and max |c| over data) is the caller's: it runs the float
-//! model.
+//! Post-training quantization of a float layer, or of every layer of a unidirectional stack, into
+//! the integer step's parameters (the formulas are in mod.rs). Calibration (max |x|, and max |c|
+//! per LSTM layer, over data) is the caller's: it runs the float model.
 
 use super::{C_FRACS, CellKind, H_FRAC, PRE_FRAC, SHIFTS};
+use crate::Spec;
 use crate::error::{Error, check};
 
 /// A float recurrent layer in PyTorch's layout (G gate rows per unit).
@@ -146,4 +147,97 @@ pub fn quantize_layer(f: &FloatLayer<'_>, x_scale: f32, out: QLayerMut<'_>) -> R
         out.b_hh[r] = b(f.b_hh[r]);
     }
     Ok(s)
+}
+
+/// `s_x` for a calibrated max |x|: `x_max / 127` (1 if `x_max` is 0).
+pub fn x_scale_for(x_max: f32) -> f32 {
+    if x_max > 0.0 { x_max / 127.0 } else { 1.0 }
+}
+
+/// The input scale of layer `k` of a stack: `x_scale` for layer 0, the hidden scale 1/128 above
+/// (layer k reads layer k-1's int8 h).
+pub fn input_scale(k: usize, x_scale: f32) -> f32 {
+    if k == 0 {
+        x_scale
+    } else {
+        1.0 / (1u32 << H_FRAC) as f32
+    }
+}
+
+/// Layer `k` of the float model `spec` over `params` (the whole flat buffer, PyTorch's layout,
+/// [`Spec`]) as the quantizer's input. Refuses what the integer step cannot run: a bidirectional
+/// model (its reverse direction needs the whole sequence; the int8 step streams) and a ReLU RNN
+/// (no int8 cell).
+pub fn float_layer<'a>(spec: &Spec, params: &'a [f32], k: usize) -> Result<FloatLayer<'a>, Error> {
+    spec.validate()?;
+    check("model parameters", spec.param_len(), params.len())?;
+    if spec.bidirectional {
+        return Err(invalid(
+            "bidirectional model (the int8 step streams one direction)",
+        ));
+    }
+    let cell = match spec.cell {
+        crate::CellKind::Lstm => CellKind::Lstm,
+        crate::CellKind::Gru => CellKind::Gru,
+        crate::CellKind::RnnTanh => CellKind::Rnn,
+        crate::CellKind::RnnRelu => return Err(invalid("ReLU RNN (no int8 cell)")),
+    };
+    if k >= spec.layers {
+        return Err(invalid("layer index"));
+    }
+    let w = spec.weights(params, k, 0);
+    Ok(FloatLayer {
+        cell,
+        inputs: spec.layer_input(k),
+        hidden: spec.hidden,
+        w_ih: w.w_ih,
+        w_hh: w.w_hh,
+        b_ih: w.b_ih,
+        b_hh: w.b_hh,
+    })
+}
+
+/// Quantizes every recurrent layer of the float model `spec` over `params` into `out` (one
+/// [`QLayerMut`] per layer, lengths as [`QLayer`](super::QLayer)): layer 0 for input scale
+/// `x_scale`, the layers above for their fixed input scale 1/128 ([`input_scale`]). Writes each
+/// layer's shift `L` into `shifts`; F (LSTM) is the caller's, per layer ([`c_frac_for`] of that
+/// layer's calibrated max |c|). The head: [`quantize_head`].
+pub fn quantize_stack(
+    spec: &Spec,
+    params: &[f32],
+    x_scale: f32,
+    out: &mut [QLayerMut<'_>],
+    shifts: &mut [u32],
+) -> Result<(), Error> {
+    check("quantized layers", spec.layers, out.len())?;
+    check("layer shifts", spec.layers, shifts.len())?;
+    for (k, (o, s)) in out.iter_mut().zip(shifts.iter_mut()).enumerate() {
+        let f = float_layer(spec, params, k)?;
+        let o = QLayerMut {
+            w_ih: o.w_ih,
+            w_hh: o.w_hh,
+            s_ih: o.s_ih,
+            s_hh: o.s_hh,
+            mul_ih: o.mul_ih,
+            mul_hh: o.mul_hh,
+            b_ih: o.b_ih,
+            b_hh: o.b_hh,
+        };
+        *s = quantize_layer(&f, input_scale(k, x_scale), o)?;
+    }
+    Ok(())
+}
+
+/// The head of the scheme: `weight` (O, H) row-wise int8 into `q`, and `scale` (O) = s[o] / 128
+/// (the row scale times the hidden scale: what [`QLinear`](super::QLinear) multiplies by).
+pub fn quantize_head(
+    weight: &[f32],
+    inputs: usize,
+    q: &mut [i8],
+    scale: &mut [f32],
+) -> Result<(), Error> {
+    quantize_rows(weight, inputs, q, scale)?;
+    let h_scale = 1.0 / (1u32 << H_FRAC) as f32;
+    scale.iter_mut().for_each(|s| *s *= h_scale);
+    Ok(())
 }
