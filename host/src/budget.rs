@@ -70,7 +70,7 @@ pub fn workspace_floats(cell: CellKind, steps: u128, batch: u128, hidden: u128) 
 /// `hidden` units, forward only: two per multiply-add of the gate matrices, about 20 per gate
 /// activation, and a fixed 100 for the step's overhead (which dominates tiny cells).
 pub fn step_ops(cell: CellKind, input: u128, hidden: u128) -> u128 {
-    let gates = crate::modelfile::gates(cell) as u128;
+    let gates = crate::modelfile::core_cell(cell).gates() as u128;
     sum(&[
         product(&[2, gates, hidden, input.saturating_add(hidden)]),
         product(&[20, gates, hidden]),
