@@ -274,7 +274,10 @@ pub(crate) fn backward<C: Cell, T: Real, K: Kernels<T>>(
     K::gemm_tn(gh, hs, n - b, rest, rest_h, g.w_hh);
     K::gemm_tn(gh, is, n, dax, x, g.w_ih);
     // db_ih = Σ dax, db_hh = Σ dah: one pass when they are the same rows.
-    for (k, (src, bias)) in [(dax, &mut *g.b_ih), (dah, &mut *g.b_hh)].into_iter().enumerate() {
+    for (k, (src, bias)) in [(dax, &mut *g.b_ih), (dah, &mut *g.b_hh)]
+        .into_iter()
+        .enumerate()
+    {
         if k == 0 || C::SPLIT {
             dc.db.fill(T::ZERO);
             K::col_sum(n, gh, src, dc.db);

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(file) = ModelFile::parse(data, "fuzz input", &[]) {
-        let model = DynModel::from_file(file);
+        let model = DynModel::from_file(file).expect("an accepted file is a model");
         let (i, h, o) = model.sizes();
         assert!(i >= 1 && h >= 1 && o >= 1);
         let mut state = model.zero_state();

@@ -37,14 +37,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
-use tinyrnn::{LstmModel, LstmState, RnnModel};
+use anyhow::{Result, anyhow, bail};
+use tinyrnn::{CellKind, Model, Spec};
 
-use crate::modelfile::{ModelFile, ModelSpec, Precision};
-use crate::net::{CellKind, boxed_zeroed};
+use crate::modelfile::{ModelFile, Nonlinearity, Precision, describe};
 use crate::out::{Staged, check_files};
 use crate::quant::QuantModel;
-use crate::with_hidden;
 
 /// Angular frequency of the golden sine curve, radians per sample.
 pub const GOLDEN_OMEGA: f64 = 0.2;
@@ -54,8 +52,9 @@ pub const GOLDEN_PHASE: f64 = 0.5;
 /// `tinyrnn export` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
-    /// Model file written by a task (safetensors, PyTorch tensor names), or an int8 file written
-    /// by `tinyrnn quantize` (exported as a `tinyrnn::quant::QModel`).
+    /// Model file written by a task or by PyTorch (safetensors, PyTorch tensor names; any cell,
+    /// any number of layers, one direction), or an int8 file written by `tinyrnn quantize`
+    /// (exported as a `tinyrnn::quant::QModel`).
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Write the model as Rust source: `pub const I, H, O` and `pub static MODEL`.
@@ -73,6 +72,10 @@ pub struct ExportArgs {
     /// has 1 MB; and at H = 256 the host's rollout of 100,000 + 100,000 steps takes about 20 s).
     #[arg(long, default_value_t = 70, value_parser = clap::value_parser!(u32).range(1..=GOLDEN_MAX))]
     pub generate: u32,
+    /// An RNN's nonlinearity, which PyTorch's files do not record [default: the file's metadata
+    /// entry `nonlinearity`, else tanh]; an error if the file records the other one.
+    #[arg(long, value_enum)]
+    pub nonlinearity: Option<Nonlinearity>,
 }
 
 /// Largest `--warmup` and `--generate` (see `--generate`).
@@ -81,19 +84,13 @@ pub const GOLDEN_MAX: i64 = 100_000;
 /// Longest text (escaped) from a model file or its name that goes into a generated comment.
 pub const COMMENT_MAX: usize = 80;
 
-/// The tensors of a model file, by name, with their shapes.
+/// A float model file's shape, parameters and metadata, as export reads it.
 #[derive(Debug, Clone)]
 pub struct Exported {
-    /// LSTM or tanh RNN.
-    pub cell: CellKind,
-    /// Inputs.
-    pub i: usize,
-    /// Hidden units.
-    pub h: usize,
-    /// Outputs.
-    pub o: usize,
-    /// `name -> values` (row-major), every tensor checked against the sizes above.
-    pub tensors: HashMap<String, Vec<f32>>,
+    /// The shape.
+    pub spec: Spec,
+    /// The flat parameters in [`Spec::tensors`] order.
+    pub values: Vec<f32>,
     /// The file's metadata (task, cell, head).
     pub metadata: HashMap<String, String>,
 }
@@ -101,11 +98,22 @@ pub struct Exported {
 impl Exported {
     /// Number of parameters.
     pub fn params(&self) -> usize {
-        self.tensors.values().map(Vec::len).sum()
+        self.values.len()
     }
 
+    /// The tensor `name` (PyTorch's name), empty if the model has none by that name.
     fn get(&self, name: &str) -> &[f32] {
-        self.tensors.get(name).map(Vec::as_slice).unwrap_or(&[])
+        self.spec
+            .tensors()
+            .find(|t| t.name.to_string() == name)
+            .map_or(&[][..], |t| &self.values[t.offset..t.offset + t.len()])
+    }
+
+    /// `true` for the models the core has a typed model of (`LstmModel`, `RnnModel`): one layer,
+    /// one direction, LSTM or tanh RNN. Their source is that type.
+    pub fn typed(&self) -> bool {
+        let s = &self.spec;
+        s.layers == 1 && !s.bidirectional && matches!(s.cell, CellKind::Lstm | CellKind::RnnTanh)
     }
 }
 
@@ -124,7 +132,15 @@ pub fn run(args: &ExportArgs) -> Result<String> {
     if crate::modelfile::precision(&bytes, &p)? == Precision::Int8 {
         return run_int8(args, &bytes, &p);
     }
-    let model = from_file(ModelFile::parse(&bytes, &p, &[])?);
+    let model = from_file(ModelFile::parse_with(&bytes, &p, &[], args.nonlinearity)?);
+    if model.spec.bidirectional {
+        bail!(
+            "{p} holds {}: a bidirectional model cannot run step by step (its reverse direction \
+             starts at the last input), so it has no firmware source or golden rollout; `tinyrnn \
+             infer` runs it on a whole sequence",
+            describe(&model.spec)
+        );
+    }
     let mut sources = Vec::new();
     if let Some(out) = &args.rust {
         sources.push((out, rust_source(&model, &args.model)));
@@ -135,12 +151,8 @@ pub fn run(args: &ExportArgs) -> Result<String> {
     }
     let wrote = write_sources(&sources)?;
     Ok(format!(
-        "export: {}({} -> {}) + Linear({} -> {}), {} parameters ({} bytes); wrote {}",
-        model.cell.name().to_uppercase(),
-        model.i,
-        model.h,
-        model.h,
-        model.o,
+        "export: {}, {} parameters ({} bytes); wrote {}",
+        describe(&model.spec),
         model.params(),
         4 * model.params(),
         wrote
@@ -161,28 +173,17 @@ fn write_sources(sources: &[(&PathBuf, String)]) -> Result<String> {
     Ok(wrote.join(", "))
 }
 
-/// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, the sizes from
-/// the shapes, every tensor checked (present, F32, finite, consistent shape; no other tensor).
+/// Reads a model file with [`ModelFile::read`]: the shape from the tensor names and shapes,
+/// every tensor checked (present, F32, finite, consistent shape; no other tensor).
 pub fn read(path: &Path) -> Result<Exported> {
     Ok(from_file(ModelFile::read(path, &[])?))
 }
 
-/// The tensors of a float model file the reader accepted.
-fn from_file(mut file: ModelFile) -> Exported {
-    let ModelSpec { cell, i, h, o } = file.spec;
-    let tensors = ModelSpec::names(cell)
-        .into_iter()
-        .map(|n| {
-            let values = file.take(&n);
-            (n, values)
-        })
-        .collect();
+/// The parameters of a float model file the reader accepted.
+fn from_file(file: ModelFile) -> Exported {
     Exported {
-        cell,
-        i,
-        h,
-        o,
-        tensors,
+        spec: file.spec,
+        values: file.params(),
         metadata: file.metadata,
     }
 }
@@ -265,12 +266,26 @@ fn header(s: &mut String, file: &str, meta: impl Fn(&str) -> String) {
     );
 }
 
-/// The model as Rust source (see the module documentation).
+/// The model as Rust source (see the module documentation): the core's typed model for a
+/// one-layer, one-direction LSTM or tanh RNN ([`Exported::typed`]), else its [`Spec`] and flat
+/// parameters.
 pub fn rust_source(m: &Exported, source: &Path) -> String {
+    if m.typed() {
+        typed_source(m, source)
+    } else {
+        spec_source(m, source)
+    }
+}
+
+/// `pub static MODEL: LstmModel<I, H, O>` (or `RnnModel`): the typed model the firmware steps.
+fn typed_source(m: &Exported, source: &Path) -> String {
     let meta = |k: &str| comment_text(m.metadata.get(k).map(String::as_str).unwrap_or("?"));
-    let (cell_ty, model_ty, field) = match m.cell {
-        CellKind::Lstm => ("Lstm", "LstmModel", "lstm"),
-        CellKind::Rnn => ("Rnn", "RnnModel", "rnn"),
+    let (i, h, o) = (m.spec.input, m.spec.hidden, m.spec.output);
+    let lstm = m.spec.cell == CellKind::Lstm;
+    let (cell_ty, model_ty, field) = if lstm {
+        ("Lstm", "LstmModel", "lstm")
+    } else {
+        ("Rnn", "RnnModel", "rnn")
     };
     let file = file_name(source);
     let mut s = String::new();
@@ -279,10 +294,10 @@ pub fn rust_source(m: &Exported, source: &Path) -> String {
         s,
         "// {}({} -> {}) + Linear({} -> {}): {} parameters, {} bytes.",
         cell_ty.to_uppercase(),
-        m.i,
-        m.h,
-        m.h,
-        m.o,
+        i,
+        h,
+        h,
+        o,
         m.params(),
         4 * m.params()
     );
@@ -290,11 +305,11 @@ pub fn rust_source(m: &Exported, source: &Path) -> String {
     let _ = writeln!(s, "use tinyrnn::{{Linear, {cell_ty}, {model_ty}}};");
     let _ = writeln!(s);
     let _ = writeln!(s, "/// Inputs per step.");
-    let _ = writeln!(s, "pub const I: usize = {};", m.i);
+    let _ = writeln!(s, "pub const I: usize = {i};");
     let _ = writeln!(s, "/// Hidden units.");
-    let _ = writeln!(s, "pub const H: usize = {};", m.h);
+    let _ = writeln!(s, "pub const H: usize = {h};");
     let _ = writeln!(s, "/// Outputs per step.");
-    let _ = writeln!(s, "pub const O: usize = {};", m.o);
+    let _ = writeln!(s, "pub const O: usize = {o};");
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -312,20 +327,82 @@ pub fn rust_source(m: &Exported, source: &Path) -> String {
     for part in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"] {
         let values = m.get(&format!("{field}.{part}_l0"));
         let _ = write!(s, "        {part}: ");
-        match (m.cell, part) {
-            (CellKind::Lstm, "weight_ih") => gate_blocks(&mut s, values, m.h, m.i, 8),
-            (CellKind::Lstm, "weight_hh") => gate_blocks(&mut s, values, m.h, m.h, 8),
-            (CellKind::Lstm, _) => matrix(&mut s, values, m.h, 8), // [[f32; H]; 4]
-            (CellKind::Rnn, "weight_ih") => matrix(&mut s, values, m.i, 8),
-            (CellKind::Rnn, "weight_hh") => matrix(&mut s, values, m.h, 8),
-            (CellKind::Rnn, _) => s.push_str(&row(values)),
+        match (lstm, part) {
+            (true, "weight_ih") => gate_blocks(&mut s, values, h, i, 8),
+            (true, "weight_hh") => gate_blocks(&mut s, values, h, h, 8),
+            (true, _) => matrix(&mut s, values, h, 8), // [[f32; H]; 4]
+            (false, "weight_ih") => matrix(&mut s, values, i, 8),
+            (false, "weight_hh") => matrix(&mut s, values, h, 8),
+            (false, _) => s.push_str(&row(values)),
         }
         s.push_str(",\n");
     }
     s.push_str("    },\n    head: Linear {\n        weight: ");
-    matrix(&mut s, m.get("head.weight"), m.h, 8);
+    matrix(&mut s, m.get("head.weight"), h, 8);
     let _ = writeln!(s, ",\n        bias: {},", row(m.get("head.bias")));
     s.push_str("    },\n};\n");
+    s
+}
+
+/// `pub const SPEC: tinyrnn::Spec` and `pub static PARAMS: [f32; N]` (the flat parameters in
+/// [`Spec::tensors`] order, each tensor's name and shape in a comment above its values): what
+/// `tinyrnn::Model::new(SPEC, &PARAMS)` steps on the device.
+fn spec_source(m: &Exported, source: &Path) -> String {
+    let meta = |k: &str| comment_text(m.metadata.get(k).map(String::as_str).unwrap_or("?"));
+    let spec = &m.spec;
+    let cell = match spec.cell {
+        CellKind::Lstm => "Lstm",
+        CellKind::Gru => "Gru",
+        CellKind::RnnTanh => "RnnTanh",
+        CellKind::RnnRelu => "RnnRelu",
+    };
+    let n = m.params();
+    let mut s = String::new();
+    header(&mut s, &file_name(source), meta);
+    let _ = writeln!(s, "// {}: {n} parameters, {} bytes.", describe(spec), 4 * n);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "use tinyrnn::{{CellKind, Spec}};");
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "/// The model's shape; step it with `tinyrnn::Model::new(SPEC, &PARAMS)` and `Model::step`."
+    );
+    let _ = writeln!(s, "pub const SPEC: Spec = Spec {{");
+    let _ = writeln!(s, "    cell: CellKind::{cell},");
+    let _ = writeln!(s, "    input: {},", spec.input);
+    let _ = writeln!(s, "    hidden: {},", spec.hidden);
+    let _ = writeln!(s, "    layers: {},", spec.layers);
+    let _ = writeln!(s, "    bidirectional: {},", spec.bidirectional);
+    let _ = writeln!(s, "    output: {},", spec.output);
+    let _ = writeln!(s, "}};");
+    let _ = writeln!(s, "/// Inputs per step.");
+    let _ = writeln!(s, "pub const I: usize = SPEC.input;");
+    let _ = writeln!(s, "/// Hidden units per layer.");
+    let _ = writeln!(s, "pub const H: usize = SPEC.hidden;");
+    let _ = writeln!(s, "/// Outputs per step.");
+    let _ = writeln!(s, "pub const O: usize = SPEC.output;");
+    let _ = writeln!(s, "/// Parameters (`SPEC.param_len()`).");
+    let _ = writeln!(s, "pub const N: usize = {n};");
+    let _ = writeln!(s, "const _: () = assert!(SPEC.param_len() == N);");
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "/// The trained parameters in PyTorch's `state_dict` order: a `static` in flash, used in place."
+    );
+    let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(
+        s,
+        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+    );
+    let _ = writeln!(s, "pub static PARAMS: [f32; N] = [");
+    for t in spec.tensors() {
+        let _ = writeln!(s, "    // {} {:?}", t.name, t.shape());
+        for chunk in m.values[t.offset..t.offset + t.len()].chunks(8) {
+            let r = row(chunk);
+            let _ = writeln!(s, "    {},", &r[1..r.len() - 1]);
+        }
+    }
+    s.push_str("];\n");
     s
 }
 
@@ -335,75 +412,41 @@ pub fn golden_sample(t: usize) -> f32 {
 }
 
 /// The host's closed-loop rollout: `warmup` true samples, then `generate` predictions, each fed
-/// back as the next input; returns (inputs of the warm-up, generated samples).
+/// back as the next input; returns (inputs of the warm-up, generated samples). Computed with the
+/// core's [`Model::step`] from the zero state (a unidirectional model with 1 input and 1
+/// output).
 pub fn golden(m: &Exported, warmup: usize, generate: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-    if m.i != 1 || m.o != 1 {
+    let spec = &m.spec;
+    if spec.input != 1 || spec.output != 1 {
         bail!(
             "--golden needs a model with 1 input and 1 output (a `tinyrnn sine` model); this one has I={}, O={}",
-            m.i,
-            m.o
+            spec.input,
+            spec.output
         );
     }
-    let flat: Vec<f32> = match m.cell {
-        CellKind::Lstm => [
-            "lstm.weight_ih_l0",
-            "lstm.weight_hh_l0",
-            "lstm.bias_ih_l0",
-            "lstm.bias_hh_l0",
-        ],
-        CellKind::Rnn => [
-            "rnn.weight_ih_l0",
-            "rnn.weight_hh_l0",
-            "rnn.bias_ih_l0",
-            "rnn.bias_hh_l0",
-        ],
-    }
-    .iter()
-    .chain(&["head.weight", "head.bias"])
-    .flat_map(|n| m.get(n).iter().copied())
-    .collect();
-    let inputs: Vec<f32> = (0..warmup).map(golden_sample).collect();
-    let generated = match m.cell {
-        CellKind::Lstm => with_hidden!(m.h, H => rollout_lstm::<H>(&flat, &inputs, generate),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
-        CellKind::Rnn => with_hidden!(m.h, H => rollout_rnn::<H>(&flat, &inputs, generate),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256]),
+    let model = Model::new(*spec, &m.values).map_err(|e| anyhow!("{}: {e}", describe(spec)))?;
+    let n = spec.state_len(1);
+    let mut h = vec![0.0f32; n]; // (L, H)
+    let mut c = vec![0.0f32; if spec.cell.has_c() { n } else { 0 }]; // (L, H)
+    let mut scratch = vec![0.0f32; model.step_scratch_len()];
+    let mut step = |x: f32| -> Result<f32> {
+        let mut y = [0.0f32];
+        model
+            .step(&[x], &mut h, &mut c, &mut scratch, &mut y)
+            .map_err(|e| anyhow!("{}: {e}", describe(spec)))?;
+        Ok(y[0])
     };
-    Ok((inputs, generated))
-}
-
-fn rollout_lstm<const H: usize>(flat: &[f32], warmup: &[f32], generate: usize) -> Vec<f32> {
-    use tinyrnn::Params;
-    let mut model: Box<LstmModel<1, H, 1>> = boxed_zeroed();
-    model.as_flat_mut().copy_from_slice(flat);
-    let mut state = LstmState::<H>::zero();
-    let mut y = [0.0f32];
-    for &x in warmup {
-        y = model.step(&[x], &mut state);
+    let inputs: Vec<f32> = (0..warmup).map(golden_sample).collect();
+    let mut y = 0.0;
+    for &x in &inputs {
+        y = step(x)?;
     }
-    let mut out = vec![y[0]];
+    let mut out = vec![y];
     while out.len() < generate {
-        y = model.step(&y, &mut state);
-        out.push(y[0]);
+        y = step(y)?;
+        out.push(y);
     }
-    out
-}
-
-fn rollout_rnn<const H: usize>(flat: &[f32], warmup: &[f32], generate: usize) -> Vec<f32> {
-    use tinyrnn::Params;
-    let mut model: Box<RnnModel<1, H, 1>> = boxed_zeroed();
-    model.as_flat_mut().copy_from_slice(flat);
-    let mut h = [0.0f32; H];
-    let mut y = [0.0f32];
-    for &x in warmup {
-        y = model.step(&[x], &mut h);
-    }
-    let mut out = vec![y[0]];
-    while out.len() < generate {
-        y = model.step(&y, &mut h);
-        out.push(y[0]);
-    }
-    out
+    Ok((inputs, out))
 }
 
 /// The golden rollout as Rust source.
@@ -452,6 +495,15 @@ pub fn golden_source(source: &Path, warmup: &[f32], expected: &[f32]) -> String 
 /// `tinyrnn export` of an int8 model file (the bytes of `--model`, named `p`).
 fn run_int8(args: &ExportArgs, bytes: &[u8], p: &str) -> Result<String> {
     let (q, metadata) = QuantModel::parse(bytes, p)?;
+    match args.nonlinearity {
+        Some(Nonlinearity::Tanh) if q.cell == crate::net::CellKind::Rnn => {}
+        Some(n) => bail!(
+            "--nonlinearity {}: {p} is an int8 {} (int8 RNNs are tanh RNNs)",
+            n.name(),
+            q.cell.name().to_uppercase()
+        ),
+        None => {}
+    }
     let mut sources = Vec::new();
     if let Some(out) = &args.rust {
         sources.push((out, rust_source_int8(&q, &metadata, &args.model)));
@@ -514,8 +566,8 @@ pub fn rust_source_int8(
     let meta = |k: &str| comment_text(metadata.get(k).map(String::as_str).unwrap_or("?"));
     let (i, h, o) = q.sizes;
     let cell = match q.cell {
-        CellKind::Lstm => "Lstm",
-        CellKind::Rnn => "Rnn",
+        crate::net::CellKind::Lstm => "Lstm",
+        crate::net::CellKind::Rnn => "Rnn",
     };
     let file = file_name(source);
     let scheme = tinyrnn::quant::SCHEME;
@@ -625,7 +677,8 @@ pub fn golden_source_int8(source: &Path, warmup: &[f32], expected: &[f32]) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinyrnn::Params;
+    use crate::net::boxed_zeroed;
+    use tinyrnn::{LstmModel, LstmState, Params, RnnModel};
 
     /// Every float literal in `src` after `MODEL`, in order.
     fn model_literals(src: &str) -> Vec<f32> {
@@ -680,7 +733,7 @@ mod tests {
         crate::modelfile::save(&pr, &*rnn, &[]).unwrap();
 
         let m = read(&pl).unwrap();
-        assert_eq!((m.cell, m.i, m.h, m.o), (CellKind::Lstm, 3, 5, 2));
+        assert_eq!(m.spec, Spec::new(CellKind::Lstm, 3, 5, 2));
         let src = rust_source(&m, &pl);
         assert!(src.contains("pub const I: usize = 3;"));
         assert!(src.contains("pub const H: usize = 5;"));
@@ -693,7 +746,7 @@ mod tests {
         }
 
         let m = read(&pr).unwrap();
-        assert_eq!((m.cell, m.i, m.h, m.o), (CellKind::Rnn, 3, 4, 2));
+        assert_eq!(m.spec, Spec::new(CellKind::RnnTanh, 3, 4, 2));
         let src = rust_source(&m, &pr);
         assert!(src.contains("pub static MODEL: RnnModel<I, H, O> = RnnModel {"));
         let got = model_literals(&src);

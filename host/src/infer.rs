@@ -1,19 +1,14 @@
 //! `tinyrnn infer`: runs a model file on a CSV of inputs, one row per time step.
 //!
-//! # Why runtime sizes
+//! # The model
 //!
-//! The core's models (`tinyrnn::LstmModel<I, H, O>`, `RnnModel<I, H, O>`) carry their sizes in
-//! their types, so a host binary only runs the sizes compiled into it. A file written by PyTorch
-//! can have any `I`, `H`, `O`. Here the cell and the sizes are read from the tensors (the cell
-//! from the `lstm.` / `rnn.` names, `I` and `H` from `weight_ih_l0` [G·H, I], `O` from
-//! `head.weight` [O, H]) and the weights live in `Vec`s.
-//!
-//! No new arithmetic is written here: a step is the core's own kernels, called in the same order
-//! as the typed `step` (`LstmModel::step`, `RnnModel::step`): `pre = b_ih + b_hh`, then
-//! [`Kernels::gemm_nt`] with `W_ih` and `x`, then with `W_hh` and `h`, then
-//! [`Kernels::lstm_pointwise`] (tanh RNN: [`Kernels::tanh_pointwise`]); the head is the bias plus
-//! [`Kernels::gemm_nt`]. With the same kernels ([`tinyrnn::Simd`], the typed models' `f32`
-//! kernels) the results are bit-identical to the typed `step` (`tests/infer.rs` checks this).
+//! A model file of any shape the core runs ([`crate::modelfile`]: LSTM, GRU, tanh or ReLU RNN,
+//! any number of layers, one or two directions, a linear head) is read into a [`Spec`] and a flat
+//! parameter buffer, and run by the core's engine ([`tinyrnn::Model`]); no arithmetic is written
+//! here. A unidirectional model runs step by step ([`Model::step`], the state carried from one
+//! step to the next, as on a device); a bidirectional one cannot step (its reverse direction
+//! starts at the last input), so it runs the whole input sequence at once ([`Model::forward`],
+//! the head at every step). Both start from the zero state.
 //!
 //! # Files
 //!
@@ -22,7 +17,8 @@
 //!   other field must be a finite number.
 //! * Output CSV: header `y0..y{O-1}`, one row per step: the linear head's output, as the PyTorch
 //!   module returns it (the head activation named in the file's metadata is not applied).
-//! * State CSV (`--state`): the state after the last step, `unit,h,c` (RNN: `unit,h`).
+//! * State CSV (`--state`): the state after the last step ([`state_csv`]): `unit,h,c` (no `c`
+//!   unless LSTM) for one layer and direction, else `layer,direction,unit,h,c`.
 //!
 //! # Int8 models
 //!
@@ -37,20 +33,22 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use tinyrnn::{Kernels, Simd};
+use anyhow::{Context, Result, anyhow, bail};
+use tinyrnn::{Cache, CellKind, Model, Outputs, Spec};
 
-use crate::modelfile::{ModelFile, ModelSpec, Precision};
-use crate::net::CellKind;
+use crate::modelfile::{
+    CHECKSUM_KEY, ModelFile, Nonlinearity, Precision, core_cell, describe, save_model,
+};
 use crate::out::{Staged, check_files, num};
 use crate::quant::{QuantModel, QuantState};
 
 /// `tinyrnn infer` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InferArgs {
-    /// Model file: safetensors with PyTorch's names (`lstm.*` or `rnn.*`, `head.*`), written by a
-    /// task or by PyTorch; sizes are read from the tensor shapes. An int8 file (`tinyrnn
-    /// quantize`) runs the integer step, the device's arithmetic bit for bit.
+    /// Model file: safetensors with PyTorch's names (`lstm.*`, `gru.*` or `rnn.*`, any number of
+    /// layers, uni- or bidirectional, and `head.*`), written by a task or by PyTorch; the shape is
+    /// read from the tensor names and shapes. An int8 file (`tinyrnn quantize`) runs the integer
+    /// step, the device's arithmetic bit for bit.
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Inputs: one row per time step, one column per input feature (header optional).
@@ -59,31 +57,31 @@ pub struct InferArgs {
     /// Write the outputs here (header y0..y{O-1}, one row per step) [default: stdout].
     #[arg(long, value_name = "Y.csv")]
     pub output: Option<PathBuf>,
-    /// Also give the final state as CSV `unit,h,c` (RNN: `unit,h`): written to FILE, or printed
-    /// (after the outputs, separated by an empty line, if those are printed too). For an int8
-    /// model the integer state dequantized: h = hq / 128, c = cq / 2^c_frac (exact).
+    /// Also give the final state as CSV `unit,h,c` (no `c` unless LSTM; with more than one layer
+    /// or direction `layer,direction,unit,h,c`): written to FILE, or printed (after the outputs,
+    /// separated by an empty line, if those are printed too). For an int8 model the integer
+    /// state dequantized: h = hq / 128, c = cq / 2^c_frac (exact).
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub state: Option<Option<PathBuf>>,
+    /// An RNN's nonlinearity, which PyTorch's files do not record [default: the file's metadata
+    /// entry `nonlinearity`, else tanh]; an error if the file records the other one.
+    #[arg(long, value_enum)]
+    pub nonlinearity: Option<Nonlinearity>,
 }
 
-/// A one-layer LSTM or tanh RNN with a linear head, sizes known at run time.
+/// A model of any [`Spec`] with its parameters owned: the core's engine ([`Model`]) over a
+/// `Vec`.
 #[derive(Debug, Clone)]
 pub struct DynModel {
-    cell: CellKind,
-    i: usize,
-    h: usize,
-    o: usize,
-    weight_ih: Vec<f32>,
-    weight_hh: Vec<f32>,
-    bias_ih: Vec<f32>,
-    bias_hh: Vec<f32>,
-    head_weight: Vec<f32>,
-    head_bias: Vec<f32>,
+    spec: Spec,
+    /// The flat parameters, [`Spec::tensors`] order.
+    params: Vec<f32>,
     /// The file's metadata (task, cell, head), empty for a plain PyTorch file.
     pub metadata: HashMap<String, String>,
 }
 
-/// The recurrent state of one sequence: `h`, and `c` for an LSTM (empty for an RNN).
+/// The recurrent state of one sequence: `h`, and `c` for an LSTM (empty otherwise), each
+/// (L·D, H): PyTorch's `h_n` layout for a batch of one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DynState {
     h: Vec<f32>,
@@ -91,175 +89,162 @@ pub struct DynState {
 }
 
 impl DynState {
-    /// Hidden state.
+    /// Hidden state (L·D, H).
     pub fn h(&self) -> &[f32] {
         &self.h
     }
-    /// Cell state (LSTM; empty for an RNN).
+    /// Cell state (L·D, H) (LSTM; empty otherwise).
     pub fn c(&self) -> &[f32] {
         &self.c
     }
 }
 
 impl DynModel {
-    /// LSTM or tanh RNN.
+    /// The model of `spec` over `params` ([`Spec::param_len`] values in [`Spec::tensors`]
+    /// order), or one line saying why the two do not fit.
+    pub fn new(spec: Spec, params: Vec<f32>, metadata: HashMap<String, String>) -> Result<Self> {
+        Model::new(spec, &params).map_err(|e| anyhow!("{}: {e}", describe(&spec)))?;
+        Ok(Self {
+            spec,
+            params,
+            metadata,
+        })
+    }
+
+    /// The shape.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// The flat parameters.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// The cell.
     pub fn cell(&self) -> CellKind {
-        self.cell
+        self.spec.cell
     }
 
     /// `(I, H, O)`: inputs per step, hidden units, outputs per step.
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.i, self.h, self.o)
+        (self.spec.input, self.spec.hidden, self.spec.output)
     }
 
-    /// Gate rows per hidden unit: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
-    fn gates(&self) -> usize {
-        crate::modelfile::gates(self.cell)
+    /// The core's view of it (`new` checked that the parameters fit the spec).
+    pub fn model(&self) -> Result<Model<'_>> {
+        Model::new(self.spec, &self.params).map_err(|e| anyhow!("{}: {e}", describe(&self.spec)))
     }
 
     /// The zero state PyTorch starts from.
     pub fn zero_state(&self) -> DynState {
+        let n = self.spec.state_len(1);
         DynState {
-            h: vec![0.0; self.h],
-            c: match self.cell {
-                CellKind::Lstm => vec![0.0; self.h],
-                CellKind::Rnn => Vec::new(),
-            },
+            h: vec![0.0; n],
+            c: vec![0.0; if self.spec.cell.has_c() { n } else { 0 }],
         }
     }
 
     /// Runs `x` (T·I values, row-major: step by step) from `state`, which ends as the state after
-    /// the last step; returns the head's outputs (T·O values).
+    /// the last step; returns the head's outputs (T·O values). A unidirectional model runs step
+    /// by step ([`Model::step`]), so a sequence may come in pieces; a bidirectional one runs the
+    /// whole sequence at once ([`Model::forward`], outputs at every step): its reverse direction
+    /// starts at the last step.
     pub fn run(&self, x: &[f32], state: &mut DynState) -> Result<Vec<f32>> {
-        let (i, h, o) = (self.i, self.h, self.o);
+        let (i, _, o) = self.sizes();
         if !x.len().is_multiple_of(i) {
             bail!(
                 "{} input values are not a whole number of steps of {i}",
                 x.len()
             );
         }
-        let c_len = match self.cell {
-            CellKind::Lstm => h,
-            CellKind::Rnn => 0,
-        };
-        if state.h.len() != h || state.c.len() != c_len {
-            bail!("the state does not fit the model (H = {h})");
+        let fresh = self.zero_state();
+        if state.h.len() != fresh.h.len() || state.c.len() != fresh.c.len() {
+            bail!("the state does not fit the model {}", describe(&self.spec));
         }
-        let g = self.gates() * h;
-        let mut pre = vec![0.0f32; g];
-        let mut gates = vec![0.0f32; g];
-        let mut c_prev = vec![0.0f32; c_len];
-        let mut tanh_c = vec![0.0f32; c_len];
-        let mut y = Vec::with_capacity(x.len() / i * o);
-        for x_t in x.chunks_exact(i) {
-            // pre = b_ih + b_hh + W_ih x + W_hh h, in the order of the typed `step`.
-            for ((p, &bi), &bh) in pre.iter_mut().zip(&self.bias_ih).zip(&self.bias_hh) {
-                *p = bi + bh;
+        let steps = x.len() / i;
+        let model = self.model()?;
+        let mut y = vec![0.0f32; steps * o]; // (T, O)
+        if self.spec.bidirectional {
+            let mut cache = vec![0.0f32; Cache::<f32>::len(&self.spec, steps, 1)];
+            let mut cache = Cache::new(&self.spec, &mut cache, steps, 1, Outputs::EveryStep)
+                .map_err(|e| anyhow!("{e}"))?;
+            model
+                .forward(x, &mut state.h, &mut state.c, &mut cache, &mut y)
+                .map_err(|e| anyhow!("{e}"))?;
+        } else {
+            let mut scratch = vec![0.0f32; model.step_scratch_len()];
+            for (x_t, y_t) in x.chunks_exact(i).zip(y.chunks_exact_mut(o)) {
+                model
+                    .step(x_t, &mut state.h, &mut state.c, &mut scratch, y_t)
+                    .map_err(|e| anyhow!("{e}"))?;
             }
-            <Simd as Kernels<f32>>::gemm_nt(1, g, i, x_t, &self.weight_ih, &mut pre);
-            <Simd as Kernels<f32>>::gemm_nt(1, g, h, &state.h, &self.weight_hh, &mut pre);
-            match self.cell {
-                CellKind::Lstm => {
-                    c_prev.copy_from_slice(&state.c);
-                    <Simd as Kernels<f32>>::lstm_pointwise(
-                        &pre,
-                        &c_prev,
-                        &mut gates,
-                        &mut state.c,
-                        &mut tanh_c,
-                        &mut state.h,
-                    );
-                }
-                CellKind::Rnn => <Simd as Kernels<f32>>::tanh_pointwise(&pre, &mut state.h),
-            }
-            let at = y.len();
-            y.extend_from_slice(&self.head_bias);
-            <Simd as Kernels<f32>>::gemm_nt(1, o, h, &state.h, &self.head_weight, &mut y[at..]);
         }
         Ok(y)
     }
 
-    /// A model from its six tensors in layout order (`ModelSpec::names`: weight_ih, weight_hh,
-    /// bias_ih, bias_hh, head.weight, head.bias), e.g. a trained model's flat parameters split by
-    /// its `Params::TENSORS`. Refused if a length does not fit the sizes.
+    /// A one-layer, one-direction model from its six tensors in layout order (weight_ih,
+    /// weight_hh, bias_ih, bias_hh, head.weight, head.bias), e.g. a typed model's flat parameters
+    /// split by its `Params::TENSORS`. Refused if a length does not fit the sizes.
     pub fn from_tensors(
-        cell: CellKind,
+        cell: crate::net::CellKind,
         (i, h, o): (usize, usize, usize),
         t: [&[f32]; 6],
     ) -> Result<Self> {
-        let spec = ModelSpec { cell, i, h, o };
-        for (want, got) in spec.tensors().iter().zip(t) {
-            let n: usize = want.shape.iter().product();
-            if got.len() != n {
+        let spec = Spec::new(core_cell(cell), i, h, o);
+        spec.validate()
+            .map_err(|e| anyhow!("{}: {e}", describe(&spec)))?;
+        let mut params = Vec::with_capacity(spec.param_len());
+        for (want, got) in spec.tensors().zip(t) {
+            if got.len() != want.len() {
                 bail!(
-                    "tensor `{}` has {} values, expected {n} = {}",
+                    "tensor `{}` has {} values, expected {} ({:?})",
                     want.name,
                     got.len(),
-                    want.formula
+                    want.len(),
+                    want.shape()
                 );
             }
+            params.extend_from_slice(got);
         }
-        Ok(Self::from_parts(
-            cell,
-            (i, h, o),
-            t.map(<[f32]>::to_vec),
-            HashMap::new(),
-        ))
+        Self::new(spec, params, HashMap::new())
     }
 
-    /// The six tensors in layout order (see [`from_tensors`](Self::from_tensors)).
-    pub fn tensors(&self) -> [&[f32]; 6] {
-        [
-            &self.weight_ih,
-            &self.weight_hh,
-            &self.bias_ih,
-            &self.bias_hh,
-            &self.head_weight,
-            &self.head_bias,
-        ]
+    /// The tensor `name` (PyTorch's name, e.g. `gru.weight_ih_l1_reverse`), if the model has it.
+    pub fn tensor(&self, name: &str) -> Option<&[f32]> {
+        self.spec
+            .tensors()
+            .find(|t| t.name.to_string() == name)
+            .map(|t| &self.params[t.offset..t.offset + t.len()])
     }
 
-    /// Reads a model file with [`ModelFile::read`]: the cell from the tensor names, `I`, `H`,
-    /// `O` from the shapes; every tensor present, F32, finite, of the shape these sizes imply,
-    /// and no other tensor.
+    /// Reads a model file with [`ModelFile::read`]: the spec from the tensor names and shapes,
+    /// every tensor present, F32, finite, and no other tensor; an RNN's nonlinearity from the
+    /// file's metadata, else tanh.
     pub fn load(path: &Path) -> Result<Self> {
-        Ok(Self::from_file(ModelFile::read(path, &[])?))
+        Self::load_with(path, None)
+    }
+
+    /// [`load`](Self::load) with the caller's nonlinearity for an RNN ([`ModelFile::read_with`]).
+    pub fn load_with(path: &Path, nonlinearity: Option<Nonlinearity>) -> Result<Self> {
+        Self::from_file(ModelFile::read_with(path, &[], nonlinearity)?)
     }
 
     /// The model of a file the reader accepted (with no extra tensors).
-    pub fn from_file(mut file: ModelFile) -> Self {
-        let ModelSpec { cell, i, h, o } = file.spec;
-        let tensors = ModelSpec::names(cell).map(|n| file.take(&n));
-        Self::from_parts(cell, (i, h, o), tensors, file.metadata)
+    pub fn from_file(file: ModelFile) -> Result<Self> {
+        let params = file.params();
+        Self::new(file.spec, params, file.metadata)
     }
 
-    /// The model of its six tensors in layout order, lengths already checked.
-    fn from_parts(
-        cell: CellKind,
-        (i, h, o): (usize, usize, usize),
-        [
-            weight_ih,
-            weight_hh,
-            bias_ih,
-            bias_hh,
-            head_weight,
-            head_bias,
-        ]: [Vec<f32>; 6],
-        metadata: HashMap<String, String>,
-    ) -> Self {
-        Self {
-            cell,
-            i,
-            h,
-            o,
-            weight_ih,
-            weight_hh,
-            bias_ih,
-            bias_hh,
-            head_weight,
-            head_bias,
-            metadata,
-        }
+    /// Writes the model to `path` ([`save_model`]: its metadata, then the architecture's).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let meta: Vec<(&str, String)> = self
+            .metadata
+            .iter()
+            .filter(|(k, _)| k.as_str() != CHECKSUM_KEY)
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        save_model(path, &self.spec, &self.params, &meta)
     }
 }
 
@@ -365,13 +350,31 @@ pub fn outputs_csv(o: usize, y: &[f32]) -> String {
     s
 }
 
-/// The state as CSV text: `unit,h,c` (RNN: `unit,h`), one row per hidden unit.
-pub fn state_csv(state: &DynState) -> String {
+/// The state as CSV text, one row per hidden unit. A one-layer, one-direction model: `unit,h,c`
+/// (no `c` column unless LSTM); otherwise `layer,direction,unit,h,c` with `direction` `forward`
+/// or `reverse`, rows in PyTorch's `h_n` order (layer 0 forward, layer 0 reverse, layer 1, ...).
+pub fn state_csv(layers: usize, directions: usize, state: &DynState) -> String {
     let lstm = !state.c.is_empty();
-    let mut s = String::from(if lstm { "unit,h,c\n" } else { "unit,h\n" });
-    for (u, &h) in state.h.iter().enumerate() {
+    let plain = layers <= 1 && directions <= 1;
+    let mut s = String::from(if plain {
+        "unit,h"
+    } else {
+        "layer,direction,unit,h"
+    });
+    s.push_str(if lstm { ",c\n" } else { "\n" });
+    let hs = state.h.len() / (layers * directions).max(1);
+    for (n, &h) in state.h.iter().enumerate() {
+        let (block, u) = (n / hs.max(1), n % hs.max(1));
+        if !plain {
+            let dir = if block % directions.max(1) == 1 {
+                "reverse"
+            } else {
+                "forward"
+            };
+            let _ = write!(s, "{},{dir},", block / directions.max(1));
+        }
         let _ = write!(s, "{u},{}", num(h));
-        if let Some(&c) = state.c.get(u) {
+        if let Some(&c) = state.c.get(n) {
             let _ = write!(s, ",{}", num(c));
         }
         s.push('\n');
@@ -387,8 +390,8 @@ pub fn dequantized(model: &QuantModel, state: &QuantState) -> DynState {
     DynState {
         h: state.h.iter().map(|&v| v as f32 * h_scale).collect(),
         c: match model.cell {
-            CellKind::Lstm => state.c.iter().map(|&v| v as f32 * c_scale).collect(),
-            CellKind::Rnn => Vec::new(),
+            crate::net::CellKind::Lstm => state.c.iter().map(|&v| v as f32 * c_scale).collect(),
+            crate::net::CellKind::Rnn => Vec::new(),
         },
     }
 }
@@ -415,27 +418,44 @@ pub fn run(args: &InferArgs) -> Result<String> {
     )?;
     let p = args.model.display().to_string();
     let bytes = crate::modelfile::read_bytes(&args.model)?;
-    let (kind, (i, h, o), y, state) = match crate::modelfile::precision(&bytes, &p)? {
+    let (kind, (o, layers, directions), y, state) = match crate::modelfile::precision(&bytes, &p)? {
         Precision::F32 => {
-            let model = DynModel::from_file(ModelFile::parse(&bytes, &p, &[])?);
-            let x = read_inputs(&args.input, model.i)?;
+            let file = ModelFile::parse_with(&bytes, &p, &[], args.nonlinearity)?;
+            let model = DynModel::from_file(file)?;
+            let s = *model.spec();
+            let x = read_inputs(&args.input, s.input)?;
             let mut state = model.zero_state();
             let y = model.run(&x, &mut state)?;
-            (model.cell.name().to_string(), model.sizes(), y, state)
+            let shape = (s.output, s.layers, s.directions());
+            (describe(&s), shape, y, state)
         }
         Precision::Int8 => {
             let (model, _) = QuantModel::parse(&bytes, &p)?;
+            match args.nonlinearity {
+                Some(Nonlinearity::Tanh) if model.cell == crate::net::CellKind::Rnn => {}
+                Some(n) => bail!(
+                    "--nonlinearity {}: {p} is an int8 {} (int8 RNNs are tanh RNNs)",
+                    n.name(),
+                    model.cell.name().to_uppercase()
+                ),
+                None => {}
+            }
             let x = read_inputs(&args.input, model.sizes.0)?;
             let mut state = model.zero_state();
             let y = model.run(&x, &mut state)?;
             let state = dequantized(&model, &state);
-            (format!("int8 {}", model.cell.name()), model.sizes, y, state)
+            let (i, h, o) = model.sizes;
+            let kind = format!(
+                "int8 {}({i} -> {h}) + Linear({h} -> {o})",
+                model.cell.name().to_uppercase()
+            );
+            (kind, (o, 1, 1), y, state)
         }
     };
     let steps = y.len() / o;
     let results = [
         (outputs_csv(o, &y), "outputs"),
-        (state_csv(&state), "final state"),
+        (state_csv(layers, directions, &state), "final state"),
     ];
     let mut staged = Staged::new();
     let mut printed = Vec::new();
@@ -453,7 +473,7 @@ pub fn run(args: &InferArgs) -> Result<String> {
     staged.commit()?;
     if printed.is_empty() {
         Ok(format!(
-            "infer: {kind}({i} -> {h}) + linear({h} -> {o}), {steps} steps; wrote {}",
+            "infer: {kind}, {steps} steps; wrote {}",
             wrote.join(", ")
         ))
     } else {

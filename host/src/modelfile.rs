@@ -4,20 +4,32 @@
 //!
 //! # Layout
 //!
-//! A model is one recurrent layer (`lstm` or `rnn`) and a linear head. G is the number of gate
-//! rows per hidden unit: 4 for the LSTM (gates i, f, g, o, in that order), 1 for the tanh RNN.
+//! A model is the core's [`Spec`]: one recurrent module (`lstm`, `gru` or `rnn`) of L stacked
+//! layers, each one or two directions (D), and a linear head applied to the top layer's output
+//! (D·H wide). G is the number of gate rows per hidden unit: 4 for the LSTM (i, f, g, o), 3 for
+//! the GRU (r, z, n), 1 for the RNN. For layer k = 0..L (I_0 = I, I_k = D·H above) and each
+//! direction (suffix `_reverse` for the backward one):
 //!
-//! | tensor                  | shape    |
-//! |-------------------------|----------|
-//! | `{cell}.weight_ih_l0`   | [G·H, I] |
-//! | `{cell}.weight_hh_l0`   | [G·H, H] |
-//! | `{cell}.bias_ih_l0`     | [G·H]    |
-//! | `{cell}.bias_hh_l0`     | [G·H]    |
-//! | `head.weight`           | [O, H]   |
-//! | `head.bias`             | [O]      |
+//! | tensor                           | shape      |
+//! |----------------------------------|------------|
+//! | `{cell}.weight_ih_l{k}[_reverse]`| [G·H, I_k] |
+//! | `{cell}.weight_hh_l{k}[_reverse]`| [G·H, H]   |
+//! | `{cell}.bias_ih_l{k}[_reverse]`  | [G·H]      |
+//! | `{cell}.bias_hh_l{k}[_reverse]`  | [G·H]      |
+//! | `head.weight`                    | [O, D·H]   |
+//! | `head.bias`                      | [O]        |
 //!
-//! The reader discovers the [`ModelSpec`] from the file: the cell from the name prefix, I and H
-//! from `weight_ih_l0`, O from `head.weight`; every other shape is checked against it.
+//! The reader discovers the [`Spec`] from the file: the cell from the module prefix, L from the
+//! `_l{k}` suffixes (numbered 0, 1, ... without a gap), D from `_reverse` (in every layer or in
+//! none), I and H from `weight_ih_l0`, O from `head.weight`; then every tensor of
+//! [`Spec::tensors`] must be there with its shape, and nothing else.
+//!
+//! PyTorch's files do not record an RNN's nonlinearity. The reader takes it from the metadata
+//! entry `nonlinearity` (`tanh` | `relu`) if the file has one, else from the caller
+//! (`--nonlinearity`), else `tanh`; a file that says one and a caller that says the other is an
+//! error. Files written by [`save_model`] record `cell` (the module: `lstm`, `gru`, `rnn`),
+//! `nonlinearity` (RNN only), `layers` and `bidirectional` (`true` | `false`); when a file has
+//! any of these entries it must agree with its tensors.
 //!
 //! # Int8 models
 //!
@@ -25,7 +37,8 @@
 //! module doc names every symbol) is a safetensors file of the same kind, with the metadata
 //! entry `quantization` = `int8-rowwise-v1` ([`QUANT_KEY`], [`tinyrnn::quant::SCHEME`]), the
 //! scheme's scalars `x_scale` (s_x, the shortest decimal that reads back to the f32), `shift` (L)
-//! and `c_frac` (F), the float model's metadata (task, cell, head), and these tensors:
+//! and `c_frac` (F), the float model's metadata (task, cell, head), and these tensors (one layer,
+//! one direction, LSTM or tanh RNN only, for now):
 //!
 //! | tensor                       | dtype | shape    | symbol            |
 //! |------------------------------|-------|----------|-------------------|
@@ -52,10 +65,14 @@
 //!
 //! * a file larger than [`MAX_FILE_BYTES`] (before reading it), or one that is not safetensors;
 //! * a `checksum` entry that does not match the contents (checkpoints carry one; see below);
-//! * any tensor that is neither the spec's nor an extra the caller declared (a second layer
-//!   `*_l1`, a reverse direction `*_reverse`, a projection, `head.foo`, a checkpoint's
-//!   `optimizer.state` given to `infer`): no command runs part of a model and exits 0;
+//! * any tensor that is neither the model's nor an extra the caller declared (a projection
+//!   `lstm.weight_hr_l0`, `head.foo`, a checkpoint's `optimizer.state` given to `infer`): no
+//!   command runs part of a model and exits 0;
+//! * tensors of two recurrent modules (`lstm.*` and `gru.*`), a gap in the layers (`_l0`, `_l2`
+//!   without `_l1`), a reverse direction in some layers only, a missing tensor;
 //! * a dtype other than F32, a dimension of 0, shapes that disagree with each other;
+//! * metadata (`cell`, `nonlinearity`, `layers`, `bidirectional`) that disagrees with the tensors
+//!   or with the caller's nonlinearity;
 //! * NaN or ±Inf values, naming the tensor and the element. This is a decision: a non-finite
 //!   weight reaches every later output through the recurrence (h_t depends on every earlier
 //!   step), so the model computes nothing but NaN; tinyrnn's training refuses non-finite losses
@@ -71,16 +88,14 @@
 //! different byte streams). The reader verifies it whenever a file has one. It finds damage (a
 //! flipped byte, a truncation, a hand edit), not an attacker, who can recompute it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
-use tinyrnn::Params;
+use tinyrnn::{CellKind, Params, Spec, Tensor};
 
-use crate::net::CellKind;
 use crate::out::write_atomic;
 
 /// The largest model or checkpoint file read (1 GiB); larger files are refused before reading.
@@ -89,20 +104,71 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 /// The metadata entry holding a file's checksum (see the module documentation).
 pub const CHECKSUM_KEY: &str = "checksum";
 
-/// The architecture a model file holds, discovered from its tensor names and shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ModelSpec {
-    /// LSTM or tanh RNN.
-    pub cell: CellKind,
-    /// Inputs per step.
-    pub i: usize,
-    /// Hidden units.
-    pub h: usize,
-    /// Outputs per step.
-    pub o: usize,
+/// The metadata entries that record a model's architecture (see the module documentation).
+pub const CELL_KEY: &str = "cell";
+/// See [`CELL_KEY`].
+pub const NONLINEARITY_KEY: &str = "nonlinearity";
+/// See [`CELL_KEY`].
+pub const LAYERS_KEY: &str = "layers";
+/// See [`CELL_KEY`].
+pub const BIDIRECTIONAL_KEY: &str = "bidirectional";
+
+/// An RNN's nonlinearity, which PyTorch's files do not record (`--nonlinearity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Nonlinearity {
+    /// `nn.RNN(nonlinearity="tanh")`, PyTorch's default.
+    Tanh,
+    /// `nn.RNN(nonlinearity="relu")`.
+    Relu,
 }
 
-/// One tensor a [`ModelSpec`] has: PyTorch's name, its shape, and the shape in words.
+impl Nonlinearity {
+    /// `tanh` or `relu`, as PyTorch spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Nonlinearity::Tanh => "tanh",
+            Nonlinearity::Relu => "relu",
+        }
+    }
+
+    /// The RNN cell of this nonlinearity.
+    pub fn rnn(self) -> CellKind {
+        match self {
+            Nonlinearity::Tanh => CellKind::RnnTanh,
+            Nonlinearity::Relu => CellKind::RnnRelu,
+        }
+    }
+}
+
+/// The core's cell of one of the cells the host's typed models use.
+pub fn core_cell(cell: crate::net::CellKind) -> CellKind {
+    match cell {
+        crate::net::CellKind::Lstm => CellKind::Lstm,
+        crate::net::CellKind::Rnn => CellKind::RnnTanh,
+    }
+}
+
+/// A model's shape in words: `LSTM(2 -> 3) + Linear(3 -> 1)`, `GRU(3 -> 5, 2 layers,
+/// bidirectional) + Linear(10 -> 2)`.
+pub fn describe(spec: &Spec) -> String {
+    let cell = match spec.cell {
+        CellKind::Lstm => "LSTM",
+        CellKind::Gru => "GRU",
+        CellKind::RnnTanh => "RNN",
+        CellKind::RnnRelu => "RNN-relu",
+    };
+    let (i, h, o, w) = (spec.input, spec.hidden, spec.output, spec.width());
+    let mut more = String::new();
+    if spec.layers != 1 {
+        more.push_str(&format!(", {} layers", spec.layers));
+    }
+    if spec.bidirectional {
+        more.push_str(", bidirectional");
+    }
+    format!("{cell}({i} -> {h}{more}) + Linear({w} -> {o})")
+}
+
+/// One tensor of a model file: PyTorch's name, its dtype, its shape, and the shape in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorSpec {
     /// PyTorch's name (`lstm.weight_ih_l0`, ..., `head.bias`).
@@ -115,108 +181,105 @@ pub struct TensorSpec {
     pub formula: String,
 }
 
-impl ModelSpec {
-    /// Gate rows per hidden unit: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
-    pub fn gates(&self) -> usize {
-        gates(self.cell)
+/// `G·H` in words: `H`, `3H`, `4H`.
+fn gh(cell: CellKind) -> String {
+    match cell.gates() {
+        1 => "H".into(),
+        g => format!("{g}H"),
     }
+}
 
-    /// The tensor names of a model with this cell, in layout order (the order of the typed
-    /// models' `Params::TENSORS`).
-    pub fn names(cell: CellKind) -> [String; 6] {
-        let c = cell.name();
-        [
+/// The shape of `t` (a tensor of `spec`) in words, for messages.
+fn formula(spec: &Spec, t: &Tensor) -> String {
+    let g = gh(spec.cell);
+    let input = match t.name.layer {
+        Some(0) => "I",
+        _ if spec.bidirectional => "2H",
+        _ => "H",
+    };
+    match (t.name.module, t.name.tensor) {
+        ("head", "weight") if spec.bidirectional => "[O, 2H]".into(),
+        ("head", "weight") => "[O, H]".into(),
+        ("head", _) => "[O]".into(),
+        (_, "weight_ih") => format!("[{g}, {input}]"),
+        (_, "weight_hh") => format!("[{g}, H]"),
+        _ => format!("[{g}]"),
+    }
+}
+
+/// Every tensor of the int8 model with the sizes of `spec` (one layer, one direction; see
+/// "Int8 models" in the module documentation), in layout order.
+pub fn int8_tensors(spec: &Spec) -> Vec<TensorSpec> {
+    let (i, h, o) = (spec.input, spec.hidden, spec.output);
+    let c = spec.cell.module();
+    let rows = spec.cell.gates().saturating_mul(h);
+    let g = gh(spec.cell);
+    let t = |name: String, dtype, shape, formula: String| TensorSpec {
+        name,
+        dtype,
+        shape,
+        formula,
+    };
+    let mut out = vec![
+        t(
             format!("{c}.weight_ih_l0"),
-            format!("{c}.weight_hh_l0"),
-            format!("{c}.bias_ih_l0"),
-            format!("{c}.bias_hh_l0"),
-            "head.weight".into(),
-            "head.bias".into(),
-        ]
-    }
-
-    /// Every tensor of the model, in layout order.
-    pub fn tensors(&self) -> Vec<TensorSpec> {
-        let (i, h, o) = (self.i, self.h, self.o);
-        let gh = self.gates().saturating_mul(h);
-        let g = if self.gates() == 1 { "H" } else { "4H" };
-        let shapes = [
-            (vec![gh, i], format!("[{g}, I]")),
-            (vec![gh, h], format!("[{g}, H]")),
-            (vec![gh], format!("[{g}]")),
-            (vec![gh], format!("[{g}]")),
-            (vec![o, h], "[O, H]".into()),
-            (vec![o], "[O]".into()),
-        ];
-        Self::names(self.cell)
-            .into_iter()
-            .zip(shapes)
-            .map(|(name, (shape, formula))| TensorSpec {
-                name,
-                dtype: Dtype::F32,
-                shape,
-                formula,
-            })
-            .collect()
-    }
-
-    /// Every tensor of the int8 model with these sizes (see "Int8 models" in the module
-    /// documentation), in layout order.
-    pub fn int8_tensors(&self) -> Vec<TensorSpec> {
-        let (i, h, o) = (self.i, self.h, self.o);
-        let c = self.cell.name();
-        let gh = self.gates().saturating_mul(h);
-        let g = if self.gates() == 1 { "H" } else { "4H" };
-        let t = |name: String, dtype, shape, formula: String| TensorSpec {
-            name,
-            dtype,
-            shape,
-            formula,
-        };
-        let rows = || (vec![gh], format!("[{g}]"));
-        let mut out = vec![
-            t(
-                format!("{c}.weight_ih_l0"),
-                Dtype::I8,
-                vec![gh, i],
-                format!("[{g}, I]"),
-            ),
-            t(
-                format!("{c}.weight_hh_l0"),
-                Dtype::I8,
-                vec![gh, h],
-                format!("[{g}, H]"),
-            ),
-        ];
-        for (name, dtype) in [
-            ("weight_ih_l0.scale", Dtype::F32),
-            ("weight_hh_l0.scale", Dtype::F32),
-            ("multiplier_ih_l0", Dtype::I32),
-            ("multiplier_hh_l0", Dtype::I32),
-            ("bias_ih_l0", Dtype::I32),
-            ("bias_hh_l0", Dtype::I32),
-        ] {
-            let (shape, formula) = rows();
-            out.push(t(format!("{c}.{name}"), dtype, shape, formula));
-        }
-        out.push(t(
-            "head.weight".into(),
             Dtype::I8,
-            vec![o, h],
-            "[O, H]".into(),
+            vec![rows, i],
+            format!("[{g}, I]"),
+        ),
+        t(
+            format!("{c}.weight_hh_l0"),
+            Dtype::I8,
+            vec![rows, h],
+            format!("[{g}, H]"),
+        ),
+    ];
+    for (name, dtype) in [
+        ("weight_ih_l0.scale", Dtype::F32),
+        ("weight_hh_l0.scale", Dtype::F32),
+        ("multiplier_ih_l0", Dtype::I32),
+        ("multiplier_hh_l0", Dtype::I32),
+        ("bias_ih_l0", Dtype::I32),
+        ("bias_hh_l0", Dtype::I32),
+    ] {
+        out.push(t(
+            format!("{c}.{name}"),
+            dtype,
+            vec![rows],
+            format!("[{g}]"),
         ));
-        out.push(t("head.scale".into(), Dtype::F32, vec![o], "[O]".into()));
-        out.push(t("head.bias".into(), Dtype::F32, vec![o], "[O]".into()));
-        out
     }
+    out.push(t(
+        "head.weight".into(),
+        Dtype::I8,
+        vec![o, h],
+        "[O, H]".into(),
+    ));
+    out.push(t("head.scale".into(), Dtype::F32, vec![o], "[O]".into()));
+    out.push(t("head.bias".into(), Dtype::F32, vec![o], "[O]".into()));
+    out
+}
 
-    /// The tensors of `precision`'s layout.
-    fn layout(&self, precision: Precision) -> Vec<TensorSpec> {
-        match precision {
-            Precision::F32 => self.tensors(),
-            Precision::Int8 => self.int8_tensors(),
-        }
+/// The host's cell of a model the int8 path takes (one layer, one direction, LSTM or tanh RNN),
+/// or one line saying why not; `p` names the model.
+pub fn int8_cell(spec: &Spec, p: &str) -> Result<crate::net::CellKind> {
+    let cell = match spec.cell {
+        CellKind::Lstm => crate::net::CellKind::Lstm,
+        CellKind::RnnTanh => crate::net::CellKind::Rnn,
+        _ => None.ok_or_else(|| {
+            anyhow!(
+                "{p} holds {}: int8 models are one-layer, one-direction LSTMs or tanh RNNs for now",
+                describe(spec)
+            )
+        })?,
+    };
+    if spec.layers != 1 || spec.bidirectional {
+        bail!(
+            "{p} holds {}: int8 models are one-layer, one-direction LSTMs or tanh RNNs for now",
+            describe(spec)
+        );
     }
+    Ok(cell)
 }
 
 /// The two kinds of model file: float weights, or int8 weights of the scheme
@@ -259,28 +322,12 @@ pub enum Values {
     I8(Vec<i8>),
 }
 
-impl fmt::Display for ModelSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (i, h, o) = (self.i, self.h, self.o);
-        let cell = self.cell.name().to_uppercase();
-        write!(f, "{cell}({i} -> {h}) + Linear({h} -> {o})")
-    }
-}
-
-/// Gate rows per hidden unit of `cell`: 4 (i, f, g, o) for the LSTM, 1 for the RNN.
-pub fn gates(cell: CellKind) -> usize {
-    match cell {
-        CellKind::Lstm => 4,
-        CellKind::Rnn => 1,
-    }
-}
-
-/// A model file read and checked: its [`ModelSpec`], its tensors (the spec's and the declared
+/// A float model file read and checked: its [`Spec`], its tensors (the spec's and the declared
 /// extras that it holds), its metadata.
 #[derive(Debug, Clone)]
 pub struct ModelFile {
     /// The architecture.
-    pub spec: ModelSpec,
+    pub spec: Spec,
     /// The file's metadata (task, cell, head; a checkpoint's update count and progress).
     pub metadata: HashMap<String, String>,
     /// Where it came from, for messages.
@@ -291,14 +338,36 @@ pub struct ModelFile {
 
 impl ModelFile {
     /// Reads and checks the model file at `path`; `extras` names the 1-D tensors besides the
-    /// model's that the file may hold (e.g. a checkpoint's `optimizer.state`).
+    /// model's that the file may hold (e.g. a checkpoint's `optimizer.state`). An RNN's
+    /// nonlinearity comes from the file's metadata, else `tanh`.
     pub fn read(path: &Path, extras: &[&str]) -> Result<Self> {
-        Self::parse(&read_bytes(path)?, &path.display().to_string(), extras)
+        Self::read_with(path, extras, None)
+    }
+
+    /// [`read`](Self::read) with the caller's nonlinearity for an RNN (`--nonlinearity`; an
+    /// error if the file's metadata says the other one).
+    pub fn read_with(
+        path: &Path,
+        extras: &[&str],
+        nonlinearity: Option<Nonlinearity>,
+    ) -> Result<Self> {
+        let p = path.display().to_string();
+        Self::parse_with(&read_bytes(path)?, &p, extras, nonlinearity)
     }
 
     /// Checks the bytes of a model file (see the module documentation for what is refused);
     /// `source` names it in messages; `extras` as in [`read`](Self::read).
     pub fn parse(bytes: &[u8], source: &str, extras: &[&str]) -> Result<Self> {
+        Self::parse_with(bytes, source, extras, None)
+    }
+
+    /// [`parse`](Self::parse) with the caller's nonlinearity (see [`read_with`](Self::read_with)).
+    pub fn parse_with(
+        bytes: &[u8],
+        source: &str,
+        extras: &[&str],
+        nonlinearity: Option<Nonlinearity>,
+    ) -> Result<Self> {
         let p = source;
         let (st, metadata) = open(bytes, p)?;
         if precision_of(&st, &metadata) == Precision::Int8 {
@@ -310,14 +379,7 @@ impl ModelFile {
                  infer` and `tinyrnn export` take either"
             );
         }
-        let (spec, values) = read_model(&st, p, Precision::F32, extras)?;
-        let tensors = values
-            .into_iter()
-            .map(|(n, v)| match v {
-                Values::F32(v) => Ok((n, v)),
-                _ => Err(anyhow!("{p}: tensor `{n}` is not F32")),
-            })
-            .collect::<Result<_>>()?;
+        let (spec, tensors) = read_float(&st, &metadata, p, extras, nonlinearity)?;
         Ok(Self {
             spec,
             metadata,
@@ -336,34 +398,51 @@ impl ModelFile {
         self.tensors.remove(name).unwrap_or_default()
     }
 
+    /// The model's flat parameter buffer ([`Spec::param_len`] scalars in [`Spec::tensors`]
+    /// order), as the core's `tinyrnn::Model` takes it.
+    pub fn params(&self) -> Vec<f32> {
+        let mut flat = vec![0.0; self.spec.param_len()];
+        for t in self.spec.tensors() {
+            if let Some(v) = self.tensor(&t.name.to_string()) {
+                flat[t.offset..t.offset + t.len()].copy_from_slice(v);
+            }
+        }
+        flat
+    }
+
     /// Copies the model's tensors into `model`, whose tensors must be exactly the file's spec
     /// (same names, same shapes).
     pub fn copy_to<P: Params<f32>>(&self, model: &mut P) -> Result<()> {
-        let spec = self.spec.tensors();
+        let spec: Vec<(String, Vec<usize>)> = self
+            .spec
+            .tensors()
+            .map(|t| (t.name.to_string(), t.shape().to_vec()))
+            .collect();
         let p = &self.source;
+        let held = describe(&self.spec);
         if P::TENSORS.len() != spec.len() {
             bail!(
-                "{p} holds {}, which does not fit this model ({} tensors)",
-                self.spec,
+                "{p} holds {held}, which does not fit this model ({} tensors)",
                 P::TENSORS.len()
             );
         }
         for t in P::TENSORS {
-            match spec.iter().find(|s| s.name == t.name) {
+            match spec.iter().find(|s| s.0 == t.name) {
                 None => bail!(
-                    "{p} holds {}: it has no tensor `{}`, which this model needs",
-                    self.spec,
+                    "{p} holds {held}: it has no tensor `{}`, which this model needs",
                     t.name
                 ),
-                Some(s) if s.shape != t.shape => bail!(
-                    "{p} holds {}: tensor `{}` has shape {:?}, this model needs {:?}",
-                    self.spec,
+                Some(s) if s.1 != t.shape => bail!(
+                    "{p} holds {held}: tensor `{}` has shape {:?}, this model needs {:?}",
                     t.name,
-                    s.shape,
+                    s.1,
                     t.shape
                 ),
                 Some(_) => {}
             }
+        }
+        if self.spec.cell.nonlinearity() == Some("relu") {
+            bail!("{p} holds {held}: this model is a tanh RNN");
         }
         let flat = model.as_flat_mut();
         for t in P::TENSORS {
@@ -379,8 +458,8 @@ impl ModelFile {
 /// `host::quant::QuantModel::parse`).
 #[derive(Debug, Clone)]
 pub struct Int8File {
-    /// The architecture.
-    pub spec: ModelSpec,
+    /// The architecture: one layer, one direction, LSTM or tanh RNN.
+    pub spec: Spec,
     /// The file's metadata: [`QUANT_KEY`], the scheme's values, the float model's metadata.
     pub metadata: HashMap<String, String>,
     /// Where it came from, for messages.
@@ -417,7 +496,7 @@ impl Int8File {
             ),
             Some(_) => {}
         }
-        let (spec, tensors) = read_model(&st, p, Precision::Int8, &[])?;
+        let (spec, tensors) = read_int8(&st, p)?;
         Ok(Self {
             spec,
             metadata,
@@ -437,69 +516,303 @@ impl Int8File {
     }
 }
 
-/// The tensors of a model file of `precision` (the spec's, and `extras`: 1-D F32), checked: no
-/// other tensor, each of its dtype and shape, F32 values finite.
-fn read_model(
-    st: &SafeTensors<'_>,
+/// The recurrent tensor names tinyrnn reads, in words (for messages).
+const NAMES_HELP: &str = "tinyrnn reads one recurrent module `lstm`, `gru` or `rnn` \
+    (`<module>.{weight,bias}_{ih,hh}_l<k>[_reverse]`) and a linear head (`head.weight`, \
+    `head.bias`)";
+
+/// A recurrent tensor's name taken apart: (module, tensor, layer, reverse).
+fn parse_name(name: &str) -> Option<(&str, &str, usize, bool)> {
+    let (module, rest) = name.split_once('.')?;
+    if !matches!(module, "lstm" | "gru" | "rnn") {
+        return None;
+    }
+    let (rest, reverse) = match rest.strip_suffix("_reverse") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let (tensor, k) = rest.rsplit_once("_l")?;
+    if !matches!(tensor, "weight_ih" | "weight_hh" | "bias_ih" | "bias_hh") {
+        return None;
+    }
+    let canonical = !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit());
+    if !canonical || (k.len() > 1 && k.starts_with('0')) {
+        return None;
+    }
+    Some((module, tensor, k.parse().ok()?, reverse))
+}
+
+/// A metadata entry `key` checked against what the tensors say (`want`), if the file has it.
+fn agrees(meta: &HashMap<String, String>, key: &str, want: &str, p: &str) -> Result<()> {
+    match meta.get(key) {
+        Some(v) if v != want => bail!(
+            "{p}: metadata `{key}` = `{}`, but the tensors make it `{want}`",
+            crate::export::comment_text(v)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The cell of recurrent module `module`: for `rnn` the nonlinearity from the metadata or the
+/// caller (which must agree), else `tanh`.
+fn cell_of(
+    module: &str,
+    meta: &HashMap<String, String>,
+    flag: Option<Nonlinearity>,
     p: &str,
-    precision: Precision,
+) -> Result<CellKind> {
+    agrees(meta, CELL_KEY, module, p)?;
+    let recorded = match meta.get(NONLINEARITY_KEY).map(String::as_str) {
+        None => None,
+        Some("tanh") => Some(Nonlinearity::Tanh),
+        Some("relu") => Some(Nonlinearity::Relu),
+        Some(v) => bail!(
+            "{p}: metadata `{NONLINEARITY_KEY}` = `{}`, expected `tanh` or `relu`",
+            crate::export::comment_text(v)
+        ),
+    };
+    if module != "rnn" {
+        if let Some(n) = recorded {
+            bail!(
+                "{p}: metadata `{NONLINEARITY_KEY}` = `{}`, but an `{module}` has no choice of \
+                 nonlinearity",
+                n.name()
+            );
+        }
+        if let Some(n) = flag {
+            bail!(
+                "--nonlinearity {} is for an RNN (`rnn.*` tensors); {p} holds an `{module}`",
+                n.name()
+            );
+        }
+        return Ok(if module == "lstm" {
+            CellKind::Lstm
+        } else {
+            CellKind::Gru
+        });
+    }
+    match (recorded, flag) {
+        (Some(r), Some(f)) if r != f => bail!(
+            "{p}: its metadata says nonlinearity `{}`, --nonlinearity says `{}`",
+            r.name(),
+            f.name()
+        ),
+        (r, f) => Ok(r.or(f).unwrap_or(Nonlinearity::Tanh).rnn()),
+    }
+}
+
+/// The [`Spec`] a float file's tensor names and shapes describe, and its tensors (the spec's
+/// and `extras`: 1-D F32), checked: no other tensor, each F32 of its shape, values finite.
+fn read_float(
+    st: &SafeTensors<'_>,
+    meta: &HashMap<String, String>,
+    p: &str,
     extras: &[&str],
-) -> Result<(ModelSpec, BTreeMap<String, Values>)> {
+    nonlinearity: Option<Nonlinearity>,
+) -> Result<(Spec, BTreeMap<String, Vec<f32>>)> {
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
     names.sort();
-    let cell = cell_of(&names, p)?;
-    let c = cell.name();
-    // Names and dtypes do not depend on the sizes.
-    let model = ModelSpec {
-        cell,
-        i: 0,
-        h: 0,
-        o: 0,
-    }
-    .layout(precision);
-    let known = |n: &str| model.iter().any(|t| t.name == n);
-    if let Some(n) = names
-        .iter()
-        .find(|n| !known(n) && !extras.contains(&n.as_str()))
-    {
-        match precision {
-            Precision::F32 => bail!(
-                "{p}: unsupported tensor `{n}`: tinyrnn runs a one-layer, one-direction {c} \
-                 (tensors `{c}.*_l0`) with a linear head (`head.weight`, `head.bias`)"
-            ),
-            Precision::Int8 => bail!(
-                "{p}: unsupported tensor `{n}`: an int8 model of tinyrnn holds exactly {}",
-                model
-                    .iter()
-                    .map(|t| format!("`{}`", t.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+    let mut modules = BTreeSet::new();
+    let mut layers = BTreeSet::new();
+    let mut reversed = BTreeSet::new();
+    for n in &names {
+        if let Some((module, _, k, reverse)) = parse_name(n) {
+            modules.insert(module);
+            layers.insert(k);
+            if reverse {
+                reversed.insert(k);
+            }
+        } else if !(n == "head.weight" || n == "head.bias" || extras.contains(&n.as_str())) {
+            bail!("{p}: unsupported tensor `{n}`: {NAMES_HELP}");
         }
     }
-    // Presence and dtype of every tensor first, then the sizes.
-    let wanted = model
-        .iter()
-        .map(|t| (&t.name, t.dtype))
-        .chain(names.iter().filter(|n| !known(n)).map(|n| (n, Dtype::F32)));
-    for (name, dtype) in wanted {
-        let view = st
-            .tensor(name)
-            .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?;
-        if view.dtype() != dtype {
+    for n in &names {
+        let view = st.tensor(n)?;
+        if view.dtype() != Dtype::F32 {
             bail!(
-                "{p}: tensor `{name}` has dtype {:?}, expected {dtype:?}",
+                "{p}: tensor `{n}` has dtype {:?}, expected F32",
                 view.dtype()
             );
         }
     }
+    let module = match modules.len() {
+        0 => bail!(
+            "{p}: no `lstm.*`, `gru.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ...): \
+             not a recurrent model"
+        ),
+        1 => *modules.first().unwrap_or(&"lstm"),
+        _ => {
+            let m: Vec<String> = modules.iter().map(|m| format!("`{m}.*`")).collect();
+            bail!(
+                "{p}: tensors of more than one recurrent module ({}); a model has one",
+                m.join(" and ")
+            )
+        }
+    };
+    let cell = cell_of(module, meta, nonlinearity, p)?;
+    let count = layers.last().map_or(0, |k| k + 1);
+    if let Some(gap) = (0..count).find(|k| !layers.contains(k)) {
+        bail!(
+            "{p}: a gap in the layers: `{module}.*_l{}` tensors but no `{module}.*_l{gap}` \
+             (layers are numbered 0, 1, ... without a gap)",
+            count - 1
+        );
+    }
+    let bidirectional = !reversed.is_empty();
+    if let Some(k) = (0..count).find(|k| bidirectional && !reversed.contains(k)) {
+        let with = reversed.first().copied().unwrap_or(0);
+        bail!(
+            "{p}: a reverse direction in some layers only: layer {with} has `_reverse` tensors, \
+             layer {k} has none (`{module}.weight_ih_l{k}_reverse`, ...)"
+        );
+    }
+    agrees(meta, LAYERS_KEY, &count.to_string(), p)?;
+    agrees(meta, BIDIRECTIONAL_KEY, &bidirectional.to_string(), p)?;
+    // Names do not depend on the sizes: every tensor present first, then the shapes.
+    let named = Spec {
+        cell,
+        input: 0,
+        hidden: 0,
+        layers: count,
+        bidirectional,
+        output: 0,
+    };
+    for t in named.tensors() {
+        let name = t.name.to_string();
+        if !names.contains(&name) {
+            bail!("{p}: tensor `{name}` is missing");
+        }
+    }
+    let shape = |name: &str| -> Result<Vec<usize>> {
+        Ok(st
+            .tensor(name)
+            .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))?
+            .shape()
+            .to_vec())
+    };
+    let w_ih = format!("{module}.weight_ih_l0");
+    let g = cell.gates();
+    let (input, hidden) = match shape(&w_ih)?[..] {
+        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
+        ref s => bail!(
+            "{p}: tensor `{w_ih}` has shape {s:?}, expected [{}, I] with H, I >= 1",
+            gh(cell)
+        ),
+    };
+    let output = match shape("head.weight")?[..] {
+        [o, _] if o > 0 => o,
+        ref s => bail!(
+            "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] (bidirectional: [O, 2H]) \
+             with O >= 1 (H = {hidden})"
+        ),
+    };
+    let spec = Spec {
+        cell,
+        input,
+        hidden,
+        layers: count,
+        bidirectional,
+        output,
+    };
+    spec.validate()
+        .map_err(|e| anyhow!("{p}: {} is not a model tinyrnn runs: {e}", describe(&spec)))?;
+    let mut wanted = BTreeSet::new();
+    for t in spec.tensors() {
+        let name = t.name.to_string();
+        let got = shape(&name)?;
+        if got != t.shape() {
+            bail!(
+                "{p}: tensor `{name}` has shape {got:?}, expected {:?} = {} (I = {input}, H = \
+                 {hidden} from `{w_ih}` {:?}, O = {output} from `head.weight`)",
+                t.shape(),
+                formula(&spec, &t),
+                shape(&w_ih)?,
+            );
+        }
+        wanted.insert(name);
+    }
+    let mut tensors = BTreeMap::new();
+    for name in names {
+        if !wanted.contains(&name) {
+            if !extras.contains(&name.as_str()) {
+                bail!("{p}: unsupported tensor `{name}`: {NAMES_HELP}");
+            }
+            match shape(&name)?.as_slice() {
+                [n] if *n >= 1 => {}
+                s => bail!("{p}: tensor `{name}` has shape {s:?}, expected [N] with N >= 1"),
+            }
+        }
+        let values = finite_values(st.tensor(&name)?.data(), &name, p)?;
+        tensors.insert(name, values);
+    }
+    Ok((spec, tensors))
+}
+
+/// The tensors of an int8 model file, checked: exactly [`int8_tensors`] of the sizes its
+/// `weight_ih_l0` and `head.weight` give, each of its dtype and shape, F32 values finite.
+fn read_int8(st: &SafeTensors<'_>, p: &str) -> Result<(Spec, BTreeMap<String, Values>)> {
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+    let cell = match (has("lstm."), has("rnn.")) {
+        (true, false) => CellKind::Lstm,
+        (false, true) => CellKind::RnnTanh,
+        (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
+        (false, false) => bail!(
+            "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
+             `rnn.weight_ih_l0`, ...): int8 models are one-layer LSTMs or tanh RNNs for now"
+        ),
+    };
+    let c = cell.module();
+    // Names and dtypes do not depend on the sizes.
+    let model = int8_tensors(&Spec::new(cell, 0, 0, 0));
+    let known = |n: &str| model.iter().any(|t| t.name == n);
+    if let Some(n) = names.iter().find(|n| !known(n)) {
+        bail!(
+            "{p}: unsupported tensor `{n}`: an int8 model of tinyrnn (one layer, one direction, \
+             for now) holds exactly {}",
+            model
+                .iter()
+                .map(|t| format!("`{}`", t.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for t in &model {
+        let view = st
+            .tensor(&t.name)
+            .map_err(|_| anyhow!("{p}: tensor `{}` is missing", t.name))?;
+        if view.dtype() != t.dtype {
+            bail!(
+                "{p}: tensor `{}` has dtype {:?}, expected {:?}",
+                t.name,
+                view.dtype(),
+                t.dtype
+            );
+        }
+    }
     let shape = |name: &str| st.tensor(name).map(|v| v.shape().to_vec());
-    let (w_ih, head) = (format!("{c}.weight_ih_l0"), "head.weight");
-    let spec = discover(cell, &shape(&w_ih)?, &shape(head)?, p)?;
-    for t in spec.layout(precision) {
+    let w_ih = format!("{c}.weight_ih_l0");
+    let g = cell.gates();
+    let (i, h) = match shape(&w_ih)?[..] {
+        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
+        ref s => bail!(
+            "{p}: tensor `{w_ih}` has shape {s:?}, expected [{}, I] with H, I >= 1",
+            gh(cell)
+        ),
+    };
+    let o = match shape("head.weight")?[..] {
+        [o, _] if o > 0 => o,
+        ref s => bail!(
+            "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] with O >= 1 (H = {h})"
+        ),
+    };
+    let spec = Spec::new(cell, i, h, o);
+    spec.validate()
+        .map_err(|e| anyhow!("{p}: {} is not a model tinyrnn runs: {e}", describe(&spec)))?;
+    for t in int8_tensors(&spec) {
         let got = shape(&t.name)?;
         if got != t.shape {
-            let (i, h, o) = (spec.i, spec.h, spec.o);
             bail!(
                 "{p}: tensor `{}` has shape {got:?}, expected {:?} = {} (I = {i}, H = {h} \
                  from `{w_ih}` {:?}, O = {o} from `head.weight`)",
@@ -508,12 +821,6 @@ fn read_model(
                 t.formula,
                 shape(&w_ih)?,
             );
-        }
-    }
-    for name in names.iter().filter(|n| !known(n)) {
-        match shape(name)?.as_slice() {
-            [n] if *n >= 1 => {}
-            s => bail!("{p}: tensor `{name}` has shape {s:?}, expected [N] with N >= 1"),
         }
     }
     let mut tensors = BTreeMap::new();
@@ -532,40 +839,6 @@ fn read_model(
         tensors.insert(name, values);
     }
     Ok((spec, tensors))
-}
-
-/// The cell of a model from its tensor names: `lstm.*` or `rnn.*`, not both.
-fn cell_of(names: &[String], p: &str) -> Result<CellKind> {
-    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-    Ok(match (has("lstm."), has("rnn.")) {
-        (true, false) => CellKind::Lstm,
-        (false, true) => CellKind::Rnn,
-        (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
-        (false, false) => bail!(
-            "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
-             `rnn.weight_ih_l0`, ...): not an LSTM or RNN model"
-        ),
-    })
-}
-
-/// The sizes from the shapes of `weight_ih_l0` ([G·H, I]) and `head.weight` ([O, H]).
-fn discover(cell: CellKind, w_ih: &[usize], head: &[usize], p: &str) -> Result<ModelSpec> {
-    let g = gates(cell);
-    let c = cell.name();
-    let gh = if g == 1 { "H" } else { "4H" };
-    let (i, h) = match *w_ih {
-        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
-        _ => bail!(
-            "{p}: tensor `{c}.weight_ih_l0` has shape {w_ih:?}, expected [{gh}, I] with H, I >= 1"
-        ),
-    };
-    let o = match *head {
-        [o, _] if o > 0 => o,
-        _ => bail!(
-            "{p}: tensor `head.weight` has shape {head:?}, expected [O, H] with O >= 1 (H = {h})"
-        ),
-    };
-    Ok(ModelSpec { cell, i, h, o })
 }
 
 /// The little-endian F32 values of `data`, refusing NaN and ±Inf with the element's index.
@@ -744,7 +1017,7 @@ fn write<P: Params<f32>>(
     checked: bool,
 ) -> Result<()> {
     let flat = model.as_flat();
-    let tensors: Vec<RawTensor> = P::TENSORS
+    let tensors = P::TENSORS
         .iter()
         .map(|t| {
             RawTensor::f32(
@@ -753,15 +1026,87 @@ fn write<P: Params<f32>>(
                 &flat[t.offset..t.offset + t.len()],
             )
         })
-        .chain(
-            extra
-                .iter()
-                .filter(|e| !e.1.is_empty())
-                .map(|&(n, v)| RawTensor::f32(n, vec![v.len()], v)),
-        )
         .collect();
+    write_raw(path, tensors, extra, metadata, checked)
+}
+
+/// The one writer of float model files: `tensors`, the non-empty `extra` 1-D tensors and
+/// `metadata` (plus a checksum if `checked`), written atomically.
+fn write_raw(
+    path: &Path,
+    mut tensors: Vec<RawTensor>,
+    extra: &[(&str, &[f32])],
+    metadata: &[(&str, String)],
+    checked: bool,
+) -> Result<()> {
+    tensors.extend(
+        extra
+            .iter()
+            .filter(|e| !e.1.is_empty())
+            .map(|&(n, v)| RawTensor::f32(n, vec![v.len()], v)),
+    );
     let bytes = encode(tensors, metadata, checked).with_context(|| path.display().to_string())?;
     write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
+
+/// The metadata entries that record `spec`'s architecture: `cell` (the module), `nonlinearity`
+/// (RNN only), `layers`, `bidirectional`.
+pub fn spec_metadata(spec: &Spec) -> Vec<(&'static str, String)> {
+    let mut meta = vec![(CELL_KEY, spec.cell.module().to_string())];
+    if let Some(n) = spec.cell.nonlinearity() {
+        meta.push((NONLINEARITY_KEY, n.to_string()));
+    }
+    meta.push((LAYERS_KEY, spec.layers.to_string()));
+    meta.push((BIDIRECTIONAL_KEY, spec.bidirectional.to_string()));
+    meta
+}
+
+/// Writes a run-time model (`spec` and its flat parameters, [`Spec::tensors`] order) to `path`
+/// atomically, with `metadata` and the entries of [`spec_metadata`] (which win over the
+/// caller's): the file the reader gives back as the same `spec` and parameters.
+pub fn save_model(
+    path: &Path,
+    spec: &Spec,
+    params: &[f32],
+    metadata: &[(&str, String)],
+) -> Result<()> {
+    save_model_with(path, spec, params, &[], metadata, false)
+}
+
+/// [`save_model`] with `extra` 1-D tensors beside the model's (empty ones left out) and, if
+/// `checked`, the [`CHECKSUM_KEY`] entry (checkpoints).
+pub fn save_model_with(
+    path: &Path,
+    spec: &Spec,
+    params: &[f32],
+    extra: &[(&str, &[f32])],
+    metadata: &[(&str, String)],
+    checked: bool,
+) -> Result<()> {
+    let p = path.display();
+    spec.validate()
+        .map_err(|e| anyhow!("cannot write {p}: {}: {e}", describe(spec)))?;
+    if params.len() != spec.param_len() {
+        bail!(
+            "cannot write {p}: {} has {} parameters, given {}",
+            describe(spec),
+            spec.param_len(),
+            params.len()
+        );
+    }
+    let tensors = spec
+        .tensors()
+        .map(|t| {
+            RawTensor::f32(
+                &t.name.to_string(),
+                t.shape().to_vec(),
+                &params[t.offset..t.offset + t.len()],
+            )
+        })
+        .collect();
+    let mut meta = metadata.to_vec();
+    meta.extend(spec_metadata(spec));
+    write_raw(path, tensors, extra, &meta, checked)
 }
 
 /// One tensor to write: name, dtype, shape, little-endian bytes.
@@ -806,26 +1151,13 @@ impl RawTensor {
     }
 }
 
-/// Writes `tensors` and `metadata` to `path` atomically, as [`encode`] gives them, with the
-/// checksum entry if `checked`.
-pub fn save_raw(
-    path: &Path,
-    tensors: Vec<RawTensor>,
-    metadata: &[(&str, String)],
-    checked: bool,
-) -> Result<()> {
-    let bytes = encode(tensors, metadata, checked).with_context(|| path.display().to_string())?;
-    write_atomic(path, |w| Ok(w.write_all(&bytes)?))
-}
-
 /// Writes `tensors` and `metadata` to `path` atomically, as [`encode`] gives them.
 pub fn save_tensors(
     path: &Path,
     tensors: Vec<RawTensor>,
     metadata: &[(&str, String)],
 ) -> Result<()> {
-    let bytes = encode(tensors, metadata, false).with_context(|| path.display().to_string())?;
-    write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+    write_raw(path, tensors, &[], metadata, false)
 }
 
 /// The safetensors bytes of `tensors` and `metadata` (plus [`CHECKSUM_KEY`] if `checked`),
@@ -975,14 +1307,9 @@ mod tests {
         assert_eq!(file.metadata.get("flags"), Some(&meta[1].1));
         assert_eq!(read_metadata(&a).expect("metadata"), file.metadata);
         assert_eq!(file.tensor("opt"), Some(&extra[..]));
-        let spec = ModelSpec {
-            cell: CellKind::Lstm,
-            i: 2,
-            h: 3,
-            o: 1,
-        };
+        let spec = Spec::new(CellKind::Lstm, 2, 3, 1);
         assert_eq!(file.spec, spec);
-        assert_eq!(spec.to_string(), "LSTM(2 -> 3) + Linear(3 -> 1)");
+        assert_eq!(describe(&spec), "LSTM(2 -> 3) + Linear(3 -> 1)");
     }
 
     /// A checked file carries the checksum of its payload; one flipped byte anywhere in the
@@ -1020,17 +1347,21 @@ mod tests {
     /// Every tensor of a file is used or the file is refused, naming the tensor.
     #[test]
     fn unknown_tensors_are_refused_by_name() {
-        for name in [
-            "lstm.weight_ih_l1",
-            "lstm.weight_ih_l0_reverse",
-            "head.foo",
-            "optimizer.state",
-            "foo",
-        ] {
+        for name in ["lstm.weight_hr_l0", "head.foo", "optimizer.state", "foo"] {
             let mut t = tensors();
             t.push((name, vec![3], vec![1.0, 2.0, 3.0]));
             let e = refused(&bytes(&t, &[]));
             assert!(e.contains(&format!("unsupported tensor `{name}`")), "{e}");
+        }
+        // A second layer or a reverse direction is part of the model: the rest of it is missing.
+        for (name, missing) in [
+            ("lstm.weight_ih_l1", "lstm.weight_hh_l1"),
+            ("lstm.weight_ih_l0_reverse", "lstm.weight_hh_l0_reverse"),
+        ] {
+            let mut t = tensors();
+            t.push((name, vec![3], vec![1.0, 2.0, 3.0]));
+            let e = refused(&bytes(&t, &[]));
+            assert!(e.contains(&format!("tensor `{missing}` is missing")), "{e}");
         }
         // Declared extras must be 1-D with at least one value.
         for shape in [vec![2, 2], vec![0]] {

@@ -9,7 +9,8 @@ use tinyrnn::cell::CellKind as Kind;
 use tinyrnn::init::fill_uniform;
 use tinyrnn::{Cache, Model, SeededRng, Spec};
 
-use crate::modelfile::{ModelFile, RawTensor, save_raw};
+pub use crate::modelfile::Nonlinearity;
+use crate::modelfile::{ModelFile, save_model_with};
 
 pub use tinyrnn::Outputs;
 
@@ -44,16 +45,6 @@ pub enum CellArg {
     Rnn,
 }
 
-/// An RNN's nonlinearity (`--nonlinearity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Nonlinearity {
-    /// tanh (PyTorch's default).
-    #[default]
-    Tanh,
-    /// relu.
-    Relu,
-}
-
 impl CellArg {
     /// The core cell: `rnn` with its nonlinearity.
     pub fn kind(self, nonlinearity: Nonlinearity) -> Kind {
@@ -66,9 +57,10 @@ impl CellArg {
     }
 }
 
-/// A model's shape in a few words: `lstm H=128`, `gru H=64 x2 layers, bidirectional`,
-/// `rnn-relu H=32`.
-pub fn describe(spec: &Spec) -> String {
+/// A model's shape in a few words for summaries and plot titles: `lstm H=128`,
+/// `gru H=64 x2 layers, bidirectional`, `rnn-relu H=32` (file descriptions:
+/// [`crate::modelfile::describe`]).
+pub fn label(spec: &Spec) -> String {
     let mut s = format!("{} H={}", spec.cell, spec.hidden);
     if spec.layers > 1 {
         s += &format!(" x{} layers", spec.layers);
@@ -355,37 +347,9 @@ impl Net {
         Ok((c.h.to_vec(), c.c.to_vec(), c.cell.to_vec()))
     }
 
-    /// The model's tensors, named as PyTorch names them, for writing.
-    pub fn raw_tensors(&self) -> Vec<RawTensor> {
-        self.spec
-            .tensors()
-            .map(|t| {
-                RawTensor::f32(
-                    &t.name.to_string(),
-                    t.shape().to_vec(),
-                    &self.params[t.offset..t.offset + t.len()],
-                )
-            })
-            .collect()
-    }
-
-    /// The metadata that records the shape beyond what the tensors show: the cell, an RNN's
-    /// nonlinearity, layers, directions.
-    pub fn shape_metadata(&self) -> Vec<(&'static str, String)> {
-        let s = &self.spec;
-        let mut m = vec![
-            ("cell", s.cell.module().to_string()),
-            ("layers", s.layers.to_string()),
-            ("bidirectional", s.bidirectional.to_string()),
-        ];
-        if let Some(n) = s.cell.nonlinearity() {
-            m.push(("nonlinearity", n.to_string()));
-        }
-        m
-    }
-
-    /// Writes the model to `path` atomically with `metadata` (after the shape's own entries),
-    /// `extra` 1-D tensors beside it (empty ones left out) and, if `checked`, a checksum.
+    /// Writes the model to `path` atomically (PyTorch names, the shape in the metadata; see
+    /// [`crate::modelfile::save_model_with`]) with `metadata`, `extra` 1-D tensors beside it and,
+    /// if `checked`, a checksum.
     pub fn save(
         &self,
         path: &Path,
@@ -393,16 +357,7 @@ impl Net {
         metadata: &[(&str, String)],
         checked: bool,
     ) -> Result<()> {
-        let mut tensors = self.raw_tensors();
-        tensors.extend(
-            extra
-                .iter()
-                .filter(|e| !e.1.is_empty())
-                .map(|&(n, v)| RawTensor::f32(n, vec![v.len()], v)),
-        );
-        let mut meta = self.shape_metadata();
-        meta.extend(metadata.iter().cloned());
-        save_raw(path, tensors, &meta, checked)
+        save_model_with(path, &self.spec, &self.params, extra, metadata, checked)
     }
 
     /// Copies the model's tensors out of `file`, which must hold every one of them with this

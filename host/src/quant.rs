@@ -16,7 +16,9 @@ use anyhow::{Result, anyhow, bail};
 use tinyrnn::quant::{self, FloatLayer, QLayer, QLayerMut, QLinear, QModel};
 
 use crate::infer::{DynModel, DynState};
-use crate::modelfile::{CHECKSUM_KEY, Int8File, ModelSpec, QUANT_KEY, RawTensor, Values};
+use crate::modelfile::{
+    CHECKSUM_KEY, Int8File, QUANT_KEY, RawTensor, Values, int8_cell, int8_tensors,
+};
 use crate::net::CellKind;
 
 /// What calibration measured: the largest |input| and |cell state| the float model met.
@@ -122,9 +124,20 @@ impl QuantModel {
     /// Quantizes `model` with the calibrated `ranges`.
     pub fn quantize(model: &DynModel, ranges: Ranges) -> Result<Self> {
         let (i, h, o) = model.sizes();
-        let cell = model.cell();
-        let rows = crate::modelfile::gates(cell) * h;
-        let [w_ih_f, w_hh_f, b_ih_f, b_hh_f, head_w_f, head_b_f] = model.tensors();
+        let spec = model.spec();
+        let cell = int8_cell(spec, "the model")?;
+        let rows = spec.cell.gates() * h;
+        let params = model.params();
+        let t: Vec<&[f32]> = spec
+            .tensors()
+            .map(|t| &params[t.offset..t.offset + t.len()])
+            .collect();
+        let [w_ih_f, w_hh_f, b_ih_f, b_hh_f, head_w_f, head_b_f] = t[..] else {
+            bail!(
+                "{}: not one layer and a head",
+                crate::modelfile::describe(spec)
+            );
+        };
         let x_scale = if ranges.x_max > 0.0 {
             ranges.x_max / 127.0
         } else {
@@ -250,13 +263,12 @@ impl QuantModel {
     /// The file's tensors (see [`crate::modelfile`], "Int8 models"), in layout order.
     fn raw_tensors(&self) -> Vec<RawTensor> {
         let (i, h, o) = self.sizes;
-        let spec = ModelSpec {
-            cell: self.cell,
+        let t = int8_tensors(&tinyrnn::Spec::new(
+            crate::modelfile::core_cell(self.cell),
             i,
             h,
             o,
-        };
-        let t = spec.int8_tensors();
+        ));
         let shape = |k: usize| t[k].shape.clone();
         vec![
             RawTensor::i8(&t[0].name, shape(0), &self.w_ih),
@@ -347,10 +359,9 @@ impl QuantModel {
         };
         let shift = int_in(SHIFT_KEY, &quant::SHIFTS)?;
         let c_frac = int_in(C_FRAC_KEY, &quant::C_FRACS)?;
-        let ModelSpec { cell, i, h, o } = file.spec;
-        let names: Vec<String> = file
-            .spec
-            .int8_tensors()
+        let cell = int8_cell(&file.spec, &p)?;
+        let (i, h, o) = (file.spec.input, file.spec.hidden, file.spec.output);
+        let names: Vec<String> = int8_tensors(&file.spec)
             .into_iter()
             .map(|t| t.name)
             .collect();

@@ -81,6 +81,7 @@ pub fn run(args: &QuantizeArgs) -> Result<String> {
     inputs.extend(args.calibrate.iter().map(|p| ("--calibrate", p.as_path())));
     check_files(&inputs, &[("--out", &args.out)])?;
     let model = DynModel::load(&args.model)?;
+    crate::modelfile::int8_cell(model.spec(), &args.model.display().to_string())?;
     let (i, h, o) = model.sizes();
     let sequences = args
         .calibrate
@@ -98,7 +99,7 @@ pub fn run(args: &QuantizeArgs) -> Result<String> {
     Ok(format!(
         "quantize: {}({i} -> {h}) + Linear({h} -> {o}) to {} x_scale={:?} c_frac={} shift={}; \
          max |f32 - int8| = {:.3e} over {} steps of {} calibration sequence{}; wrote {}",
-        model.cell().name().to_uppercase(),
+        q.cell.name().to_uppercase(),
         tinyrnn::quant::SCHEME,
         q.x_scale,
         q.c_frac,

@@ -200,7 +200,7 @@ fn quantize_writes_the_library_model_and_infer_runs_it() {
         let want = format!(
             "{}\n{}",
             outputs_csv(3, &y),
-            state_csv(&dequantized(&q, &state))
+            state_csv(1, 1, &dequantized(&q, &state))
         );
         assert_eq!(out, want);
         let header = if cell == "lstm" {

@@ -13,7 +13,7 @@ use tinyrnn::Spec;
 use tinyrnn::cell::CellKind as Kind;
 
 use crate::infer::DynModel;
-use crate::net::{CellKind, Net, describe};
+use crate::net::{CellKind, Net, label};
 use crate::out::{OutDir, num};
 use crate::quant::{QuantModel, Ranges};
 
@@ -42,7 +42,7 @@ pub fn supported(spec: &Spec) -> Result<CellKind> {
         (Kind::RnnTanh, 1, false) => Ok(CellKind::Rnn),
         _ => bail!(
             "--int8 takes a one-layer unidirectional LSTM or tanh RNN; this model is {}",
-            describe(spec)
+            label(spec)
         ),
     }
 }

@@ -37,7 +37,7 @@ use tinyrnn::{SeededRng, Spec};
 
 use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_hidden, run_id, update_rng};
 use crate::budget;
-use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, progress, split};
@@ -189,7 +189,7 @@ fn single(args: &MemoryArgs, out: &OutDir, resume: Option<&Path>) -> Result<Stri
         "memory: {} ({} parameters) L={} N={}: recall accuracy {:.4} on {} unseen sequences \
          (chance 0.125){}, recall loss {:.4} per symbol (memoryless baseline ln 8 = {:.4}); {} updates \
          in {:.1} s ({:.1} ms/update){}{}; wrote {}",
-        describe(&r.spec),
+        label(&r.spec),
         r.params,
         args.length,
         args.blanks,
@@ -974,7 +974,7 @@ fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) ->
         Panel {
             title: format!(
                 "{}: recall accuracy, L={} N={}",
-                describe(spec),
+                label(spec),
                 shape.length,
                 shape.blanks
             ),
@@ -1089,7 +1089,7 @@ fn compare(args: &MemoryArgs, out: &OutDir) -> Result<String> {
     )?;
     let series = |cell: Kind, color| Series {
         label: match rows.iter().find(|(_, r)| r.spec.cell == cell) {
-            Some((_, r)) => format!("{} ({} parameters)", describe(&r.spec), r.params),
+            Some((_, r)) => format!("{} ({} parameters)", label(&r.spec), r.params),
             None => cell.to_string(),
         },
         points: rows

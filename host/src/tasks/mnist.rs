@@ -36,7 +36,7 @@ use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, run_id};
 use crate::budget;
 use crate::idx::{self, LabelledImages};
 use crate::modelfile::ModelFile;
-use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::OutDir;
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{
@@ -742,7 +742,7 @@ fn train(
         row.push(format!("{a:.6}"));
     }
     out.csv("test.csv", &header, [row])?;
-    plot_curves(out, epochs, &batch_loss, &describe(model.spec()))?;
+    plot_curves(out, epochs, &batch_loss, &label(model.spec()))?;
     model.save(
         &out.path("model.safetensors"),
         &[],
@@ -762,7 +762,7 @@ fn train(
     let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
     Ok(format!(
         "mnist: {} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}{}; wrote {}",
-        describe(model.spec()),
+        label(model.spec()),
         data.dir.display(),
         data.train_count,
         val_ids.len(),

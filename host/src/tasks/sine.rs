@@ -27,7 +27,7 @@ use tinyrnn::{SeededRng, Spec};
 
 use super::{CHECKPOINT_FILE, CheckpointArgs, Common, int8, matched_hidden, run_id, update_rng};
 use crate::budget;
-use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, describe};
+use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, progress};
@@ -556,7 +556,7 @@ fn run_net(
     )?;
     Ok(format!(
         "sine: {} trained {} updates in {:.1} s; extrapolation MSE {:.4} over {} generated samples of {} unseen curves (zero baseline {:.4}, ratio {:.3}){int8_note}; wrote {}",
-        describe(model.spec()),
+        label(model.spec()),
         args.steps,
         train_time,
         mse_gen,
