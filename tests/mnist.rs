@@ -241,10 +241,15 @@ fn bad_flags_are_refused() {
         Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("leaves no training images")),
         other => panic!("expected a task error, got {other:?}"),
     }
-    match mnist(d.path(), out.path(), &["--hidden", "100", "--val", "4"]) {
-        Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("not compiled in")),
+    // int8 takes one-layer unidirectional LSTMs and tanh RNNs: refused before training.
+    match mnist(d.path(), out.path(), &["--cell", "gru", "--int8", "--val", "4"]) {
+        Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("--int8 takes")),
         other => panic!("expected a task error, got {other:?}"),
     }
+    assert!(matches!(
+        mnist(d.path(), out.path(), &["--layers", "0"]),
+        Err(Failure::Usage(_))
+    ));
     assert!(matches!(
         mnist(d.path(), out.path(), &["--epochs", "0"]),
         Err(Failure::Usage(_))

@@ -75,9 +75,7 @@ impl Cell for ReluCell {
     fn forward_step<T: Real, K: Kernels<T>>(f: Forward<'_, T>) {
         let n = f.batch * f.w.hs;
         summed_pre::<T, K>(&f.w, f.batch, f.x, f.h_prev, f.cache);
-        for (h, &a) in f.h[..n].iter_mut().zip(&f.cache[..n]) {
-            *h = a.max(T::ZERO);
-        }
+        relu(&f.cache[..n], &mut f.h[..n]);
     }
 
     fn backward_step<T: Real, K: Kernels<T>>(b: Backward<'_, T>) {
@@ -108,9 +106,14 @@ impl Cell for ReluCell {
     ) {
         let pre = &mut scratch[..w.hs];
         summed_pre::<T, K>(w, 1, x, h, pre);
-        for (h, &a) in h.iter_mut().zip(pre.iter()) {
-            *h = a.max(T::ZERO);
-        }
+        relu(pre, h);
+    }
+}
+
+/// `h = max(pre, 0)`.
+fn relu<T: Real>(pre: &[T], h: &mut [T]) {
+    for (h, &a) in h.iter_mut().zip(pre) {
+        *h = a.max(T::ZERO);
     }
 }
 
