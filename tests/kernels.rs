@@ -334,6 +334,102 @@ fn tanh_pointwise_forward_and_backward() {
     }
 }
 
+/// The GRU pointwise forward and backward over `batch` rows, Simd against Naive and against the
+/// definitions (`cell/gru.rs`) in f64.
+#[test]
+fn gru_pointwise_forward_and_backward() {
+    for (s, hs) in PW.into_iter().enumerate() {
+        for batch in [1, 3] {
+            let s = 4000 + 10 * s as u64 + batch as u64;
+            let (g3, n) = (3 * hs, batch * hs);
+            let ax = pre_values(s, batch * g3);
+            let ah: Vec<f32> = rand_vec(&mut rng(s + 1), batch * g3, -3.0, 3.0);
+            let h_prev: Vec<f32> = rand_vec(&mut rng(s + 2), n, -1.0, 1.0);
+            let fwd = |simd: bool| {
+                let (mut cache, mut h) = (vec![f32::NAN; 4 * n], vec![f32::NAN; n]);
+                let f = if simd {
+                    <Simd as Kernels<f32>>::gru_pointwise
+                } else {
+                    <Naive as Kernels<f32>>::gru_pointwise
+                };
+                f(batch, hs, &ax, &ah, &h_prev, &mut cache, &mut h);
+                (cache, h)
+            };
+            let ((cache_s, h_s), (cache_n, h_n)) = (fwd(true), fwd(false));
+            let what = format!("gru_pointwise H={hs} B={batch}");
+            assert_close(&format!("{what} cache"), &cache_s, &cache_n, TOL);
+            assert_close(&format!("{what} h"), &h_s, &h_n, TOL);
+            let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+            for b in 0..batch {
+                for j in 0..hs {
+                    let (x, a) = (
+                        |q: usize| ax[b * g3 + q * hs + j] as f64,
+                        |q: usize| ah[b * g3 + q * hs + j] as f64,
+                    );
+                    let r = sig(x(0) + a(0));
+                    let z = sig(x(1) + a(1));
+                    let nn = (x(2) + r * a(2)).tanh();
+                    let hp = h_prev[b * hs + j] as f64;
+                    let want = [r, z, nn, a(2), (1.0 - z) * nn + z * hp];
+                    let c = &cache_s[b * 4 * hs..];
+                    let got = [c[j], c[hs + j], c[2 * hs + j], c[g3 + j], h_s[b * hs + j]];
+                    assert_close(&format!("{what} [{b},{j}] vs f64"), &got, &want, TOL);
+                }
+            }
+
+            // Backward from the naive forward's cache.
+            let mut r = rng(s + 3);
+            let dh_ext: Vec<f32> = rand_vec(&mut r, n, -1.0, 1.0);
+            let dh0: Vec<f32> = rand_vec(&mut r, n, -1.0, 1.0);
+            let bwd = |simd: bool| {
+                let mut dh = dh0.clone();
+                let (mut dax, mut dah) = (vec![f32::NAN; batch * g3], vec![f32::NAN; batch * g3]);
+                let f = if simd {
+                    <Simd as Kernels<f32>>::gru_pointwise_backward
+                } else {
+                    <Naive as Kernels<f32>>::gru_pointwise_backward
+                };
+                f(
+                    batch, hs, &cache_n, &h_prev, &dh_ext, &mut dh, &mut dax, &mut dah,
+                );
+                (dh, dax, dah)
+            };
+            let ((dh_s, dax_s, dah_s), (dh_n, dax_n, dah_n)) = (bwd(true), bwd(false));
+            assert_close(&format!("{what} backward dh"), &dh_s, &dh_n, TOL);
+            assert_close(&format!("{what} backward dax"), &dax_s, &dax_n, TOL);
+            assert_close(&format!("{what} backward dah"), &dah_s, &dah_n, TOL);
+            for b in 0..batch {
+                for j in 0..hs {
+                    let c = |q: usize| cache_n[b * 4 * hs + q * hs + j] as f64;
+                    let (r, z, nn, hn) = (c(0), c(1), c(2), c(3));
+                    let k = b * hs + j;
+                    let dh = dh_ext[k] as f64 + dh0[k] as f64;
+                    let da_n = dh * (1.0 - z) * (1.0 - nn * nn);
+                    let da_r = da_n * hn * r * (1.0 - r);
+                    let da_z = dh * (h_prev[k] as f64 - nn) * z * (1.0 - z);
+                    let want = [da_r, da_z, da_n, da_r, da_z, da_n * r, dh * z];
+                    let (x, a) = (&dax_s[b * g3..], &dah_s[b * g3..]);
+                    let got = [
+                        x[j],
+                        x[hs + j],
+                        x[2 * hs + j],
+                        a[j],
+                        a[hs + j],
+                        a[2 * hs + j],
+                        dh_s[k],
+                    ];
+                    assert_close(
+                        &format!("{what} backward [{b},{j}] vs f64"),
+                        &got,
+                        &want,
+                        TOL,
+                    );
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layer level: the same f32 layer with `Naive` and with `Simd` kernels.
 

@@ -1,14 +1,15 @@
 //! The 16-lane (AVX-512) and 8-lane paths of the `Simd` kernels give the same bits: the broadcast
 //! GEMMs on shapes that cross every column block (64, 32, 16, 8 columns, the n % 8 edge) and k
-//! block, and whole LSTM / tanh-RNN layers forward and backward for batch sizes around the row
+//! block, and whole LSTM / tanh-RNN / GRU layers forward and backward for batch sizes around the row
 //! tiles (6 and 12 rows). On a CPU without AVX-512 both runs take the 8-lane path and the test
 //! says so.
 //!
 //! One test function: the lane width is a process-wide switch (`kernels::allow_avx512`), and
 //! this binary holds nothing else that could run beside it.
 
+use tinyrnn::cell::CellKind;
 use tinyrnn::kernels::allow_avx512;
-use tinyrnn::{Kernels, Lstm, LstmState, Rnn, Simd, rng};
+use tinyrnn::{Cache, Kernels, Lstm, LstmState, Model, Outputs, Rnn, Simd, Spec, rng};
 use tinyrnn_tests::{assert_bits_eq, boxed_random, lstm_run, rand_rows, rand_vec, rnn_run};
 
 /// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
@@ -79,6 +80,61 @@ fn rnn_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
     rnn_run::<Simd, I, H>(&rnn, seed + 1, 3, b).all()
 }
 
+/// One GRU layer (through the engine) forward and backward over 3 steps of `b` sequences with
+/// the Simd kernels (outputs, final state, every gradient, dx, dh0), then its batch-1 step.
+fn gru_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
+    const T: usize = 3;
+    let spec = Spec::new(CellKind::Gru, I, H, 2);
+    let mut g = rng(seed);
+    let scale = 1.5 / (H as f64).sqrt();
+    let params: Vec<f32> = rand_vec(&mut g, spec.param_len(), -scale, scale);
+    let x: Vec<f32> = rand_vec(&mut g, T * b * I, -1.0, 1.0);
+    let mut h: Vec<f32> = rand_vec(&mut g, spec.state_len(b), -0.5, 0.5);
+    let dy: Vec<f32> = rand_vec(&mut g, T * b * spec.output, -1.0, 1.0);
+    let model = Model::new(spec, &params).unwrap();
+    let mut buf = vec![0.0; Cache::<f32>::len(&spec, T, b)];
+    let mut cache = Cache::new(&spec, &mut buf, T, b, Outputs::EveryStep).unwrap();
+    let mut y = vec![0.0; T * b * spec.output];
+    model
+        .forward_with::<Simd>(&x, &mut h, &mut [], &mut cache, &mut y)
+        .unwrap();
+    let mut out = y;
+    out.extend(&h);
+    let mut grad = vec![0.0; spec.param_len()];
+    let mut dx = vec![0.0; x.len()];
+    let mut dh: Vec<f32> = rand_vec(&mut g, h.len(), -1.0, 1.0);
+    model
+        .backward_with::<Simd>(
+            &mut grad,
+            &x,
+            &mut cache,
+            &dy,
+            &mut dh,
+            &mut [],
+            Some(&mut dx),
+        )
+        .unwrap();
+    out.extend(grad);
+    out.extend(dx);
+    out.extend(&dh);
+    let mut h1 = h[..H].to_vec();
+    let mut scratch = vec![0.0; model.step_scratch_len()];
+    let mut y1 = vec![0.0; spec.output];
+    for t in 0..T {
+        model
+            .step_with::<Simd>(
+                &x[t * b * I..][..I],
+                &mut h1,
+                &mut [],
+                &mut scratch,
+                &mut y1,
+            )
+            .unwrap();
+        out.extend(&h1);
+    }
+    out
+}
+
 fn layers<const I: usize, const H: usize>() -> bool {
     let mut wide = false;
     for b in [1, 5, 6, 7, 11, 12, 13, 25] {
@@ -88,6 +144,9 @@ fn layers<const I: usize, const H: usize>() -> bool {
         });
         wide |= both_widths(&format!("rnn I={I} H={H} B={b}"), || {
             rnn_layer::<I, H>(b, seed)
+        });
+        wide |= both_widths(&format!("gru I={I} H={H} B={b}"), || {
+            gru_layer::<I, H>(b, seed)
         });
     }
     wide

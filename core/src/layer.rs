@@ -179,6 +179,7 @@ pub(crate) fn forward<C: Cell, T: Real, K: Kernels<T>>(
     dc.h0.copy_from_slice(&h[..rows]);
     dc.c0.copy_from_slice(&c[..dc.c0.len()]);
     C::pack(w, dc.packed);
+    C::project_inputs::<T, K>(w, dc.packed, z.steps * b, &x[..z.steps * b * z.is], dc.dax);
     let crow = C::CACHE * rows;
     let ahrow = if C::SPLIT { b * gh } else { 0 };
     for s in 0..z.steps {

@@ -13,7 +13,9 @@
 //! dh_{t-1} = dh ⊙ z + W_hhᵀ dah
 //! ```
 //! `ax` and `ah` are kept apart because of the `n` gate (the cell is [`Cell::SPLIT`]). Per
-//! (step, row) the cache holds `[r, z, n (3H) | ah_n (H)]`.
+//! (step, row) the cache holds `[r, z, n (3H) | ah_n (H)]`. Forward projects the inputs of all
+//! steps at once ([`Cell::project_inputs`]), then per step `ah` from `W_hhᵀ` transposed once per
+//! call (the broadcast tiles of `gemm_nn`) and the pointwise kernel (`Kernels::gru_pointwise`).
 
 use super::{Backward, Cell, CellKind, Forward, Weights, project};
 use crate::Real;
@@ -23,28 +25,30 @@ use crate::kernels::Kernels;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GruCell;
 
-/// The pointwise update of one row: `ax`, `ah` (3H each) and `h_prev` (H) to `gates` =
-/// `[r, z, n]` (3H), `hn` = `ah_n` (H) and `h` (H). `h` may alias nothing; `h_prev` is read
-/// before `h` is written at each unit, so the batch-1 step passes a copy.
-fn pointwise<T: Real>(
-    hs: usize,
-    ax: &[T],
-    ah: &[T],
-    h_prev: &[T],
-    gates: &mut [T],
-    hn: &mut [T],
-    h: &mut [T],
-) {
-    for j in 0..hs {
-        let r = (ax[j] + ah[j]).sigmoid();
-        let z = (ax[hs + j] + ah[hs + j]).sigmoid();
-        let n = (ax[2 * hs + j] + r * ah[2 * hs + j]).tanh();
-        gates[j] = r;
-        gates[hs + j] = z;
-        gates[2 * hs + j] = n;
-        hn[j] = ah[2 * hs + j];
-        h[j] = (T::ONE - z) * n + z * h_prev[j];
+/// `dst` (cols, rows) = `src` (rows, cols) transposed.
+fn transpose<T: Real>(rows: usize, cols: usize, src: &[T], dst: &mut [T]) {
+    for (r, row) in src[..rows * cols].chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
     }
+}
+
+/// `out = bias + rows · W` for `rows` (m, k) and `wt` = `Wᵀ` (k, n): a projection with its bias
+/// (set), through the broadcast tiles of `gemm_nn`.
+fn project_t<T: Real, K: Kernels<T>>(
+    m: usize,
+    n: usize,
+    k: usize,
+    rows: &[T],
+    wt: &[T],
+    bias: &[T],
+    out: &mut [T],
+) {
+    for row in out[..m * n].chunks_exact_mut(n) {
+        row.copy_from_slice(&bias[..n]);
+    }
+    K::gemm_nn(m, n, k, rows, wt, out);
 }
 
 impl Cell for GruCell {
@@ -52,53 +56,42 @@ impl Cell for GruCell {
     const CACHE: usize = 4;
     const SPLIT: bool = true;
 
+    /// `W_ihᵀ` (I, 3H), then `W_hhᵀ` (H, 3H).
+    fn packed_len(hs: usize, is: usize) -> usize {
+        3 * hs * (is + hs)
+    }
+
+    fn pack<T: Real>(w: &Weights<'_, T>, packed: &mut [T]) {
+        let g3 = 3 * w.hs;
+        let (ih, hh) = packed.split_at_mut(w.is * g3);
+        transpose(g3, w.is, w.w_ih, ih);
+        transpose(g3, w.hs, w.w_hh, hh);
+    }
+
+    /// `ax = b_ih + x W_ihᵀ` for all T·B rows at once.
+    fn project_inputs<T: Real, K: Kernels<T>>(
+        w: &Weights<'_, T>,
+        packed: &[T],
+        rows: usize,
+        x: &[T],
+        ax: &mut [T],
+    ) {
+        let g3 = 3 * w.hs;
+        project_t::<T, K>(rows, g3, w.is, x, &packed[..w.is * g3], w.b_ih, ax);
+    }
+
     fn forward_step<T: Real, K: Kernels<T>>(f: Forward<'_, T>) {
         let (b, hs, is) = (f.batch, f.w.hs, f.w.is);
         let g3 = 3 * hs;
-        let (ax, ah) = (f.ax, f.ah);
-        project::<T, K>(b, g3, is, f.x, f.w.w_ih, f.w.b_ih, ax);
-        project::<T, K>(b, g3, hs, f.h_prev, f.w.w_hh, f.w.b_hh, ah);
-        for r in 0..b {
-            let cache = &mut f.cache[r * 4 * hs..(r + 1) * 4 * hs];
-            let (gates, hn) = cache.split_at_mut(g3);
-            pointwise(
-                hs,
-                &ax[r * g3..(r + 1) * g3],
-                &ah[r * g3..(r + 1) * g3],
-                &f.h_prev[r * hs..(r + 1) * hs],
-                gates,
-                hn,
-                &mut f.h[r * hs..(r + 1) * hs],
-            );
-        }
+        let w_hh_t = &f.packed[is * g3..];
+        project_t::<T, K>(b, g3, hs, f.h_prev, w_hh_t, f.w.b_hh, f.ah);
+        K::gru_pointwise(b, hs, f.ax, f.ah, f.h_prev, f.cache, f.h);
     }
 
     fn backward_step<T: Real, K: Kernels<T>>(b: Backward<'_, T>) {
         let (n, hs) = (b.batch, b.w.hs);
-        let g3 = 3 * hs;
-        for row in 0..n {
-            let cache = &b.cache[row * 4 * hs..(row + 1) * 4 * hs];
-            let (dax, dah) = (
-                &mut b.dax[row * g3..(row + 1) * g3],
-                &mut b.dah[row * g3..(row + 1) * g3],
-            );
-            for j in 0..hs {
-                let (r, z, nn, hn) = (cache[j], cache[hs + j], cache[2 * hs + j], cache[g3 + j]);
-                let k = row * hs + j;
-                let dh = b.dh_ext[k] + b.dh_carry[k];
-                let da_n = dh * (T::ONE - z) * (T::ONE - nn * nn);
-                let da_r = da_n * hn * r * (T::ONE - r);
-                let da_z = dh * (b.h_prev[k] - nn) * z * (T::ONE - z);
-                dax[j] = da_r;
-                dax[hs + j] = da_z;
-                dax[2 * hs + j] = da_n;
-                dah[j] = da_r;
-                dah[hs + j] = da_z;
-                dah[2 * hs + j] = da_n * r;
-                b.dh_carry[k] = dh * z;
-            }
-        }
-        K::gemm_nn(n, hs, g3, b.dah, b.w.w_hh, b.dh_carry);
+        K::gru_pointwise_backward(n, hs, b.cache, b.h_prev, b.dh_ext, b.dh_carry, b.dax, b.dah);
+        K::gemm_nn(n, hs, 3 * hs, b.dah, b.w.w_hh, b.dh_carry);
     }
 
     fn step_scratch_len(hs: usize) -> usize {
@@ -115,12 +108,11 @@ impl Cell for GruCell {
         let (hs, g3) = (w.hs, 3 * w.hs);
         let (ax, rest) = scratch.split_at_mut(g3);
         let (ah, rest) = rest.split_at_mut(g3);
-        let (gates, rest) = rest.split_at_mut(g3);
-        let (hn, h_prev) = rest.split_at_mut(hs);
+        let (cache, h_prev) = rest.split_at_mut(4 * hs);
         let h_prev = &mut h_prev[..hs];
         project::<T, K>(1, g3, w.is, x, w.w_ih, w.b_ih, ax);
         project::<T, K>(1, g3, hs, h, w.w_hh, w.b_hh, ah);
         h_prev.copy_from_slice(h);
-        pointwise(hs, ax, ah, h_prev, gates, hn, h);
+        K::gru_pointwise(1, hs, ax, ah, h_prev, cache, h);
     }
 }

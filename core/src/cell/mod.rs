@@ -170,7 +170,8 @@ pub struct Forward<'a, T> {
     pub c_prev: &'a [T],
     /// What backward needs of this step, (B, CACHE·H), laid out as the cell likes.
     pub cache: &'a mut [T],
-    /// Working memory, (B, G·H): this step's rows of dL/d`ax`, which backward overwrites.
+    /// Working memory, (B, G·H): this step's rows of dL/d`ax`, which backward overwrites (as
+    /// [`Cell::project_inputs`] left them).
     pub ax: &'a mut [T],
     /// Working memory, (B, G·H) if [`Cell::SPLIT`] (this step's rows of dL/d`ah`), else empty.
     pub ah: &'a mut [T],
@@ -227,6 +228,19 @@ pub trait Cell: Copy + Default + fmt::Debug + 'static {
     }
     /// Packs `w` into `packed` ([`packed_len`](Self::packed_len) scalars) once per forward call.
     fn pack<T: Real>(_w: &Weights<'_, T>, _packed: &mut [T]) {}
+
+    /// Once per forward call, before the time loop: the cell may project the inputs of all
+    /// steps here at once. `x` (T·B, I) is the whole input, `ax` (T·B, G·H) the working memory
+    /// that [`forward_step`](Self::forward_step) is then given step by step as [`Forward::ax`];
+    /// `packed` as [`pack`](Self::pack) left it. The default does nothing.
+    fn project_inputs<T: Real, K: Kernels<T>>(
+        _w: &Weights<'_, T>,
+        _packed: &[T],
+        _rows: usize,
+        _x: &[T],
+        _ax: &mut [T],
+    ) {
+    }
 
     /// One forward step of `batch` rows: sets `cache`, `c`, `h` (see [`Forward`]).
     fn forward_step<T: Real, K: Kernels<T>>(f: Forward<'_, T>);

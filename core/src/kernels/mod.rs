@@ -227,6 +227,37 @@ pub trait Kernels<T: Real> {
         dh.fill(T::ZERO);
         Self::gemm_nn(batch, hs, hs, dpre, w_hh, dh);
     }
+    /// GRU pointwise forward for `batch` rows (see `cell/gru.rs`): from `ax`, `ah` (`[r, z, n]`
+    /// parts, 3H per row) and `h_prev`, sets `cache` = `[r, z, n | ah_n]` (4H per row) and `h`.
+    ///
+    /// Shapes: `ax`, `ah` (B, 3H); `h_prev`, `h` (B, H); `cache` (B, 4H).
+    #[allow(clippy::too_many_arguments)]
+    fn gru_pointwise(
+        batch: usize,
+        hs: usize,
+        ax: &[T],
+        ah: &[T],
+        h_prev: &[T],
+        cache: &mut [T],
+        h: &mut [T],
+    );
+    /// GRU pointwise backward for `batch` rows: with `dh = dh_ext + dh_carry`, sets `dax`, `dah`
+    /// (dL/d`ax`, dL/d`ah`) and replaces `dh_carry` by `dh ⊙ z` (the direct part of dL/dh_{t-1};
+    /// the caller adds `dah · W_hh`).
+    ///
+    /// Shapes: `cache` (B, 4H) as [`gru_pointwise`](Self::gru_pointwise) left it; `h_prev`,
+    /// `dh_ext`, `dh_carry` (B, H); `dax`, `dah` (B, 3H).
+    #[allow(clippy::too_many_arguments)]
+    fn gru_pointwise_backward(
+        batch: usize,
+        hs: usize,
+        cache: &[T],
+        h_prev: &[T],
+        dh_ext: &[T],
+        dh_carry: &mut [T],
+        dax: &mut [T],
+        dah: &mut [T],
+    );
     /// tanh-RNN pointwise forward: `h = tanh(pre)`.
     fn tanh_pointwise(pre: &[T], h: &mut [T]);
     /// tanh-RNN pointwise backward: `dpre = (dh_ext + dh_rec) · (1 - h²)` (set, not accumulated).

@@ -192,6 +192,72 @@ impl<T: Real> Kernels<T> for Naive {
         }
     }
 
+    fn gru_pointwise(
+        batch: usize,
+        hs: usize,
+        ax: &[T],
+        ah: &[T],
+        h_prev: &[T],
+        cache: &mut [T],
+        h: &mut [T],
+    ) {
+        let g3 = 3 * hs;
+        debug_assert!(ax.len() >= batch * g3 && ah.len() >= batch * g3);
+        debug_assert!(h_prev.len() >= batch * hs && h.len() >= batch * hs);
+        debug_assert!(cache.len() >= batch * 4 * hs);
+        for b in 0..batch {
+            let (ax, ah) = (&ax[b * g3..], &ah[b * g3..]);
+            let cache = &mut cache[b * 4 * hs..];
+            for j in 0..hs {
+                let k = b * hs + j;
+                let r = (ax[j] + ah[j]).sigmoid();
+                let z = (ax[hs + j] + ah[hs + j]).sigmoid();
+                let n = (ax[2 * hs + j] + r * ah[2 * hs + j]).tanh();
+                cache[j] = r;
+                cache[hs + j] = z;
+                cache[2 * hs + j] = n;
+                cache[g3 + j] = ah[2 * hs + j];
+                h[k] = (T::ONE - z) * n + z * h_prev[k];
+            }
+        }
+    }
+
+    fn gru_pointwise_backward(
+        batch: usize,
+        hs: usize,
+        cache: &[T],
+        h_prev: &[T],
+        dh_ext: &[T],
+        dh_carry: &mut [T],
+        dax: &mut [T],
+        dah: &mut [T],
+    ) {
+        let g3 = 3 * hs;
+        debug_assert!(cache.len() >= batch * 4 * hs);
+        debug_assert!(h_prev.len() >= batch * hs && dh_ext.len() >= batch * hs);
+        debug_assert!(dh_carry.len() >= batch * hs);
+        debug_assert!(dax.len() >= batch * g3 && dah.len() >= batch * g3);
+        for b in 0..batch {
+            let cache = &cache[b * 4 * hs..];
+            let (dax, dah) = (&mut dax[b * g3..], &mut dah[b * g3..]);
+            for j in 0..hs {
+                let (r, z, n, hn) = (cache[j], cache[hs + j], cache[2 * hs + j], cache[g3 + j]);
+                let k = b * hs + j;
+                let dh = dh_ext[k] + dh_carry[k];
+                let da_n = dh * (T::ONE - z) * (T::ONE - n * n);
+                let da_r = da_n * hn * r * (T::ONE - r);
+                let da_z = dh * (h_prev[k] - n) * z * (T::ONE - z);
+                dax[j] = da_r;
+                dax[hs + j] = da_z;
+                dax[2 * hs + j] = da_n;
+                dah[j] = da_r;
+                dah[hs + j] = da_z;
+                dah[2 * hs + j] = da_n * r;
+                dh_carry[k] = dh * z;
+            }
+        }
+    }
+
     fn tanh_pointwise(pre: &[T], h: &mut [T]) {
         debug_assert!(pre.len() == h.len());
         for (h, &a) in h.iter_mut().zip(pre) {

@@ -307,6 +307,31 @@ impl Kernels<f32> for Simd {
         fused_step::rnn_backward_step(batch, hs, h, dh_ext, w_hh, dh_carry, dpre)
     }
 
+    fn gru_pointwise(
+        batch: usize,
+        hs: usize,
+        ax: &[f32],
+        ah: &[f32],
+        h_prev: &[f32],
+        cache: &mut [f32],
+        h: &mut [f32],
+    ) {
+        pointwise::gru_pointwise(batch, hs, ax, ah, h_prev, cache, h)
+    }
+
+    fn gru_pointwise_backward(
+        batch: usize,
+        hs: usize,
+        cache: &[f32],
+        h_prev: &[f32],
+        dh_ext: &[f32],
+        dh_carry: &mut [f32],
+        dax: &mut [f32],
+        dah: &mut [f32],
+    ) {
+        pointwise::gru_pointwise_backward(batch, hs, cache, h_prev, dh_ext, dh_carry, dax, dah)
+    }
+
     // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
     // keeps no panic path.
     #[inline(always)]

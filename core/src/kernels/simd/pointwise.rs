@@ -1,7 +1,7 @@
 //! The cells' pointwise updates on vectors of units, each forward beside its backward: the
 //! LSTM cell (`lstm_pointwise`, and `lstm_cell`, which the fused and batch-1 steps run on their
 //! accumulators) and its backward (`lstm_pointwise_backward`, and the rows that
-//! `lstm_backward_step` runs), then the tanh RNN's. The arithmetic is written once over
+//! `lstm_backward_step` runs), then the GRU's and the tanh RNN's. The arithmetic is written once over
 //! [`Math`] (`cell_math`, `bwd_math`) and runs 8 lanes wide, or 16 where the CPU has AVX-512F,
 //! with the same bits.
 
@@ -11,7 +11,7 @@ use super::super::lanes::Math;
 #[cfg(target_arch = "x86_64")]
 use super::super::lanes::{Lanes, Zmm};
 use super::math::{sigmoid, tanh};
-use super::{ldp, ldw, stp, stw};
+use super::{fits, ldp, ldw, stp, stw};
 
 // ---------------------------------------------------------------------------------------------
 // LSTM
@@ -281,6 +281,272 @@ pub(super) fn lstm_pointwise_backward(
     };
     // SAFETY: one row of H units, lengths checked above.
     unsafe { lstm_rows_backward_wide(1, hs, p) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU
+
+/// The GRU cell's arithmetic on one vector of units: from `ax`, `ah` (`[r, z, n]` parts) and
+/// `h_prev`, returns `[r, z, n, h]` with `h = n + z (h_prev - n)` (= `(1 - z) n + z h_prev`).
+#[inline(always)]
+fn gru_math<V: Math>(ax: [V; 3], ah: [V; 3], hp: V) -> [V; 4] {
+    let r = sigmoid(ax[0] + ah[0]);
+    let z = sigmoid(ax[1] + ah[1]);
+    let n = tanh(r.mul_add(ah[2], ax[2]));
+    [r, z, n, z.mul_add(hp - n, n)]
+}
+
+/// The GRU pointwise backward's arithmetic on one vector of units: from `r, z, n`, `ah_n`,
+/// `h_prev` and `dh`, returns `[da_r, da_z, da_n, dah_n, dh ⊙ z]` (see `cell/gru.rs`).
+#[inline(always)]
+fn gru_bwd_math<V: Math>(r: V, z: V, n: V, hn: V, hp: V, dh: V) -> [V; 5] {
+    let one = V::splat(1.0);
+    let da_n = dh * (one - z) * (one - n * n);
+    let da_r = da_n * hn * r * (one - r);
+    let da_z = dh * (hp - n) * z * (one - z);
+    [da_r, da_z, da_n, da_n * r, dh * z]
+}
+
+/// Raw views of one row of the GRU pointwise forward (`ax`, `ah` 3H, `cache` 4H, the rest H).
+#[derive(Clone, Copy)]
+struct GruRow {
+    ax: *const f32,
+    ah: *const f32,
+    h_prev: *const f32,
+    cache: *mut f32,
+    h: *mut f32,
+}
+
+impl GruRow {
+    /// The views `b` rows further on.
+    ///
+    /// # Safety
+    /// Row `b` is inside every buffer.
+    #[inline(always)]
+    unsafe fn row(self, b: usize, hs: usize) -> Self {
+        // SAFETY: by the caller's contract.
+        unsafe {
+            Self {
+                ax: self.ax.add(3 * b * hs),
+                ah: self.ah.add(3 * b * hs),
+                h_prev: self.h_prev.add(b * hs),
+                cache: self.cache.add(4 * b * hs),
+                h: self.h.add(b * hs),
+            }
+        }
+    }
+}
+
+/// The GRU pointwise forward over `rows` rows of `hs` units: full vectors of `V::N` units, then
+/// vectors of 8 (the last one partial).
+///
+/// # Safety
+/// `p` points at `rows` rows of every buffer; `h` aliases nothing read.
+#[inline(always)]
+unsafe fn gru_rows<V: Math>(rows: usize, hs: usize, p: GruRow) {
+    // SAFETY (whole body): rows below `rows`, units below hs.
+    unsafe {
+        for b in 0..rows {
+            let p = p.row(b, hs);
+            let mut j = 0;
+            // (Plain loads, no closure: a closure would not be compiled for AVX-512.)
+            while j + V::N <= hs {
+                let (x, a) = (p.ax.add(j), p.ah.add(j));
+                let an = V::load(a.add(2 * hs));
+                let out = gru_math(
+                    [V::load(x), V::load(x.add(hs)), V::load(x.add(2 * hs))],
+                    [V::load(a), V::load(a.add(hs)), an],
+                    V::load(p.h_prev.add(j)),
+                );
+                let c = p.cache.add(j);
+                out[0].store(c);
+                out[1].store(c.add(hs));
+                out[2].store(c.add(2 * hs));
+                an.store(c.add(3 * hs));
+                out[3].store(p.h.add(j));
+                j += V::N;
+            }
+            while j < hs {
+                let w = (hs - j).min(8);
+                let (x, a) = (p.ax.add(j), p.ah.add(j));
+                let an = ldw(a.add(2 * hs), w);
+                let out = gru_math(
+                    [ldw(x, w), ldw(x.add(hs), w), ldw(x.add(2 * hs), w)],
+                    [ldw(a, w), ldw(a.add(hs), w), an],
+                    ldw(p.h_prev.add(j), w),
+                );
+                let c = p.cache.add(j);
+                stw(c, out[0], w);
+                stw(c.add(hs), out[1], w);
+                stw(c.add(2 * hs), out[2], w);
+                stw(c.add(3 * hs), an, w);
+                stw(p.h.add(j), out[3], w);
+                j += 8;
+            }
+        }
+    }
+}
+
+widest! {
+    /// [`gru_rows`] at the widest lane width in use.
+    gru_rows_wide, gru_rows_zmm => gru_rows(rows: usize, hs: usize, p: GruRow)
+}
+
+/// `Kernels::gru_pointwise` for `Simd`.
+pub(super) fn gru_pointwise(
+    batch: usize,
+    hs: usize,
+    ax: &[f32],
+    ah: &[f32],
+    h_prev: &[f32],
+    cache: &mut [f32],
+    h: &mut [f32],
+) {
+    if cfg!(target_arch = "arm") {
+        // Cortex-M: the scalar twin (the batch-1 step's activations stay libm's there).
+        <super::super::Naive as super::super::Kernels<f32>>::gru_pointwise(
+            batch, hs, ax, ah, h_prev, cache, h,
+        );
+        return;
+    }
+    let (g3, g4) = (hs.saturating_mul(3), hs.saturating_mul(4));
+    assert!(fits(ax.len(), batch, g3) && fits(ah.len(), batch, g3));
+    assert!(fits(h_prev.len(), batch, hs) && fits(h.len(), batch, hs));
+    assert!(fits(cache.len(), batch, g4));
+    let p = GruRow {
+        ax: ax.as_ptr(),
+        ah: ah.as_ptr(),
+        h_prev: h_prev.as_ptr(),
+        cache: cache.as_mut_ptr(),
+        h: h.as_mut_ptr(),
+    };
+    // SAFETY: `batch` rows, lengths checked above; `h` is a `&mut` apart from the inputs.
+    unsafe { gru_rows_wide(batch, hs, p) }
+}
+
+/// Raw views of one row of the GRU pointwise backward (`cache` 4H, `dax`, `dah` 3H, the rest H).
+#[derive(Clone, Copy)]
+struct GruBwdRow {
+    cache: *const f32,
+    h_prev: *const f32,
+    dh_ext: *const f32,
+    dh_carry: *mut f32,
+    dax: *mut f32,
+    dah: *mut f32,
+}
+
+impl GruBwdRow {
+    /// The views `b` rows further on.
+    ///
+    /// # Safety
+    /// Row `b` is inside every buffer.
+    #[inline(always)]
+    unsafe fn row(self, b: usize, hs: usize) -> Self {
+        // SAFETY: by the caller's contract.
+        unsafe {
+            Self {
+                cache: self.cache.add(4 * b * hs),
+                h_prev: self.h_prev.add(b * hs),
+                dh_ext: self.dh_ext.add(b * hs),
+                dh_carry: self.dh_carry.add(b * hs),
+                dax: self.dax.add(3 * b * hs),
+                dah: self.dah.add(3 * b * hs),
+            }
+        }
+    }
+}
+
+/// The GRU pointwise backward over `rows` rows of `hs` units: full vectors of `V::N` units, then
+/// vectors of 8 (the last one partial).
+///
+/// # Safety
+/// `p` points at `rows` rows of every buffer; the outputs alias nothing read but `dh_carry`
+/// itself (read before written, per unit).
+#[inline(always)]
+unsafe fn gru_rows_backward<V: Math>(rows: usize, hs: usize, p: GruBwdRow) {
+    // SAFETY (whole body): rows below `rows`, units below hs.
+    unsafe {
+        for b in 0..rows {
+            let p = p.row(b, hs);
+            let mut j = 0;
+            while j + V::N <= hs {
+                let c = p.cache.add(j);
+                let out = gru_bwd_math(
+                    V::load(c),
+                    V::load(c.add(hs)),
+                    V::load(c.add(2 * hs)),
+                    V::load(c.add(3 * hs)),
+                    V::load(p.h_prev.add(j)),
+                    V::load(p.dh_ext.add(j)) + V::load(p.dh_carry.add(j)),
+                );
+                let (x, a) = (p.dax.add(j), p.dah.add(j));
+                out[0].store(x);
+                out[1].store(x.add(hs));
+                out[2].store(x.add(2 * hs));
+                out[0].store(a);
+                out[1].store(a.add(hs));
+                out[3].store(a.add(2 * hs));
+                out[4].store(p.dh_carry.add(j));
+                j += V::N;
+            }
+            while j < hs {
+                let w = (hs - j).min(8);
+                let c = p.cache.add(j);
+                let out = gru_bwd_math(
+                    ldw(c, w),
+                    ldw(c.add(hs), w),
+                    ldw(c.add(2 * hs), w),
+                    ldw(c.add(3 * hs), w),
+                    ldw(p.h_prev.add(j), w),
+                    ldw(p.dh_ext.add(j), w) + ldw(p.dh_carry.add(j), w),
+                );
+                let (x, a) = (p.dax.add(j), p.dah.add(j));
+                stw(x, out[0], w);
+                stw(x.add(hs), out[1], w);
+                stw(x.add(2 * hs), out[2], w);
+                stw(a, out[0], w);
+                stw(a.add(hs), out[1], w);
+                stw(a.add(2 * hs), out[3], w);
+                stw(p.dh_carry.add(j), out[4], w);
+                j += 8;
+            }
+        }
+    }
+}
+
+widest! {
+    /// [`gru_rows_backward`] at the widest lane width in use.
+    gru_rows_backward_wide, gru_rows_backward_zmm => gru_rows_backward(
+        rows: usize, hs: usize, p: GruBwdRow
+    )
+}
+
+/// `Kernels::gru_pointwise_backward` for `Simd`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gru_pointwise_backward(
+    batch: usize,
+    hs: usize,
+    cache: &[f32],
+    h_prev: &[f32],
+    dh_ext: &[f32],
+    dh_carry: &mut [f32],
+    dax: &mut [f32],
+    dah: &mut [f32],
+) {
+    let (g3, g4) = (hs.saturating_mul(3), hs.saturating_mul(4));
+    assert!(fits(cache.len(), batch, g4) && fits(h_prev.len(), batch, hs));
+    assert!(fits(dh_ext.len(), batch, hs) && fits(dh_carry.len(), batch, hs));
+    assert!(fits(dax.len(), batch, g3) && fits(dah.len(), batch, g3));
+    let p = GruBwdRow {
+        cache: cache.as_ptr(),
+        h_prev: h_prev.as_ptr(),
+        dh_ext: dh_ext.as_ptr(),
+        dh_carry: dh_carry.as_mut_ptr(),
+        dax: dax.as_mut_ptr(),
+        dah: dah.as_mut_ptr(),
+    };
+    // SAFETY: `batch` rows, lengths checked above; the outputs are `&mut`s apart from the inputs.
+    unsafe { gru_rows_backward_wide(batch, hs, p) }
 }
 
 // ---------------------------------------------------------------------------------------------
