@@ -242,7 +242,11 @@ fn bad_flags_are_refused() {
         other => panic!("expected a task error, got {other:?}"),
     }
     // int8 takes one-layer unidirectional LSTMs and tanh RNNs: refused before training.
-    match mnist(d.path(), out.path(), &["--cell", "gru", "--int8", "--val", "4"]) {
+    match mnist(
+        d.path(),
+        out.path(),
+        &["--cell", "gru", "--int8", "--val", "4"],
+    ) {
         Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("--int8 takes")),
         other => panic!("expected a task error, got {other:?}"),
     }
