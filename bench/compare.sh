@@ -79,7 +79,8 @@ if [ "$build" = 1 ]; then
     echo "== cargo build --release -p host" >&2
     cargo build --release -p host >&2
 fi
-built=$root/target/release/tinyrnn
+built=${CARGO_TARGET_DIR:-target}/release/tinyrnn  # cargo's own rule (relative: to the root)
+case $built in /*) ;; *) built=$root/$built ;; esac
 [ -x "$built" ] || { echo "error: $built not built (drop --no-build)" >&2; exit 1; }
 # A private copy: a rebuild of the workspace during the run cannot swap the binary under it.
 tmp=$(mktemp -d)
@@ -100,7 +101,7 @@ echo "== ceiling (2048^3 sgemm, 1 thread)" >&2
 "$py" "$script" ceiling | tee -a "$out" >&2
 
 # Workload list in the bench's own order ("all" expanded).
-if [ "$workload" = all ]; then workload=W1,W2,W2r,W3,W4,W5a,W5b,W6; fi
+if [ "$workload" = all ]; then workload=W1,W2,W2r,W3,W4,W5a,W5b,W6,W1g,W1s,W1b; fi
 IFS=, read -r -a list <<< "$workload"
 for w in "${list[@]}"; do
     echo "== $w: PyTorch" >&2

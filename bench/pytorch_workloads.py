@@ -10,12 +10,18 @@ Run by bench/compare.sh (which sets up the virtualenv); three modes:
            [--clock wall|cpu]     (cpu: 1-thread columns from thread CPU time, see below)
 
 Definitions (the same as `tinyrnn bench`): a train step is forward over the whole sequence
-(nn.LSTM / nn.RNN, zero initial state) + nn.Linear head + loss, backward (BPTT), and one plain
+(nn.LSTM / nn.GRU / nn.RNN, zero initial state) + nn.Linear head + loss, backward (BPTT), and one plain
 SGD update of every parameter (torch.optim.SGD, lr 0.01, no momentum, no clipping); inputs
 U(-1, 1), random targets, the same batch every step; the median over --steps steps after
 --warmup steps; samples/s = B / median. W5a / W5b: nn.LSTMCell + nn.Linear, batch 1, under
 torch.no_grad(), the state carried from step to step; ns per step = the median over blocks of
->= 5 ms. FLOPs per LSTM train step: 3 * 2 * 4H(I+H) * T * B; tanh RNN: 3 * 2 * H(I+H) * T * B.
+>= 5 ms. FLOPs per LSTM train step: 3 * 2 * 4H(I+H) * T * B; GRU: 3 * 2 * 3H(I+H) * T * B;
+tanh RNN: 3 * 2 * H(I+H) * T * B; summed over layers and directions, a layer above the first
+having input H (2H above a bidirectional layer).
+
+W1g, W1s and W1b are W1 with nn.GRU, nn.LSTM(num_layers=2) and nn.LSTM(bidirectional=True)
+(head Linear(2H, 10) on the last step's concatenated outputs, out[:, -1] in batch_first terms).
+Their target (issue 13): each at least as far ahead of PyTorch as W1's row of the same run.
 
 At 1 thread the CPU time of the (only) working thread per step is recorded too, by both sides
 (time.thread_time here, CLOCK_THREAD_CPUTIME_ID in tinyrnn): on a machine busy with other work
@@ -32,17 +38,24 @@ import time
 
 LR = 0.01
 
-# id -> (cell, I, H, O, T, B, head on every step?, loss)
+# id -> (cell, I, H, O, T, B, head on every step?, loss, layers, bidirectional)
 TRAIN = {
-    "W1": ("lstm", 28, 128, 10, 28, 128, False, "ce"),
-    "W2": ("lstm", 1, 32, 1, 100, 64, True, "mse"),
-    "W2r": ("rnn", 1, 64, 1, 100, 64, True, "mse"),
-    "W3": ("lstm", 10, 64, 10, 71, 32, True, "ce"),
-    "W4": ("lstm", 1, 4, 2, 15, 5, True, "ce"),
+    "W1": ("lstm", 28, 128, 10, 28, 128, False, "ce", 1, False),
+    "W2": ("lstm", 1, 32, 1, 100, 64, True, "mse", 1, False),
+    "W2r": ("rnn", 1, 64, 1, 100, 64, True, "mse", 1, False),
+    "W3": ("lstm", 10, 64, 10, 71, 32, True, "ce", 1, False),
+    "W4": ("lstm", 1, 4, 2, 15, 5, True, "ce", 1, False),
+    "W1g": ("gru", 28, 128, 10, 28, 128, False, "ce", 1, False),
+    "W1s": ("lstm", 28, 128, 10, 28, 128, False, "ce", 2, False),
+    "W1b": ("lstm", 28, 128, 10, 28, 128, False, "ce", 1, True),
 }
 W6_HIDDEN = (8, 16, 32, 64, 128, 256)
 INFER = {"W5a": (1, 32, 1), "W5b": (28, 128, 10)}
-ORDER = ["W1", "W2", "W2r", "W3", "W4", "W5a", "W5b", "W6"]
+# "all", in the order of `tinyrnn bench --workload all`.
+ORDER = ["W1", "W2", "W2r", "W3", "W4", "W5a", "W5b", "W6", "W1g", "W1s", "W1b"]
+# Table rows: the W1 variants right below W1, whose speed-up they are held to.
+TABLE_ORDER = ["W1", "W1g", "W1s", "W1b", "W2", "W2r", "W3", "W4", "W5a", "W5b", "W6"]
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def workloads(arg):
@@ -60,9 +73,12 @@ def workloads(arg):
     return out
 
 
-def flops(cell, i, h, t, b):
-    gates = 4 if cell == "lstm" else 1
-    return 3.0 * 2.0 * gates * h * (i + h) * t * b
+def flops(cell, i, h, t, b, layers=1, bidirectional=False):
+    """WORKLOADS.md's nominal FLOPs of a train step: 3 x the forward matrix products, summed over
+    layers and directions (layer k > 0 reads D*H inputs)."""
+    d = 2 if bidirectional else 1
+    per_row = sum(d * GATES[cell] * h * ((i if k == 0 else d * h) + h) for k in range(layers))
+    return 3.0 * 2.0 * per_row * t * b
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,12 +135,18 @@ def ceiling(args):
 # torch
 
 
-def torch_train(torch, name, cell, i, h, o, t, b, every, loss, threads, args):
+def torch_train(torch, name, cell, i, h, o, t, b, every, loss, layers, bidir, threads, args):
     nn, F = torch.nn, torch.nn.functional
     torch.set_num_threads(threads)
     torch.manual_seed(args.seed)
-    rnn = nn.LSTM(i, h) if cell == "lstm" else nn.RNN(i, h, nonlinearity="tanh")
-    head = nn.Linear(h, o)
+    shape = dict(num_layers=layers, bidirectional=bidir)
+    if cell == "lstm":
+        rnn = nn.LSTM(i, h, **shape)
+    elif cell == "gru":
+        rnn = nn.GRU(i, h, **shape)
+    else:
+        rnn = nn.RNN(i, h, nonlinearity="tanh", **shape)
+    head = nn.Linear((2 if bidir else 1) * h, o)  # on the top layer's (concatenated) outputs
     opt = torch.optim.SGD(list(rnn.parameters()) + list(head.parameters()), lr=LR)
     x = torch.rand(t, b, i) * 2 - 1  # (T, B, I), time-major like nn.LSTM's default
     rows = t * b if every else b
@@ -136,7 +158,7 @@ def torch_train(torch, name, cell, i, h, o, t, b, every, loss, threads, args):
     def step():
         opt.zero_grad(set_to_none=True)
         out, _ = rnn(x)  # zero initial state
-        z = head(out) if every else head(out[-1])
+        z = head(out) if every else head(out[-1])  # out[-1]: (B, D*H), the last step
         z = z.reshape(rows, o)
         value = F.cross_entropy(z, target) if loss == "ce" else F.mse_loss(z, target)
         value.backward()
@@ -154,12 +176,14 @@ def torch_train(torch, name, cell, i, h, o, t, b, every, loss, threads, args):
     if not torch.isfinite(value).item():
         sys.exit(f"{name}: PyTorch's loss is not finite")
     med = statistics.median(times)
-    f = flops(cell, i, h, t, b)
+    f = flops(cell, i, h, t, b, layers, bidir)
     extra = {"cpu_ms": round(statistics.median(cpu) * 1e3, 5)} if threads == 1 else {}
     return {
         "impl": "pytorch",
         "workload": name,
         "cell": cell,
+        "layers": layers,
+        "bidirectional": bidir,
         "I": i,
         "H": h,
         "O": o,
@@ -243,7 +267,8 @@ def torch_mode(args):
         for n in threads:
             if w == "W6":
                 for h in W6_HIDDEN:
-                    r = torch_train(torch, w, "lstm", h, h, 1, 32, 32, False, "mse", n, args)
+                    shape = ("lstm", h, h, 1, 32, 32, False, "mse", 1, False)
+                    r = torch_train(torch, w, *shape, n, args)
                     print(json.dumps(r), flush=True)
             else:
                 print(json.dumps(torch_train(torch, w, *TRAIN[w], n, args)), flush=True)
@@ -291,8 +316,9 @@ def p(v):
     return "-" if v is None else f"{v:.0f}%"
 
 
-def check(name, h, ours1, ours2, theirs1, ceiling):
-    """The issue's acceptance targets for this row: (text, met) pairs."""
+def check(name, h, ours1, ours2, theirs1, ceiling, theirs2=None, w1=(None, None)):
+    """The issues' acceptance targets for this row: (text, met) pairs. `w1`: W1's speed-ups over
+    PyTorch on the same run at 1 and 2 threads, the bar of the W1 variants (issue 13)."""
     out = []
     r1 = ratio(ours1, theirs1)
     c1 = pct(ours1, ceiling)
@@ -306,6 +332,10 @@ def check(name, h, ours1, ours2, theirs1, ceiling):
         want(">=2x PyTorch", r1, 2.0)
         want(">=75% ceiling", c1, 75.0)
         want("2t >=1.8x 1t", scale, 1.8)
+    elif name in ("W1g", "W1s", "W1b"):
+        for n, r, bar in ((1, r1, w1[0]), (2, ratio(ours2, theirs2), w1[1])):
+            if bar is not None:
+                want(f"{n}t speed-up >= W1's {bar:.2f}x ({x(r)})", r, bar)
     elif name in ("W2", "W3"):
         want(">=4x PyTorch", r1, 4.0)
     elif name == "W4":
@@ -363,7 +393,7 @@ def table_mode(args):
         k = (r.get("workload"), r.get("H"))
         if r.get("impl") in ("tinyrnn", "pytorch") and k not in keys:
             keys.append(k)
-    keys.sort(key=lambda k: (ORDER.index(k[0]) if k[0] in ORDER else 99, k[1]))
+    keys.sort(key=lambda k: (TABLE_ORDER.index(k[0]) if k[0] in TABLE_ORDER else 99, k[1]))
 
     cols = [
         "workload", "tinyrnn 1t", "PyTorch 1t", "tinyrnn samples/s", "PyTorch samples/s",
@@ -371,16 +401,19 @@ def table_mode(args):
     ]
     if not cpu:
         cols += ["tinyrnn 2t", "PyTorch 2t", "speed-up 2t", "tinyrnn 2t/1t", "PyTorch 2t/1t"]
-    cols.append("targets (issue 3)")
+    cols.append("targets (issues 3, 13)")
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     missed = []
+    w1 = tuple(
+        ratio(index.get(("tinyrnn", "W1", 128, n)), index.get(("pytorch", "W1", 128, n))) for n in (1, 2)
+    )
     for name, h in keys:
         g = lambda impl, n: index.get((impl, name, h, n))  # noqa: E731
         o1, o2, t1, t2 = g("tinyrnn", 1), g("tinyrnn", 2), g("pytorch", 1), g("pytorch", 2)
         label = f"W6 H{h}" if name == "W6" else name
         sp = lambda r: "-" if r is None or "samples_per_s" not in r else f"{r['samples_per_s']:,.0f}"  # noqa: E731
-        targets = check(name, h, o1, o2, t1, ceiling)
+        targets = check(name, h, o1, o2, t1, ceiling, t2, w1)
         verdict = ", ".join(f"{t} {'ok' if ok else 'MISSED'}" for t, ok in targets)
         missed += [f"{label}: {t}" for t, ok in targets if not ok]
         cells = [

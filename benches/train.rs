@@ -1,5 +1,6 @@
-//! Criterion benches of the WORKLOADS.md train steps (W1-W4, W6) and batch-1 inference steps
-//! (W5a, W5b), one thread. Throughput is reported in FLOP/s as WORKLOADS.md counts them
+//! Criterion benches of the WORKLOADS.md train steps (W1-W4, W6, and the W1 variants W1g (GRU)
+//! and W1s (2-layer LSTM)) and batch-1 inference steps (W5a, W5b), one thread. W1 runs twice: on
+//! the typed `LstmModel` and on the run-time `Model` (`W1_model`) that W1g and W1s use. Throughput is reported in FLOP/s as WORKLOADS.md counts them
 //! (3 x the forward matrix products), so "Gelem/s" reads as GFLOP/s.
 //!
 //! `cargo bench -p tinyrnn-benches --bench train`; small sample counts keep the whole run short.
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tinyrnn::LstmState;
-use tinyrnn_benches::{lstm_flops, rnn_flops, step_model, w1, w2, w2r, w3, w4, w6};
+use tinyrnn_benches::{
+    lstm_flops, rnn_flops, spec_flops, step_model, w1, w1_model, w1g, w1s, w2, w2r, w3, w4, w6,
+};
 
 fn train_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
@@ -29,6 +32,16 @@ fn train_steps(c: &mut Criterion) {
         lstm_flops(28, 128, 28, 128),
         w1()
     );
+    macro_rules! variant {
+        ($id:expr, $make:expr) => {{
+            let t = $make;
+            let flops = spec_flops(&t.spec, 28, 128);
+            bench!($id, flops, t);
+        }};
+    }
+    variant!("W1_model_B128_T28_I28_H128", w1_model());
+    variant!("W1g_mnist_gru_B128_T28_I28_H128", w1g());
+    variant!("W1s_mnist_2layer_B128_T28_I28_H128", w1s());
     bench!("W2_sine_B64_T100_I1_H32", lstm_flops(1, 32, 100, 64), w2());
     bench!(
         "W2r_sine_rnn_B64_T100_I1_H64",
