@@ -96,7 +96,10 @@ fn pytorch_file_matches(cell: &str) -> (f64, f64) {
         s(&st),
     ]);
     assert!(
-        summary.contains(&format!("{cell}(3 -> 8) + linear(8 -> 2), 40 steps")),
+        summary.contains(&format!(
+            "{}(3 -> 8) + Linear(8 -> 2), 40 steps",
+            cell.to_uppercase()
+        )),
         "{summary}"
     );
     let y_text = read(&y);
@@ -552,7 +555,7 @@ fn bad_model_files_fail_with_one_line() {
         ),
         (
             with(lstm(), rnn()[..2].to_vec()),
-            vec!["both `lstm.*` and `rnn.*`"],
+            vec!["more than one recurrent module (`lstm.*` and `rnn.*`)"],
         ),
         // Dtypes other than F32.
         (

@@ -67,8 +67,12 @@ pub fn workspace_floats(spec: &Spec, steps: u128, batch: u128) -> u128 {
     };
     let n = product(&[steps, batch, h]);
     let layer = |input: u128| {
-        let packed =
-            units_per_panel.map_or(0, |u| product(&[h.div_ceil(u), PANEL, sum(&[h, 1, input])]));
+        // The packed (LSTM, tanh RNN) or transposed (GRU) weights of the forward steps.
+        let packed = match (spec.cell, units_per_panel) {
+            (Kind::Gru, _) => product(&[g, h, sum(&[input, h])]),
+            (_, Some(u)) => product(&[h.div_ceil(u), PANEL, sum(&[h, 1, input])]),
+            _ => 0,
+        };
         let dir = sum(&[
             product(&[n, per_unit]),
             product(&[2, batch, h]),

@@ -204,18 +204,10 @@ fn tensors_a_command_would_not_use_are_refused_by_every_reader() {
     let dir = resume_dir(root.path(), "same", &ckpt, |_, _| {});
     ok(SINE, &["--resume", &dir]);
 
-    // A second layer or a reverse direction makes a bigger model, whose other tensors are missing.
+    // A second layer or a reverse direction contradicts the shape tinyrnn recorded in the file.
     for (k, (name, shape, want)) in [
-        (
-            "lstm.weight_ih_l1",
-            [32, 8],
-            "tensor `lstm.weight_hh_l1` is missing",
-        ),
-        (
-            "lstm.weight_ih_l0_reverse",
-            [32, 1],
-            "tensor `lstm.weight_hh_l0_reverse` is missing",
-        ),
+        ("lstm.weight_ih_l1", [32, 8], "metadata `layers`"),
+        ("lstm.weight_ih_l0_reverse", [32, 1], "`bidirectional`"),
         ("head.foo", [1, 8], "unsupported tensor `head.foo`"),
     ]
     .into_iter()

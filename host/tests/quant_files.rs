@@ -224,7 +224,8 @@ fn quantize_writes_the_library_model_and_infer_runs_it() {
         ]);
         assert!(
             line.starts_with(&format!(
-                "infer: int8 {cell}(2 -> 6) + linear(6 -> 3), 50 steps;"
+                "infer: int8 {}(2 -> 6) + Linear(6 -> 3), 50 steps;",
+                cell.to_uppercase()
             )),
             "{line}"
         );

@@ -483,7 +483,7 @@ fn bad_recurrent_files_give_one_line_and_write_nothing() {
             "a layer beyond the model",
             edit(&f, &extra("gru.weight_ih_l2", vec![15, 10])),
             no_meta.to_vec(),
-            "tensor `gru.weight_hh_l2` is missing".into(),
+            "a reverse direction in some layers only".into(),
         ),
         (
             "wrong shape",
