@@ -6,7 +6,7 @@
 
 use host::train::{OptimizerKind, RunCheck, Trainer};
 use libfuzzer_sys::fuzz_target;
-use tinyrnn::LstmModel;
+use tinyrnn::{CellKind, Spec};
 
 fuzz_target!(|data: &[u8]| {
     let run_id = tinyrnn_fuzz::checkpoint_run_id();
@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     let fixed = tinyrnn_fuzz::with_checksum(data);
     for bytes in std::iter::once(data).chain(fixed.as_deref()) {
         let path = tinyrnn_fuzz::scratch_file(bytes);
-        let model = host::net::boxed_zeroed::<LstmModel<1, 4, 1>>();
+        let Ok(model) = host::net::Net::new(Spec::new(CellKind::Lstm, 1, 4, 1)) else {
+            return;
+        };
         let mut trainer = Trainer::new(model, OptimizerKind::Adam.build(1e-3, 0.0), None);
         let _ = trainer.resume::<serde_json::Value>(&path, &run, |_, _, _| Ok(()));
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use host::train::{OptimizerKind, Trainer};
-use tinyrnn::{LstmModel, Params, RnnModel};
+use tinyrnn::{LstmModel, RnnModel};
 
 fn main() -> Result<()> {
     let dir = std::env::args().nth(1).context("usage: seeds CORPUS_DIR")?;
@@ -54,11 +54,12 @@ fn models(dir: &Path) -> Result<()> {
 /// A checkpoint of the `checkpoint` target's trainer after one update (optimizer state set).
 fn checkpoint(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut model = host::net::boxed_zeroed::<LstmModel<1, 4, 1>>();
+    let spec = tinyrnn::Spec::new(tinyrnn::CellKind::Lstm, 1, 4, 1);
+    let mut model = host::net::Net::new(spec)?;
     model.init(&mut tinyrnn::rng(3), None);
     let mut trainer = Trainer::new(model, OptimizerKind::Adam.build(1e-3, 0.0), None);
     trainer.update(|_, grad| {
-        grad.as_flat_mut().fill(0.125);
+        grad.flat_mut().fill(0.125);
         Ok(0.5)
     })?;
     let progress = serde_json::json!({ "losses": [0.5], "next_row": 1 });
