@@ -8,9 +8,7 @@
 
 use tinyrnn::init::{fill_uniform, uniform01};
 use tinyrnn::loss::{self, Reduction};
-use tinyrnn::{
-    Cache, CellKind, LstmCache, LstmModel, Model, Outputs, Params, RnnCache, RnnModel, Spec, rng,
-};
+use tinyrnn::{Cache, CellKind, LstmModel, Model, Outputs, Params, Spec, rng};
 
 /// A zeroed parameter buffer on the heap (large models would overflow a thread's stack if built
 /// by value first).
@@ -39,29 +37,6 @@ pub enum Loss {
     CrossEntropy,
 }
 
-/// Everything one LSTM-model train step needs, allocated once.
-pub struct LstmTrain<const I: usize, const H: usize, const O: usize> {
-    /// The model being trained.
-    pub model: Box<LstmModel<I, H, O>>,
-    grad: Box<LstmModel<I, H, O>>,
-    steps: usize,
-    batch: usize,
-    head: Head,
-    loss: Loss,
-    lr: f32,
-    x: Vec<[f32; I]>,
-    h: Vec<[f32; H]>,
-    c: Vec<[f32; H]>,
-    cache: Vec<f32>,
-    y: Vec<[f32; O]>,
-    dy: Vec<[f32; O]>,
-    targets: Vec<f32>,
-    labels: Vec<usize>,
-    dh: Vec<[f32; H]>,
-    dh_carry: Vec<[f32; H]>,
-    dc_carry: Vec<[f32; H]>,
-}
-
 fn rows<const N: usize>(r: &mut tinyrnn::SeededRng, n: usize, lo: f32, hi: f32) -> Vec<[f32; N]> {
     (0..n)
         .map(|_| core::array::from_fn(|_| lo + (hi - lo) * uniform01(r) as f32))
@@ -78,184 +53,6 @@ fn head_rows(steps: usize, batch: usize, head: Head) -> core::ops::Range<usize> 
 fn sgd(p: &mut [f32], g: &[f32], lr: f32) {
     for (p, &g) in p.iter_mut().zip(g) {
         *p -= lr * g;
-    }
-}
-
-impl<const I: usize, const H: usize, const O: usize> LstmTrain<I, H, O> {
-    /// A model with PyTorch's initialisation and random data for `steps` x `batch`.
-    pub fn new(steps: usize, batch: usize, head: Head, loss: Loss, seed: u64) -> Self {
-        let mut r = rng(seed);
-        let mut model = boxed_zeroed::<LstmModel<I, H, O>>();
-        model.init(&mut r, Some(1.0));
-        let n_out = head_rows(steps, batch, head).len();
-        Self {
-            model,
-            grad: boxed_zeroed(),
-            steps,
-            batch,
-            head,
-            loss,
-            lr: 1e-3,
-            x: rows(&mut r, steps * batch, -1.0, 1.0),
-            h: vec![[0.0; H]; batch],
-            c: vec![[0.0; H]; batch],
-            cache: vec![0.0; LstmCache::<H>::len(steps, batch)],
-            y: vec![[0.0; O]; n_out],
-            dy: vec![[0.0; O]; n_out],
-            targets: rows::<1>(&mut r, n_out * O, -1.0, 1.0)
-                .into_iter()
-                .map(|v| v[0])
-                .collect(),
-            labels: (0..n_out)
-                .map(|_| (uniform01(&mut r) * O as f64) as usize % O)
-                .collect(),
-            dh: vec![[0.0; H]; steps * batch],
-            dh_carry: vec![[0.0; H]; batch],
-            dc_carry: vec![[0.0; H]; batch],
-        }
-    }
-
-    /// The LSTM layer's forward pass alone (no head, loss or backward); returns one output.
-    pub fn forward_only(&mut self) -> f32 {
-        self.h.fill([0.0; H]);
-        self.c.fill([0.0; H]);
-        let mut cache = LstmCache::<H>::new(&mut self.cache, self.steps, self.batch).unwrap();
-        self.model
-            .lstm
-            .forward(&self.x, &mut self.h, &mut self.c, &mut cache)
-            .unwrap();
-        self.h[0][0]
-    }
-
-    /// One train step; returns the loss.
-    pub fn step(&mut self) -> f32 {
-        self.grad.fill_zero();
-        self.h.fill([0.0; H]);
-        self.c.fill([0.0; H]);
-        let mut cache = LstmCache::<H>::new(&mut self.cache, self.steps, self.batch).unwrap();
-        let m = &mut *self.model;
-        m.lstm
-            .forward(&self.x, &mut self.h, &mut self.c, &mut cache)
-            .unwrap();
-        let r = head_rows(self.steps, self.batch, self.head);
-        m.head.forward(&cache.h()[r.clone()], &mut self.y).unwrap();
-        let l = match self.loss {
-            Loss::Mse => loss::mse(
-                self.y.as_flattened(),
-                &self.targets,
-                self.dy.as_flattened_mut(),
-                Reduction::Mean,
-            ),
-            Loss::CrossEntropy => {
-                loss::softmax_cross_entropy(&self.y, &self.labels, &mut self.dy, Reduction::Mean)
-            }
-        }
-        .unwrap();
-        self.dh[..r.start].fill([0.0; H]);
-        self.dh[r.clone()].fill([0.0; H]);
-        m.head
-            .backward(
-                &mut self.grad.head,
-                &cache.h()[r.clone()],
-                &self.dy,
-                Some(&mut self.dh[r]),
-            )
-            .unwrap();
-        self.dh_carry.fill([0.0; H]);
-        self.dc_carry.fill([0.0; H]);
-        m.lstm
-            .backward(
-                &mut self.grad.lstm,
-                &self.x,
-                &mut cache,
-                &self.dh,
-                &mut self.dh_carry,
-                &mut self.dc_carry,
-                None,
-            )
-            .unwrap();
-        sgd(m.as_flat_mut(), self.grad.as_flat(), self.lr);
-        l
-    }
-}
-
-/// Everything one tanh-RNN-model train step needs, allocated once.
-pub struct RnnTrain<const I: usize, const H: usize, const O: usize> {
-    /// The model being trained.
-    pub model: Box<RnnModel<I, H, O>>,
-    grad: Box<RnnModel<I, H, O>>,
-    steps: usize,
-    batch: usize,
-    lr: f32,
-    x: Vec<[f32; I]>,
-    h: Vec<[f32; H]>,
-    cache: Vec<f32>,
-    y: Vec<[f32; O]>,
-    dy: Vec<[f32; O]>,
-    targets: Vec<f32>,
-    dh: Vec<[f32; H]>,
-    dh_carry: Vec<[f32; H]>,
-}
-
-impl<const I: usize, const H: usize, const O: usize> RnnTrain<I, H, O> {
-    /// A model with PyTorch's initialisation, head on every step, MSE against random targets.
-    pub fn new(steps: usize, batch: usize, seed: u64) -> Self {
-        let mut r = rng(seed);
-        let mut model = boxed_zeroed::<RnnModel<I, H, O>>();
-        model.init(&mut r);
-        let n = steps * batch;
-        Self {
-            model,
-            grad: boxed_zeroed(),
-            steps,
-            batch,
-            lr: 1e-3,
-            x: rows(&mut r, n, -1.0, 1.0),
-            h: vec![[0.0; H]; batch],
-            cache: vec![0.0; RnnCache::<H>::len(steps, batch)],
-            y: vec![[0.0; O]; n],
-            dy: vec![[0.0; O]; n],
-            targets: rows::<1>(&mut r, n * O, -1.0, 1.0)
-                .into_iter()
-                .map(|v| v[0])
-                .collect(),
-            dh: vec![[0.0; H]; n],
-            dh_carry: vec![[0.0; H]; batch],
-        }
-    }
-
-    /// One train step; returns the loss.
-    pub fn step(&mut self) -> f32 {
-        self.grad.fill_zero();
-        self.h.fill([0.0; H]);
-        let mut cache = RnnCache::<H>::new(&mut self.cache, self.steps, self.batch).unwrap();
-        let m = &mut *self.model;
-        m.rnn.forward(&self.x, &mut self.h, &mut cache).unwrap();
-        m.head.forward(cache.h(), &mut self.y).unwrap();
-        let l = loss::mse(
-            self.y.as_flattened(),
-            &self.targets,
-            self.dy.as_flattened_mut(),
-            Reduction::Mean,
-        )
-        .unwrap();
-        self.dh.fill([0.0; H]);
-        m.head
-            .backward(&mut self.grad.head, cache.h(), &self.dy, Some(&mut self.dh))
-            .unwrap();
-        self.dh_carry.fill([0.0; H]);
-        m.rnn
-            .backward(
-                &mut self.grad.rnn,
-                &self.x,
-                &mut cache,
-                &self.dh,
-                &mut self.dh_carry,
-                None,
-            )
-            .unwrap();
-        sgd(m.as_flat_mut(), self.grad.as_flat(), self.lr);
-        l
     }
 }
 
@@ -329,6 +126,11 @@ impl<const O: usize> ModelTrain<O> {
         }
     }
 
+    /// FLOPs of one train step as WORKLOADS.md counts them ([`spec_flops`]).
+    pub fn flops(&self) -> f64 {
+        spec_flops(&self.spec, self.steps, self.batch)
+    }
+
     /// One train step; returns the loss.
     pub fn step(&mut self) -> f32 {
         self.grad.fill(0.0);
@@ -374,12 +176,7 @@ impl<const O: usize> ModelTrain<O> {
 }
 
 /// W1 mnist: LSTM(28 → 128), T 28, B 128, Linear(128 → 10) on the last step, softmax CE.
-pub fn w1() -> LstmTrain<28, 128, 10> {
-    LstmTrain::new(28, 128, Head::LastStep, Loss::CrossEntropy, 1)
-}
-/// W1 on the run-time model ([`ModelTrain`]), the path W1g and W1s take: the same work as
-/// [`w1`], so the two rows show what the run-time shapes cost.
-pub fn w1_model() -> ModelTrain<10> {
+pub fn w1() -> ModelTrain<10> {
     w1_variant(Spec::new(CellKind::Lstm, 28, 128, 10))
 }
 /// W1g mnist-gru: GRU(28 → 128), otherwise W1.
@@ -393,37 +190,75 @@ pub fn w1s() -> ModelTrain<10> {
         ..Spec::new(CellKind::Lstm, 28, 128, 10)
     })
 }
+/// W1b mnist-bidirectional: LSTM(28 → 128) in both directions, the head on 2H, otherwise W1.
+pub fn w1b() -> ModelTrain<10> {
+    w1_variant(Spec {
+        bidirectional: true,
+        ..Spec::new(CellKind::Lstm, 28, 128, 10)
+    })
+}
 fn w1_variant(spec: Spec) -> ModelTrain<10> {
     ModelTrain::new(spec, 28, 128, Head::LastStep, Loss::CrossEntropy, 1)
 }
 /// W2 sine: LSTM(1 → 32), T 100, B 64, Linear(32 → 1) every step, MSE.
-pub fn w2() -> LstmTrain<1, 32, 1> {
-    LstmTrain::new(100, 64, Head::EveryStep, Loss::Mse, 2)
+pub fn w2() -> ModelTrain<1> {
+    ModelTrain::new(
+        Spec::new(CellKind::Lstm, 1, 32, 1),
+        100,
+        64,
+        Head::EveryStep,
+        Loss::Mse,
+        2,
+    )
 }
 /// W2r sine-rnn: tanh RNN(1 → 64), T 100, B 64, Linear(64 → 1) every step, MSE.
-pub fn w2r() -> RnnTrain<1, 64, 1> {
-    RnnTrain::new(100, 64, 3)
+pub fn w2r() -> ModelTrain<1> {
+    ModelTrain::new(
+        Spec::new(CellKind::RnnTanh, 1, 64, 1),
+        100,
+        64,
+        Head::EveryStep,
+        Loss::Mse,
+        3,
+    )
 }
 /// W3 memory: LSTM(10 → 64), T 71, B 32, Linear(64 → 10) every step, softmax CE.
-pub fn w3() -> LstmTrain<10, 64, 10> {
-    LstmTrain::new(71, 32, Head::EveryStep, Loss::CrossEntropy, 4)
+pub fn w3() -> ModelTrain<10> {
+    ModelTrain::new(
+        Spec::new(CellKind::Lstm, 10, 64, 10),
+        71,
+        32,
+        Head::EveryStep,
+        Loss::CrossEntropy,
+        4,
+    )
 }
 /// W4 echo: LSTM(1 → 4), T 15, B 5, Linear(4 → 2) every step, softmax CE.
-pub fn w4() -> LstmTrain<1, 4, 2> {
-    LstmTrain::new(15, 5, Head::EveryStep, Loss::CrossEntropy, 5)
+pub fn w4() -> ModelTrain<2> {
+    ModelTrain::new(
+        Spec::new(CellKind::Lstm, 1, 4, 2),
+        15,
+        5,
+        Head::EveryStep,
+        Loss::CrossEntropy,
+        5,
+    )
 }
 /// W6 scaling: LSTM(H → H), T 32, B 32, Linear(H → 1) on the last step, MSE.
-pub fn w6<const H: usize>() -> LstmTrain<H, H, 1> {
-    LstmTrain::new(32, 32, Head::LastStep, Loss::Mse, 6 + H as u64)
+pub fn w6(h: usize) -> ModelTrain<1> {
+    ModelTrain::new(
+        Spec::new(CellKind::Lstm, h, h, 1),
+        32,
+        32,
+        Head::LastStep,
+        Loss::Mse,
+        6 + h as u64,
+    )
 }
 
-/// FLOPs of one train step as WORKLOADS.md counts them: 3 x the forward matrix products.
-pub const fn lstm_flops(i: usize, h: usize, t: usize, b: usize) -> f64 {
-    3.0 * (2 * 4 * h * (i + h) * t * b) as f64
-}
-
-/// The count for any [`Spec`]: every layer and direction, G·H rows over I_k + H columns (I_k = I
-/// for the first layer, D·H above).
+/// FLOPs of one train step as WORKLOADS.md counts them: 3 x the forward matrix products (for the
+/// LSTM, 3 · 2 · 4H(I + H) per row and step): every layer and direction, G·H rows over I_k + H
+/// columns (I_k = I for the first layer, D·H above).
 pub fn spec_flops(spec: &Spec, t: usize, b: usize) -> f64 {
     let per_row: usize = (0..spec.layers)
         .map(|k| {
@@ -434,11 +269,6 @@ pub fn spec_flops(spec: &Spec, t: usize, b: usize) -> f64 {
         })
         .sum();
     3.0 * (2 * per_row * t * b) as f64
-}
-
-/// The same count for the tanh RNN.
-pub const fn rnn_flops(i: usize, h: usize, t: usize, b: usize) -> f64 {
-    3.0 * (2 * h * (i + h) * t * b) as f64
 }
 
 /// A model for the batch-1 inference workloads (W5a: `LstmModel<1, 32, 1>`, W5b:
@@ -460,7 +290,8 @@ mod tests {
     #[test]
     fn spec_flops_follow_workloads_md() {
         let w1 = Spec::new(CellKind::Lstm, 28, 128, 10);
-        assert_eq!(spec_flops(&w1, 28, 128), lstm_flops(28, 128, 28, 128));
+        let lstm = |i: usize, h: usize| 3.0 * 2.0 * (4 * h * (i + h)) as f64;
+        assert_eq!(spec_flops(&w1, 28, 128), lstm(28, 128) * 28.0 * 128.0);
         let gru = Spec::new(CellKind::Gru, 28, 128, 10);
         assert_eq!(
             spec_flops(&gru, 1, 1),
@@ -468,12 +299,12 @@ mod tests {
         );
         let two = Spec { layers: 2, ..w1 };
         let second = 3.0 * 2.0 * (4 * 128 * (128 + 128)) as f64;
-        assert_eq!(spec_flops(&two, 1, 1), lstm_flops(28, 128, 1, 1) + second);
+        assert_eq!(spec_flops(&two, 1, 1), lstm(28, 128) + second);
     }
 
     #[test]
     fn w1_variants_train() {
-        for mut t in [w1_model(), w1g(), w1s()] {
+        for mut t in [w1(), w1g(), w1s(), w1b()] {
             let first = t.step();
             // Random labels over 10 classes: about ln 10 at PyTorch's initialisation.
             assert!(

@@ -1,26 +1,21 @@
-//! Gradient checks.
+//! Gradient checks of the pieces below the recurrent models (those are in `tests/models.rs`,
+//! every cell, stack and direction): the linear layer, every loss and the sigmoid output.
 //!
-//! * `f64`: every analytic gradient (every parameter tensor, the inputs `dx`, the carry
-//!   dL/dh0, dL/dc0 returned by backward, every loss and the sigmoid) against central finite
-//!   differences, step `EPS = 1e-6`. The error measure is [`grad_error`]: the largest absolute
-//!   deviation over a tensor divided by the tensor's largest numeric gradient. In `f64` the finite
-//!   differences are good to ~1e-10 absolute (rounding `|L|·1e-16 / EPS`, truncation
-//!   `EPS²·L'''`), so the bound `FD_TOL = 1e-6` has a wide margin yet catches any real error.
+//! * `f64`: every analytic gradient against central finite differences, step `EPS = 1e-6`. The
+//!   error measure is [`grad_error`]: the largest absolute deviation over a tensor divided by the
+//!   tensor's largest numeric gradient. In `f64` the finite differences are good to ~1e-10
+//!   absolute (rounding `|L|·1e-16 / EPS`, truncation `EPS²·L'''`), so the bound `FD_TOL = 1e-6`
+//!   has a wide margin yet catches any real error.
 //! * `f32`: the same problems, rounded to `f32` and run with the default (`Simd`) kernels; their
 //!   analytic gradients are compared to the `f64` analytic gradients of the *same* (rounded)
-//!   values, see [`F32_TOL`].
-//!
-//! The recurrent problems are built so that no gradient is trivial: batch 3, 4 steps, non-zero
-//! initial state, a random projection of every output `h_t` as the loss, plus terms in the final
-//! state (`q·h_T + r·c_T`) whose gradients enter backward as non-zero carried-in `dh`/`dc`.
-//! Gradient and `dx` buffers start non-zero, to check that backward accumulates.
+//!   values, see [`F32_TOL`]. Gradient and `dx` buffers start non-zero, to check that backward
+//!   accumulates.
 
 use tinyrnn::loss::{self, Reduction};
-use tinyrnn::{Error, Linear, LstmCache, LstmModel, Params, Real, Rnn, RnnCache, rng};
-use tinyrnn::{Lstm, TensorInfo};
+use tinyrnn::{Error, Linear, Params, Real, TensorInfo, rng};
 use tinyrnn_tests::{
-    assert_f32_matches_f64, assert_grad, boxed_random, boxed_zeroed, cast_params, cast_rows,
-    fd_gradient, grad_error, rand_rows, rand_vec, to_f64,
+    assert_f32_matches_f64, assert_grad, boxed_random, cast_params, cast_rows, fd_gradient,
+    grad_error, rand_rows, rand_vec, to_f64,
 };
 
 /// Finite-difference step.
@@ -34,11 +29,6 @@ const FD_TOL: f64 = 1e-6;
 /// staying far below what any real bug produces (an error in one term is ~1e-2 of the scale or
 /// more).
 const F32_TOL: f64 = 1e-5;
-
-const I: usize = 5;
-const H: usize = 9; // one full 8-lane block plus a remainder in the SIMD kernels
-const B: usize = 3;
-const T: usize = 4;
 
 fn dot<F: Real, const N: usize>(a: &[[F; N]], b: &[[F; N]]) -> f64 {
     a.as_flattened()
@@ -91,252 +81,6 @@ fn minus<F: Real, const N: usize>(a: &[[F; N]], b: &[[F; N]]) -> Vec<f64> {
         .zip(b.as_flattened())
         .map(|(a, b)| a.to_f64() - b.to_f64())
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// LSTM
-
-struct LstmProblem<F: Real> {
-    lstm: Box<Lstm<I, H, F>>,
-    x: Vec<[F; I]>,
-    h0: Vec<[F; H]>,
-    c0: Vec<[F; H]>,
-    /// dL/dh_t of the output term (T, B, H).
-    p: Vec<[F; H]>,
-    /// dL/dh_T and dL/dc_T of the final-state terms (B, H): the carried-in gradients.
-    q: Vec<[F; H]>,
-    r: Vec<[F; H]>,
-    /// Non-zero starting values of the gradient and dx accumulators.
-    g0: Box<Lstm<I, H, F>>,
-    dx0: Vec<[F; I]>,
-}
-
-/// The problem in f32 (the values every precision uses) and the same values in f64.
-fn lstm_problem(seed: u64) -> (LstmProblem<f32>, LstmProblem<f64>) {
-    let mut r = rng(seed);
-    let p32 = LstmProblem::<f32> {
-        lstm: boxed_random(seed + 1, 0.6),
-        x: rand_rows(&mut r, T * B, -1.0, 1.0),
-        h0: rand_rows(&mut r, B, -0.8, 0.8),
-        c0: rand_rows(&mut r, B, -1.5, 1.5),
-        p: rand_rows(&mut r, T * B, -1.0, 1.0),
-        q: rand_rows(&mut r, B, -1.0, 1.0),
-        r: rand_rows(&mut r, B, -1.0, 1.0),
-        g0: boxed_random(seed + 2, 1.0),
-        dx0: rand_rows(&mut r, T * B, -1.0, 1.0),
-    };
-    let p64 = LstmProblem::<f64> {
-        lstm: cast_params(&*p32.lstm),
-        x: cast_rows(&p32.x),
-        h0: cast_rows(&p32.h0),
-        c0: cast_rows(&p32.c0),
-        p: cast_rows(&p32.p),
-        q: cast_rows(&p32.q),
-        r: cast_rows(&p32.r),
-        g0: cast_params(&*p32.g0),
-        dx0: cast_rows(&p32.dx0),
-    };
-    (p32, p64)
-}
-
-/// L = Σ_t p_t·h_t + q·h_T + r·c_T.
-fn lstm_loss(p: &LstmProblem<f64>) -> f64 {
-    let (mut h, mut c) = (p.h0.clone(), p.c0.clone());
-    let mut buf = vec![0.0; LstmCache::<H, f64>::len(T, B)];
-    let mut cache = LstmCache::new(&mut buf, T, B).unwrap();
-    p.lstm.forward(&p.x, &mut h, &mut c, &mut cache).unwrap();
-    dot(&p.p, cache.h()) + dot(&p.q, &h) + dot(&p.r, &c)
-}
-
-struct LstmGrads<F: Real> {
-    grad: Box<Lstm<I, H, F>>,
-    dx: Vec<[F; I]>,
-    dh0: Vec<[F; H]>,
-    dc0: Vec<[F; H]>,
-}
-
-fn lstm_analytic<F: Real>(p: &LstmProblem<F>) -> LstmGrads<F> {
-    let (mut h, mut c) = (p.h0.clone(), p.c0.clone());
-    let mut buf = vec![F::ZERO; LstmCache::<H, F>::len(T, B)];
-    let mut cache = LstmCache::new(&mut buf, T, B).unwrap();
-    p.lstm.forward(&p.x, &mut h, &mut c, &mut cache).unwrap();
-    let mut grad = p.g0.clone();
-    let mut dx = p.dx0.clone();
-    let (mut dh, mut dc) = (p.q.clone(), p.r.clone());
-    p.lstm
-        .backward(
-            &mut grad,
-            &p.x,
-            &mut cache,
-            &p.p,
-            &mut dh,
-            &mut dc,
-            Some(&mut dx),
-        )
-        .unwrap();
-    LstmGrads {
-        grad,
-        dx,
-        dh0: dh,
-        dc0: dc,
-    }
-}
-
-#[test]
-fn lstm_f64_matches_finite_differences() {
-    let (_, mut p) = lstm_problem(11);
-    let g = lstm_analytic(&p);
-
-    let num = fd_gradient(&mut p, |p| p.lstm.as_flat_mut(), EPS, lstm_loss);
-    check_tensors("lstm", &*g.grad, &*p.g0, &num);
-
-    let num = fd_gradient(&mut p, |p| p.x.as_flattened_mut(), EPS, lstm_loss);
-    assert_grad("lstm dx", &minus(&g.dx, &p.dx0), &num, FD_TOL);
-
-    let num = fd_gradient(&mut p, |p| p.h0.as_flattened_mut(), EPS, lstm_loss);
-    assert_grad(
-        "lstm dL/dh0 (carry)",
-        &to_f64(g.dh0.as_flattened()),
-        &num,
-        FD_TOL,
-    );
-
-    let num = fd_gradient(&mut p, |p| p.c0.as_flattened_mut(), EPS, lstm_loss);
-    assert_grad(
-        "lstm dL/dc0 (carry)",
-        &to_f64(g.dc0.as_flattened()),
-        &num,
-        FD_TOL,
-    );
-}
-
-#[test]
-fn lstm_f32_simd_matches_f64() {
-    let (p32, p64) = lstm_problem(12);
-    let (g32, g64) = (lstm_analytic(&p32), lstm_analytic(&p64));
-    check_tensors_f32("lstm", &*g32.grad, &*g64.grad);
-    assert_f32_matches_f64(
-        "lstm dx",
-        g32.dx.as_flattened(),
-        g64.dx.as_flattened(),
-        F32_TOL,
-    );
-    assert_f32_matches_f64(
-        "lstm dh0",
-        g32.dh0.as_flattened(),
-        g64.dh0.as_flattened(),
-        F32_TOL,
-    );
-    assert_f32_matches_f64(
-        "lstm dc0",
-        g32.dc0.as_flattened(),
-        g64.dc0.as_flattened(),
-        F32_TOL,
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// RNN
-
-struct RnnProblem<F: Real> {
-    rnn: Box<Rnn<I, H, F>>,
-    x: Vec<[F; I]>,
-    h0: Vec<[F; H]>,
-    p: Vec<[F; H]>,
-    q: Vec<[F; H]>,
-    g0: Box<Rnn<I, H, F>>,
-    dx0: Vec<[F; I]>,
-}
-
-fn rnn_problem(seed: u64) -> (RnnProblem<f32>, RnnProblem<f64>) {
-    let mut r = rng(seed);
-    let p32 = RnnProblem::<f32> {
-        rnn: boxed_random(seed + 1, 0.5),
-        x: rand_rows(&mut r, T * B, -1.0, 1.0),
-        h0: rand_rows(&mut r, B, -0.8, 0.8),
-        p: rand_rows(&mut r, T * B, -1.0, 1.0),
-        q: rand_rows(&mut r, B, -1.0, 1.0),
-        g0: boxed_random(seed + 2, 1.0),
-        dx0: rand_rows(&mut r, T * B, -1.0, 1.0),
-    };
-    let p64 = RnnProblem::<f64> {
-        rnn: cast_params(&*p32.rnn),
-        x: cast_rows(&p32.x),
-        h0: cast_rows(&p32.h0),
-        p: cast_rows(&p32.p),
-        q: cast_rows(&p32.q),
-        g0: cast_params(&*p32.g0),
-        dx0: cast_rows(&p32.dx0),
-    };
-    (p32, p64)
-}
-
-/// L = Σ_t p_t·h_t + q·h_T.
-fn rnn_loss(p: &RnnProblem<f64>) -> f64 {
-    let mut h = p.h0.clone();
-    let mut buf = vec![0.0; RnnCache::<H, f64>::len(T, B)];
-    let mut cache = RnnCache::new(&mut buf, T, B).unwrap();
-    p.rnn.forward(&p.x, &mut h, &mut cache).unwrap();
-    dot(&p.p, cache.h()) + dot(&p.q, &h)
-}
-
-struct RnnGrads<F: Real> {
-    grad: Box<Rnn<I, H, F>>,
-    dx: Vec<[F; I]>,
-    dh0: Vec<[F; H]>,
-}
-
-fn rnn_analytic<F: Real>(p: &RnnProblem<F>) -> RnnGrads<F> {
-    let mut h = p.h0.clone();
-    let mut buf = vec![F::ZERO; RnnCache::<H, F>::len(T, B)];
-    let mut cache = RnnCache::new(&mut buf, T, B).unwrap();
-    p.rnn.forward(&p.x, &mut h, &mut cache).unwrap();
-    let mut grad = p.g0.clone();
-    let mut dx = p.dx0.clone();
-    let mut dh = p.q.clone();
-    p.rnn
-        .backward(&mut grad, &p.x, &mut cache, &p.p, &mut dh, Some(&mut dx))
-        .unwrap();
-    RnnGrads { grad, dx, dh0: dh }
-}
-
-#[test]
-fn rnn_f64_matches_finite_differences() {
-    let (_, mut p) = rnn_problem(21);
-    let g = rnn_analytic(&p);
-
-    let num = fd_gradient(&mut p, |p| p.rnn.as_flat_mut(), EPS, rnn_loss);
-    check_tensors("rnn", &*g.grad, &*p.g0, &num);
-
-    let num = fd_gradient(&mut p, |p| p.x.as_flattened_mut(), EPS, rnn_loss);
-    assert_grad("rnn dx", &minus(&g.dx, &p.dx0), &num, FD_TOL);
-
-    let num = fd_gradient(&mut p, |p| p.h0.as_flattened_mut(), EPS, rnn_loss);
-    assert_grad(
-        "rnn dL/dh0 (carry)",
-        &to_f64(g.dh0.as_flattened()),
-        &num,
-        FD_TOL,
-    );
-}
-
-#[test]
-fn rnn_f32_simd_matches_f64() {
-    let (p32, p64) = rnn_problem(22);
-    let (g32, g64) = (rnn_analytic(&p32), rnn_analytic(&p64));
-    check_tensors_f32("rnn", &*g32.grad, &*g64.grad);
-    assert_f32_matches_f64(
-        "rnn dx",
-        g32.dx.as_flattened(),
-        g64.dx.as_flattened(),
-        F32_TOL,
-    );
-    assert_f32_matches_f64(
-        "rnn dh0",
-        g32.dh0.as_flattened(),
-        g64.dh0.as_flattened(),
-        F32_TOL,
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,88 +161,6 @@ fn linear_f32_simd_matches_f64() {
         dx64.as_flattened(),
         F32_TOL,
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// A whole model: LSTM -> Linear head -> softmax cross-entropy, through the composed backward.
-
-const O: usize = 4;
-
-struct ModelProblem {
-    model: Box<LstmModel<I, H, O, f64>>,
-    x: Vec<[f64; I]>,
-    h0: Vec<[f64; H]>,
-    c0: Vec<[f64; H]>,
-    labels: Vec<usize>,
-}
-
-fn model_problem(seed: u64) -> ModelProblem {
-    let mut r = rng(seed);
-    let labels = rand_vec::<f64>(&mut r, T * B, 0.0, O as f64)
-        .into_iter()
-        .map(|v| v as usize)
-        .collect();
-    ModelProblem {
-        model: boxed_random(seed + 1, 0.6),
-        x: rand_rows(&mut r, T * B, -1.0, 1.0),
-        h0: rand_rows(&mut r, B, -0.8, 0.8),
-        c0: rand_rows(&mut r, B, -1.5, 1.5),
-        labels,
-    }
-}
-
-fn model_loss_and_grad(
-    p: &ModelProblem,
-    grad: Option<&mut LstmModel<I, H, O, f64>>,
-) -> (f64, Vec<[f64; H]>, Vec<[f64; H]>) {
-    let (mut h, mut c) = (p.h0.clone(), p.c0.clone());
-    let mut buf = vec![0.0; LstmCache::<H, f64>::len(T, B)];
-    let mut cache = LstmCache::new(&mut buf, T, B).unwrap();
-    p.model
-        .lstm
-        .forward(&p.x, &mut h, &mut c, &mut cache)
-        .unwrap();
-    let mut logits = vec![[0.0; O]; T * B];
-    p.model.head.forward(cache.h(), &mut logits).unwrap();
-    let mut dlogits = vec![[0.0; O]; T * B];
-    let l = loss::softmax_cross_entropy(&logits, &p.labels, &mut dlogits, Reduction::Mean).unwrap();
-    let (mut dh0, mut dc0) = (vec![[0.0; H]; B], vec![[0.0; H]; B]);
-    if let Some(grad) = grad {
-        let mut dh = vec![[0.0; H]; T * B];
-        let hs = cache.h().to_vec();
-        p.model
-            .head
-            .backward(&mut grad.head, &hs, &dlogits, Some(&mut dh))
-            .unwrap();
-        p.model
-            .lstm
-            .backward(
-                &mut grad.lstm,
-                &p.x,
-                &mut cache,
-                &dh,
-                &mut dh0,
-                &mut dc0,
-                None,
-            )
-            .unwrap();
-    }
-    (l, dh0, dc0)
-}
-
-#[test]
-fn lstm_model_with_head_and_cross_entropy_matches_finite_differences() {
-    let mut p = model_problem(41);
-    let mut grad = boxed_zeroed::<f64, LstmModel<I, H, O, f64>>();
-    let (_, dh0, dc0) = model_loss_and_grad(&p, Some(&mut grad));
-    let start = boxed_zeroed::<f64, LstmModel<I, H, O, f64>>();
-    let loss = |p: &ModelProblem| model_loss_and_grad(p, None).0;
-    let num = fd_gradient(&mut p, |p| p.model.as_flat_mut(), EPS, loss);
-    check_tensors("model", &*grad, &*start, &num);
-    let num = fd_gradient(&mut p, |p| p.h0.as_flattened_mut(), EPS, loss);
-    assert_grad("model dL/dh0", &to_f64(dh0.as_flattened()), &num, FD_TOL);
-    let num = fd_gradient(&mut p, |p| p.c0.as_flattened_mut(), EPS, loss);
-    assert_grad("model dL/dc0", &to_f64(dc0.as_flattened()), &num, FD_TOL);
 }
 
 // ---------------------------------------------------------------------------------------------

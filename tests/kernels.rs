@@ -1,7 +1,7 @@
 //! The `Simd` kernels against their `Naive` twins (f32), and against `Naive` in f64 as an
 //! independent reference: first every method of the `Kernels` trait on many (odd) shapes, then
-//! whole layers (`forward_with`, `backward_with`, `step_with`) for H in {1, 3, 8, 32, 128} and
-//! I in {1, 5, 28}.
+//! whole one-layer models of every cell (`Model::forward_with`, `backward_with`, `step_with`)
+//! for H in {1, 3, 8, 32, 128} and I in {1, 5, 28, 40}.
 //!
 //! Tolerance: `|simd - naive| <= TOL * max(1, |naive|)` with `TOL = 1e-5`, i.e. absolute for
 //! values of order 1 and relative for large ones (long dot products, gradient sums). Both sides
@@ -9,10 +9,10 @@
 //! exp/tanh are within a few ulp of libm's, so differences of ~1e-6 are expected at the largest
 //! sizes; an indexing or tail-handling bug produces errors of order 1.
 
-use tinyrnn::{Kernels, Lstm, LstmState, Naive, Params, Rnn, Simd, rng};
+use tinyrnn::cell::CellKind;
+use tinyrnn::{Kernels, Lstm, LstmState, Naive, Outputs, Params, Real, Rnn, Simd, Spec, rng};
 use tinyrnn_tests::{
-    assert_bits_eq, assert_close, assert_tensors_close, boxed_random, boxed_zeroed, lstm_run,
-    rand_rows, rand_vec, rnn_run,
+    Problem, assert_bits_eq, assert_close, boxed_random, boxed_zeroed, rand_rows, rand_vec,
 };
 
 const TOL: f64 = 1e-5;
@@ -431,85 +431,43 @@ fn gru_pointwise_forward_and_backward() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layer level: the same f32 layer with `Naive` and with `Simd` kernels.
+// Layer level: the same f32 model with `Naive` and with `Simd` kernels.
 
 const B: usize = 3;
 const T: usize = 4;
 
-fn flat<const N: usize>(x: &[[f32; N]]) -> &[f32] {
-    x.as_flattened()
-}
-
-fn lstm_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
-    let lstm = boxed_random::<f32, Lstm<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let s = lstm_run::<Simd, I, H>(&lstm, seed + 10, T, B);
-    let n = lstm_run::<Naive, I, H>(&lstm, seed + 10, T, B);
-    let what = format!("lstm I={I} H={H}");
-    assert_close(
-        &format!("{what} outputs"),
-        flat(&s.outs),
-        flat(&n.outs),
-        TOL,
-    );
-    assert_close(
-        &format!("{what} cell states"),
-        flat(&s.cs),
-        flat(&n.cs),
-        TOL,
-    );
-    assert_close(&format!("{what} gates"), &s.gates, &n.gates, TOL);
-    assert_close(&format!("{what} final h"), flat(&s.h), flat(&n.h), TOL);
-    assert_close(&format!("{what} final c"), flat(&s.c), flat(&n.c), TOL);
-    assert_close(&format!("{what} dpre"), &s.dpre, &n.dpre, TOL);
-    assert_tensors_close(&format!("{what} grad"), &*s.grad, &*n.grad, TOL);
-    assert_close(&format!("{what} dx"), flat(&s.dx), flat(&n.dx), TOL);
-    assert_close(&format!("{what} dh0"), flat(&s.dh0), flat(&n.dh0), TOL);
-    assert_close(&format!("{what} dc0"), flat(&s.dc0), flat(&n.dc0), TOL);
-
-    // step_with over a few steps; and the default f32 step is the Simd one.
-    let xs: Vec<[f32; I]> = rand_rows(&mut rng(seed + 20), T, -1.0, 1.0);
-    let init: Vec<[f32; H]> = rand_rows(&mut rng(seed + 21), 2, -0.5, 0.5);
-    let mut ss = LstmState {
-        h: init[0],
-        c: init[1],
-    };
-    let (mut sn, mut sd) = (ss, ss);
-    for x in &xs {
-        lstm.step_with::<Simd>(x, &mut ss);
-        lstm.step_with::<Naive>(x, &mut sn);
-        lstm.step(x, &mut sd);
-        assert_close(&format!("{what} step_with h"), &ss.h, &sn.h, TOL);
-        assert_close(&format!("{what} step_with c"), &ss.c, &sn.c, TOL);
-        assert_bits_eq(&format!("{what} default step is Simd"), &sd.h, &ss.h);
-    }
-}
-
-fn rnn_naive_vs_simd<const I: usize, const H: usize>(seed: u64) {
-    let rnn = boxed_random::<f32, Rnn<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let s = rnn_run::<Simd, I, H>(&rnn, seed + 10, T, B);
-    let n = rnn_run::<Naive, I, H>(&rnn, seed + 10, T, B);
-    let what = format!("rnn I={I} H={H}");
-    assert_close(
-        &format!("{what} outputs"),
-        flat(&s.outs),
-        flat(&n.outs),
-        TOL,
-    );
-    assert_close(&format!("{what} final h"), flat(&s.h), flat(&n.h), TOL);
-    assert_close(&format!("{what} dpre"), &s.dpre, &n.dpre, TOL);
-    assert_tensors_close(&format!("{what} grad"), &*s.grad, &*n.grad, TOL);
-    assert_close(&format!("{what} dx"), flat(&s.dx), flat(&n.dx), TOL);
-    assert_close(&format!("{what} dh0"), flat(&s.dh0), flat(&n.dh0), TOL);
-
-    let xs: Vec<[f32; I]> = rand_rows(&mut rng(seed + 20), T, -1.0, 1.0);
-    let init: Vec<[f32; H]> = rand_rows(&mut rng(seed + 21), 1, -0.5, 0.5);
-    let (mut hs, mut hn, mut hd) = (init[0], init[0], init[0]);
-    for x in &xs {
-        rnn.step_with::<Simd>(x, &mut hs);
-        rnn.step_with::<Naive>(x, &mut hn);
-        rnn.step(x, &mut hd);
-        assert_close(&format!("{what} step_with"), &hs, &hn, TOL);
-        assert_bits_eq(&format!("{what} default step is Simd"), &hd, &hs);
+/// One layer of every cell, I -> H, then a head of 3: forward, backward, the caches and the
+/// batch-1 steps, Simd against Naive; and the default f32 kernels are the Simd ones, bit for bit.
+fn layers_naive_vs_simd(i: usize, h: usize, seed: u64) {
+    for cell in CellKind::ALL {
+        let spec = Spec::new(cell, i, h, 3);
+        let prob = Problem::new(spec, T, B, seed).cast();
+        let s = prob.run::<Simd>(Outputs::EveryStep, true);
+        let n = prob.run::<Naive>(Outputs::EveryStep, true);
+        let what = format!("{cell} I={i} H={h}");
+        for (part, a, b) in [
+            ("y", &s.y, &n.y),
+            ("h", &s.h, &n.h),
+            ("c", &s.c, &n.c),
+            ("cache", &s.cached, &n.cached),
+            ("grad", &s.grad, &n.grad),
+            ("dx", &s.dx, &n.dx),
+            ("dh0", &s.dh0, &n.dh0),
+            ("dc0", &s.dc0, &n.dc0),
+        ] {
+            assert_close(&format!("{what} {part}"), a, b, TOL);
+        }
+        let (ys, hs, cs) = prob.steps::<Simd>(1);
+        let (yn, hn, cn) = prob.steps::<Naive>(1);
+        assert_close(&format!("{what} step y"), &ys, &yn, TOL);
+        assert_close(&format!("{what} step h"), &hs, &hn, TOL);
+        assert_close(&format!("{what} step c"), &cs, &cn, TOL);
+        let default = prob.run::<<f32 as Real>::Kernels>(Outputs::EveryStep, true);
+        assert_bits_eq(
+            &format!("{what} default kernels are Simd"),
+            &default.all(),
+            &s.all(),
+        );
     }
 }
 
@@ -517,8 +475,7 @@ macro_rules! layer_tests {
     ($($name:ident: I = $i:literal, H = $h:literal;)*) => {$(
         #[test]
         fn $name() {
-            lstm_naive_vs_simd::<$i, $h>(4000 + 1000 * $i + $h);
-            rnn_naive_vs_simd::<$i, $h>(5000 + 1000 * $i + $h);
+            layers_naive_vs_simd($i, $h, 4000 + 1000 * $i + $h);
         }
     )*};
 }
@@ -539,6 +496,39 @@ layer_tests! {
     layers_i28_h8: I = 28, H = 8;
     layers_i28_h32: I = 28, H = 32;
     layers_i28_h128: I = 28, H = 128;
+    layers_i40_h8: I = 40, H = 8;
+    layers_i40_h32: I = 40, H = 32;
+}
+
+/// The typed embedded layers' `step` is the engine cells' step: Simd against Naive, and the
+/// default one is the Simd one.
+#[test]
+fn typed_steps_simd_vs_naive() {
+    const I: usize = 5;
+    const H: usize = 11;
+    let lstm = boxed_random::<f32, Lstm<I, H, f32>>(60, 0.4);
+    let rnn = boxed_random::<f32, Rnn<I, H, f32>>(61, 0.4);
+    let xs: Vec<[f32; I]> = rand_rows(&mut rng(62), T, -1.0, 1.0);
+    let init: Vec<[f32; H]> = rand_rows(&mut rng(63), 2, -0.5, 0.5);
+    let mut ss = LstmState {
+        h: init[0],
+        c: init[1],
+    };
+    let (mut sn, mut sd) = (ss, ss);
+    let (mut hs, mut hn, mut hd) = (init[0], init[0], init[0]);
+    for x in &xs {
+        lstm.step_with::<Simd>(x, &mut ss);
+        lstm.step_with::<Naive>(x, &mut sn);
+        lstm.step(x, &mut sd);
+        assert_close("lstm step_with h", &ss.h, &sn.h, TOL);
+        assert_close("lstm step_with c", &ss.c, &sn.c, TOL);
+        assert_bits_eq("lstm default step is Simd", &sd.h, &ss.h);
+        rnn.step_with::<Simd>(x, &mut hs);
+        rnn.step_with::<Naive>(x, &mut hn);
+        rnn.step(x, &mut hd);
+        assert_close("rnn step_with", &hs, &hn, TOL);
+        assert_bits_eq("rnn default step is Simd", &hd, &hs);
+    }
 }
 
 /// `boxed_zeroed` really gives zeros for the largest model here (and does not touch the stack).

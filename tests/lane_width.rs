@@ -1,16 +1,16 @@
 //! The 16-lane (AVX-512) and 8-lane paths of the `Simd` kernels give the same bits: the broadcast
 //! GEMMs on shapes that cross every column block (64, 32, 16, 8 columns, the n % 8 edge) and k
-//! block, and whole LSTM / tanh-RNN / GRU layers forward and backward for batch sizes around the row
-//! tiles (6 and 12 rows). On a CPU without AVX-512 both runs take the 8-lane path and the test
-//! says so.
+//! block; one-layer models of every cell forward, backward and stepped, for batch sizes around the
+//! row tiles (6 and 12 rows); stacks of 2 and 3 layers and bidirectional models of every cell.
+//! On a CPU without AVX-512 both runs take the 8-lane path and the test says so.
 //!
 //! One test function: the lane width is a process-wide switch (`kernels::allow_avx512`), and
 //! this binary holds nothing else that could run beside it.
 
 use tinyrnn::cell::CellKind;
 use tinyrnn::kernels::allow_avx512;
-use tinyrnn::{Cache, Kernels, Lstm, LstmState, Model, Outputs, Rnn, Simd, Spec, rng};
-use tinyrnn_tests::{assert_bits_eq, boxed_random, lstm_run, rand_rows, rand_vec, rnn_run};
+use tinyrnn::{Kernels, Outputs, Simd, Spec, rng};
+use tinyrnn_tests::{Problem, assert_bits_eq, rand_vec};
 
 /// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
 /// bit for bit. Returns whether the 16-lane path really ran.
@@ -55,99 +55,49 @@ fn gemms() -> bool {
     wide
 }
 
-/// One LSTM layer's forward and backward over 3 steps of `b` sequences with the Simd kernels
-/// (everything they produce), then its batch-1 step from the first row's final state.
-fn lstm_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
-    let lstm = boxed_random::<f32, Lstm<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    let run = lstm_run::<Simd, I, H>(&lstm, seed + 1, 3, b);
-    let mut out = run.all();
-    let mut state = LstmState {
-        h: run.h[0],
-        c: run.c[0],
-    };
-    let xs: Vec<[f32; I]> = rand_rows(&mut rng(seed + 2), 3, -1.0, 1.0);
-    for x in &xs {
-        lstm.step_with::<Simd>(x, &mut state);
-        out.extend(state.h);
-        out.extend(state.c);
+/// A model of shape `spec` forward and backward over 3 steps of `b` sequences with the Simd
+/// kernels (outputs, final state, caches, every gradient, dx, the state gradient), then, for a
+/// unidirectional model, the batch-1 steps of the first sequence.
+fn model_run(spec: Spec, b: usize, seed: u64) -> Vec<f32> {
+    let prob = Problem::new(spec, 3, b, seed).cast();
+    let mut out = prob.run::<Simd>(Outputs::EveryStep, true).all();
+    if !spec.bidirectional {
+        let (y, h, c) = prob.steps::<Simd>(0);
+        out.extend(y.iter().chain(&h).chain(&c));
     }
     out
 }
 
-/// The same for one tanh-RNN layer (no step: the RNN's batch-1 step has no 16-lane path).
-fn rnn_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
-    let rnn = boxed_random::<f32, Rnn<I, H, f32>>(seed, 1.5 / (H as f64).sqrt());
-    rnn_run::<Simd, I, H>(&rnn, seed + 1, 3, b).all()
-}
-
-/// One GRU layer (through the engine) forward and backward over 3 steps of `b` sequences with
-/// the Simd kernels (outputs, final state, every gradient, dx, dh0), then its batch-1 step.
-fn gru_layer<const I: usize, const H: usize>(b: usize, seed: u64) -> Vec<f32> {
-    const T: usize = 3;
-    let spec = Spec::new(CellKind::Gru, I, H, 2);
-    let mut g = rng(seed);
-    let scale = 1.5 / (H as f64).sqrt();
-    let params: Vec<f32> = rand_vec(&mut g, spec.param_len(), -scale, scale);
-    let x: Vec<f32> = rand_vec(&mut g, T * b * I, -1.0, 1.0);
-    let mut h: Vec<f32> = rand_vec(&mut g, spec.state_len(b), -0.5, 0.5);
-    let dy: Vec<f32> = rand_vec(&mut g, T * b * spec.output, -1.0, 1.0);
-    let model = Model::new(spec, &params).unwrap();
-    let mut buf = vec![0.0; Cache::<f32>::len(&spec, T, b)];
-    let mut cache = Cache::new(&spec, &mut buf, T, b, Outputs::EveryStep).unwrap();
-    let mut y = vec![0.0; T * b * spec.output];
-    model
-        .forward_with::<Simd>(&x, &mut h, &mut [], &mut cache, &mut y)
-        .unwrap();
-    let mut out = y;
-    out.extend(&h);
-    let mut grad = vec![0.0; spec.param_len()];
-    let mut dx = vec![0.0; x.len()];
-    let mut dh: Vec<f32> = rand_vec(&mut g, h.len(), -1.0, 1.0);
-    model
-        .backward_with::<Simd>(
-            &mut grad,
-            &x,
-            &mut cache,
-            &dy,
-            &mut dh,
-            &mut [],
-            Some(&mut dx),
-        )
-        .unwrap();
-    out.extend(grad);
-    out.extend(dx);
-    out.extend(&dh);
-    let mut h1 = h[..H].to_vec();
-    let mut scratch = vec![0.0; model.step_scratch_len()];
-    let mut y1 = vec![0.0; spec.output];
-    for t in 0..T {
-        model
-            .step_with::<Simd>(
-                &x[t * b * I..][..I],
-                &mut h1,
-                &mut [],
-                &mut scratch,
-                &mut y1,
-            )
-            .unwrap();
-        out.extend(&h1);
-    }
-    out
-}
-
+/// One layer of every cell, I -> H, for batch sizes around the row tiles (6 and 12 rows).
 fn layers<const I: usize, const H: usize>() -> bool {
     let mut wide = false;
     for b in [1, 5, 6, 7, 11, 12, 13, 25] {
-        let seed = (1000 * I + 10 * H + b) as u64;
-        wide |= both_widths(&format!("lstm I={I} H={H} B={b}"), || {
-            lstm_layer::<I, H>(b, seed)
-        });
-        wide |= both_widths(&format!("rnn I={I} H={H} B={b}"), || {
-            rnn_layer::<I, H>(b, seed)
-        });
-        wide |= both_widths(&format!("gru I={I} H={H} B={b}"), || {
-            gru_layer::<I, H>(b, seed)
-        });
+        for cell in CellKind::ALL {
+            let seed = (1000 * I + 10 * H + b) as u64;
+            let spec = Spec::new(cell, I, H, 2);
+            wide |= both_widths(&format!("{cell} I={I} H={H} B={b}"), || {
+                model_run(spec, b, seed)
+            });
+        }
+    }
+    wide
+}
+
+/// Stacks of 2 and 3 layers, one and two directions, every cell.
+fn stacks() -> bool {
+    let mut wide = false;
+    for cell in CellKind::ALL {
+        for (layers, bidirectional) in [(2, false), (3, false), (1, true), (2, true)] {
+            for (i, h, b) in [(5, 40, 7), (28, 24, 13)] {
+                let spec = Spec {
+                    layers,
+                    bidirectional,
+                    ..Spec::new(cell, i, h, 3)
+                };
+                let what = format!("{cell} x{layers} bi={bidirectional} I={i} H={h} B={b}");
+                wide |= both_widths(&what, || model_run(spec, b, (100 * i + h + b) as u64));
+            }
+        }
     }
     wide
 }
@@ -155,6 +105,7 @@ fn layers<const I: usize, const H: usize>() -> bool {
 #[test]
 fn sixteen_lanes_give_the_same_bits_as_eight() {
     let mut wide = gemms();
+    wide |= stacks();
     wide |= layers::<1, 3>();
     wide |= layers::<1, 32>();
     wide |= layers::<5, 40>();

@@ -7,17 +7,22 @@
 //!   backward must accumulate.
 //! * step == sequence (unidirectional stacks), chunked TBPTT == full BPTT (carries passed),
 //!   `Outputs::LastStep` == the last rows of `EveryStep`.
-//! * SIMD == naive in f32; the LSTM and tanh-RNN engine == the typed `LstmModel` / `RnnModel`
-//!   bit for bit.
+//! * The forward pass == the documented equations written out in scalar f64 (every model), and
+//!   in f32 with both kernel sets at shapes that take every path of the SIMD steps.
+//! * A softmax cross-entropy loss through the model against finite differences.
+//! * SIMD == naive in f32; the typed `LstmModel` / `RnnModel` step == the engine's, bit for bit.
+//! * Wrong lengths are errors, not panics.
 //! * The tensor table: PyTorch's names and order, tiling the buffer.
 
 use tinyrnn::cell::CellKind;
+use tinyrnn::loss::{self, Reduction};
 use tinyrnn::{
-    Cache, Kernels, LstmCache, LstmModel, LstmState, Model, Naive, Outputs, Params, Real, RnnCache,
-    RnnModel, Simd, Spec, rng,
+    Cache, Error, LstmModel, LstmState, Model, Naive, Outputs, Params, Real, RnnModel, Simd, Spec,
+    rng,
 };
 use tinyrnn_tests::{
-    assert_bits_eq, assert_close, assert_grad, boxed_random, fd_gradient, max_abs_diff, rand_vec,
+    Problem, assert_bits_eq, assert_close, assert_grad, boxed_random, fd_gradient, max_abs_diff,
+    rand_vec,
 };
 
 const EPS: f64 = 1e-6;
@@ -56,137 +61,15 @@ fn name(s: &Spec) -> String {
     )
 }
 
-/// Everything one run needs, in f64 or f32.
-#[derive(Clone)]
-struct Problem<F> {
-    spec: Spec,
-    params: Vec<F>,
-    x: Vec<F>,  // (T, B, I)
-    h0: Vec<F>, // (L·D, B, H)
-    c0: Vec<F>, // (L·D, B, H) or empty
-    p: Vec<F>,  // dL/dy (T, B, O): the loss is p·y + q·h_T + r·c_T
-    q: Vec<F>,
-    r: Vec<F>,
-}
-
-impl Problem<f64> {
-    fn new(spec: Spec, seed: u64) -> Self {
-        let mut g = rng(seed);
-        let n = spec.state_len(B);
-        let nc = if spec.cell.has_c() { n } else { 0 };
-        // Wider weights than PyTorch's init so that no gate saturates or vanishes; relu stays
-        // away from its kink at 0 (finite differences there would be meaningless).
-        let mut params: Vec<f64> = rand_vec(&mut g, spec.param_len(), -0.6, 0.6);
-        if spec.cell == CellKind::RnnRelu {
-            // Positive biases keep most ReLU units alive through three layers.
-            for t in spec.tensors().filter(|t| t.name.tensor.starts_with("bias")) {
-                for v in &mut params[t.offset..t.offset + t.len()] {
-                    *v = v.abs();
-                }
-            }
-        }
-        Problem {
-            spec,
-            params,
-            x: rand_vec(&mut g, T * B * I, -1.0, 1.0),
-            h0: rand_vec(&mut g, n, -0.5, 0.5),
-            c0: rand_vec(&mut g, nc, -0.5, 0.5),
-            p: rand_vec(&mut g, T * B * O, -1.0, 1.0),
-            q: rand_vec(&mut g, n, -1.0, 1.0),
-            r: rand_vec(&mut g, nc, -1.0, 1.0),
-        }
-    }
-
-    fn cast(&self) -> Problem<f32> {
-        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        Problem {
-            spec: self.spec,
-            params: f(&self.params),
-            x: f(&self.x),
-            h0: f(&self.h0),
-            c0: f(&self.c0),
-            p: f(&self.p),
-            q: f(&self.q),
-            r: f(&self.r),
-        }
-    }
-}
-
-struct Run<F> {
-    y: Vec<F>,
-    h: Vec<F>,
-    c: Vec<F>,
-    grad: Vec<F>,
-    dx: Vec<F>,
-    dh0: Vec<F>,
-    dc0: Vec<F>,
-}
-
-fn dot<F: Real>(a: &[F], b: &[F]) -> f64 {
-    a.iter().zip(b).map(|(a, b)| a.to_f64() * b.to_f64()).sum()
-}
-
-impl<F: Real> Problem<F> {
-    fn loss(&self, r: &Run<F>) -> f64 {
-        dot(&self.p, &r.y) + dot(&self.q, &r.h) + dot(&self.r, &r.c)
-    }
-
-    /// Forward over all T steps, then backward from p, q, r. Gradient and dx start at `start`
-    /// (to check accumulation; the returned buffers have it subtracted).
-    fn run<K: Kernels<F>>(&self, outputs: Outputs, backward: bool) -> Run<F> {
-        let s = &self.spec;
-        let model = Model::new(*s, &self.params).unwrap();
-        let mut buf = vec![F::ZERO; Cache::<F>::len(s, T, B)];
-        let mut cache = Cache::new(s, &mut buf, T, B, outputs).unwrap();
-        let (mut h, mut c) = (self.h0.clone(), self.c0.clone());
-        let mut y = vec![F::ZERO; cache.output_rows() * s.output];
-        model
-            .forward_with::<K>(&self.x, &mut h, &mut c, &mut cache, &mut y)
-            .unwrap();
-        let mut run = Run {
-            y,
-            h,
-            c,
-            grad: vec![],
-            dx: vec![],
-            dh0: vec![],
-            dc0: vec![],
-        };
-        if backward {
-            let start = F::from_f64(0.25);
-            let mut grad = vec![start; s.param_len()];
-            let mut dx = vec![start; self.x.len()];
-            let (mut dh, mut dc) = (self.q.clone(), self.r.clone());
-            let dy = match outputs {
-                Outputs::EveryStep => self.p.clone(),
-                Outputs::LastStep => self.p[(T - 1) * B * O..].to_vec(),
-            };
-            model
-                .backward_with::<K>(
-                    &mut grad,
-                    &self.x,
-                    &mut cache,
-                    &dy,
-                    &mut dh,
-                    &mut dc,
-                    Some(&mut dx),
-                )
-                .unwrap();
-            let less = |v: Vec<F>| v.into_iter().map(|g| g - start).collect();
-            run.grad = less(grad);
-            run.dx = less(dx);
-            run.dh0 = dh;
-            run.dc0 = dc;
-        }
-        run
-    }
+fn problem(spec: Spec, seed: u64) -> Problem<f64> {
+    Problem::new(spec, T, B, seed)
 }
 
 #[test]
 fn gradients_match_finite_differences_for_every_model() {
     for (n, spec) in specs().into_iter().enumerate() {
         let what = name(&spec);
-        let mut prob = Problem::new(spec, 100 + n as u64);
+        let mut prob = problem(spec, 100 + n as u64);
         let run = prob.run::<Naive>(Outputs::EveryStep, true);
         let loss = |p: &Problem<f64>| p.loss(&p.run::<Naive>(Outputs::EveryStep, false));
         let num = fd_gradient(&mut prob, |p| &mut p.params, EPS, loss);
@@ -213,7 +96,7 @@ fn gradients_match_finite_differences_for_every_model() {
 #[test]
 fn last_step_outputs_are_the_last_rows_of_every_step() {
     for (n, spec) in specs().into_iter().enumerate() {
-        let mut prob = Problem::new(spec, 300 + n as u64);
+        let mut prob = problem(spec, 300 + n as u64);
         // Only the last step's dy: then both modes must give the same gradients.
         prob.p[..(T - 1) * B * O].fill(0.0);
         let every = prob.run::<Naive>(Outputs::EveryStep, true);
@@ -232,27 +115,12 @@ fn step_equals_sequence() {
         if spec.bidirectional {
             continue;
         }
-        let prob = Problem::new(spec, 500 + n as u64);
-        let model = Model::new(spec, &prob.params).unwrap();
-        let mut scratch = vec![0.0; model.step_scratch_len()];
+        let prob = problem(spec, 500 + n as u64);
+        let seq = prob.run::<Naive>(Outputs::EveryStep, false);
+        let what = name(&spec);
         for b in 0..B {
             // Sequence b alone, from its own initial state.
-            let pick = |v: &[f64]| -> Vec<f64> {
-                v.chunks_exact(B * H)
-                    .flat_map(|l| l[b * H..(b + 1) * H].to_vec())
-                    .collect()
-            };
-            let (mut h, mut c) = (pick(&prob.h0), pick(&prob.c0));
-            let mut ys = Vec::new();
-            for t in 0..T {
-                let x = &prob.x[(t * B + b) * I..][..I];
-                let mut y = vec![0.0; O];
-                model
-                    .step_with::<Naive>(x, &mut h, &mut c, &mut scratch, &mut y)
-                    .unwrap();
-                ys.extend(y);
-            }
-            let seq = prob.run::<Naive>(Outputs::EveryStep, false);
+            let (ys, h, c) = prob.steps::<Naive>(b);
             let want: Vec<f64> = seq
                 .y
                 .chunks_exact(O)
@@ -261,7 +129,11 @@ fn step_equals_sequence() {
                 .flatten()
                 .copied()
                 .collect();
-            let what = name(&spec);
+            let pick = |v: &[f64]| -> Vec<f64> {
+                v.chunks_exact(B * H)
+                    .flat_map(|l| l[b * H..(b + 1) * H].to_vec())
+                    .collect()
+            };
             assert_close(&format!("{what} step y, sequence {b}"), &ys, &want, 1e-12);
             assert_close(&format!("{what} step h"), &h, &pick(&seq.h), 1e-12);
             assert_close(&format!("{what} step c"), &c, &pick(&seq.c), 1e-12);
@@ -279,54 +151,70 @@ fn step_equals_sequence() {
     assert!(r.is_err(), "a bidirectional model has no step");
 }
 
-/// Two chunks (steps 0..2, 2..4) forward with the state carried, backward in reverse order with
-/// the state gradient passed back, give the gradients of one pass over all four steps.
+/// Consecutive chunks (each with its own cache; the state carried forward, the state gradient
+/// handed back as backward runs over them in reverse) give the gradients of one pass over all
+/// T steps: two TBPTT chunks, length-1 chunks, and chunks of length 0 (a no-op: state and carry
+/// pass through, no gradient).
 #[test]
 fn chunked_tbptt_equals_full_bptt() {
     for (n, spec) in specs().into_iter().enumerate() {
         if spec.bidirectional {
             continue;
         }
-        let prob = Problem::new(spec, 700 + n as u64);
+        let prob = problem(spec, 700 + n as u64);
         let full = prob.run::<Naive>(Outputs::EveryStep, true);
         let model = Model::new(spec, &prob.params).unwrap();
-        let len = Cache::<f64>::len(&spec, 2, B);
-        let (mut b1, mut b2) = (vec![0.0; len], vec![0.0; len]);
-        let mut c1 = Cache::new(&spec, &mut b1, 2, B, Outputs::EveryStep).unwrap();
-        let mut c2 = Cache::new(&spec, &mut b2, 2, B, Outputs::EveryStep).unwrap();
-        let (mut h, mut c) = (prob.h0.clone(), prob.c0.clone());
-        let half = 2 * B;
-        let (x1, x2) = prob.x.split_at(half * I);
-        let (p1, p2) = prob.p.split_at(half * O);
-        let mut y = vec![0.0; half * O];
-        model
-            .forward_with::<Naive>(x1, &mut h, &mut c, &mut c1, &mut y)
-            .unwrap();
-        model
-            .forward_with::<Naive>(x2, &mut h, &mut c, &mut c2, &mut y)
-            .unwrap();
-        let mut grad = vec![0.0; spec.param_len()];
-        let mut dx = vec![0.0; prob.x.len()];
-        let (dx1, dx2) = dx.split_at_mut(half * I);
-        let (mut dh, mut dc) = (prob.q.clone(), prob.r.clone());
-        model
-            .backward_with::<Naive>(&mut grad, x2, &mut c2, p2, &mut dh, &mut dc, Some(dx2))
-            .unwrap();
-        model
-            .backward_with::<Naive>(&mut grad, x1, &mut c1, p1, &mut dh, &mut dc, Some(dx1))
-            .unwrap();
-        let what = name(&spec);
-        assert_close(&format!("{what} chunked grad"), &grad, &full.grad, 1e-12);
-        assert_close(&format!("{what} chunked dx"), &dx, &full.dx, 1e-12);
-        assert_close(&format!("{what} chunked dh0"), &dh, &full.dh0, 1e-12);
-        assert_close(&format!("{what} chunked dc0"), &dc, &full.dc0, 1e-12);
+        for lengths in [&[2, 2][..], &[1, 1, 1, 1], &[0, 1, 3, 0], &[4, 0]] {
+            let what = format!("{} chunks {lengths:?}", name(&spec));
+            let mut bufs: Vec<Vec<f64>> = lengths
+                .iter()
+                .map(|&l| vec![0.0; Cache::<f64>::len(&spec, l, B)])
+                .collect();
+            let mut caches: Vec<Cache<'_, f64>> = bufs
+                .iter_mut()
+                .zip(lengths)
+                .map(|(buf, &l)| Cache::new(&spec, buf, l, B, Outputs::EveryStep).unwrap())
+                .collect();
+            let starts: Vec<usize> = lengths
+                .iter()
+                .scan(0, |at, &l| {
+                    *at += l;
+                    Some((*at - l) * B)
+                })
+                .collect();
+            let (mut h, mut c) = (prob.h0.clone(), prob.c0.clone());
+            for ((cache, &l), &r) in caches.iter_mut().zip(lengths).zip(&starts) {
+                let mut y = vec![0.0; l * B * O];
+                let x = &prob.x[r * I..(r + l * B) * I];
+                model
+                    .forward_with::<Naive>(x, &mut h, &mut c, cache, &mut y)
+                    .unwrap();
+                assert_eq!(y, full.y[r * O..(r + l * B) * O], "{what} y");
+            }
+            assert_eq!((&h, &c), (&full.h, &full.c), "{what} final state");
+            let mut grad = vec![0.0; spec.param_len()];
+            let mut dx = vec![0.0; prob.x.len()];
+            let (mut dh, mut dc) = (prob.q.clone(), prob.r.clone());
+            for ((cache, &l), &r) in caches.iter_mut().zip(lengths).zip(&starts).rev() {
+                let x = &prob.x[r * I..(r + l * B) * I];
+                let dy = &prob.p[r * O..(r + l * B) * O];
+                let dx = &mut dx[r * I..(r + l * B) * I];
+                model
+                    .backward_with::<Naive>(&mut grad, x, cache, dy, &mut dh, &mut dc, Some(dx))
+                    .unwrap();
+            }
+            assert_close(&format!("{what} grad"), &grad, &full.grad, 1e-12);
+            assert_close(&format!("{what} dx"), &dx, &full.dx, 1e-12);
+            assert_close(&format!("{what} dh0"), &dh, &full.dh0, 1e-12);
+            assert_close(&format!("{what} dc0"), &dc, &full.dc0, 1e-12);
+        }
     }
 }
 
 #[test]
 fn simd_matches_naive_in_f32() {
     for (n, spec) in specs().into_iter().enumerate() {
-        let prob = Problem::new(spec, 900 + n as u64).cast();
+        let prob = problem(spec, 900 + n as u64).cast();
         let a = prob.run::<Simd>(Outputs::EveryStep, true);
         let b = prob.run::<Naive>(Outputs::EveryStep, true);
         let what = name(&spec);
@@ -345,150 +233,336 @@ fn simd_matches_naive_in_f32() {
     }
 }
 
-/// The engine's LSTM and tanh RNN give the typed models' bits (forward, backward, step).
+/// The typed embedded models (`LstmModel`, `RnnModel`: sizes in the types) step like the engine
+/// over their flat buffers, bit for bit: same layout, same cell step.
 #[test]
-fn engine_matches_the_typed_models() {
+fn typed_models_step_like_the_engine() {
     const IH: usize = 28;
     const HH: usize = 20;
     const OH: usize = 10;
-    const TT: usize = 5;
-    const BB: usize = 7;
-    let mut g = rng(11);
-    let x: Vec<f32> = rand_vec(&mut g, TT * BB * IH, -1.0, 1.0);
-    let dy: Vec<f32> = rand_vec(&mut g, TT * BB * OH, -1.0, 1.0);
-    let xr: Vec<[f32; IH]> = x.as_chunks::<IH>().0.to_vec();
-    let dyr: Vec<[f32; OH]> = dy.as_chunks::<OH>().0.to_vec();
-    let flat = |v: &[[f32; HH]]| v.as_flattened().to_vec();
-
-    // Engine run: y, final h, c, grad, dx, dh0, dc0 in one vector.
-    let engine = |spec: Spec, params: &[f32]| -> Vec<f32> {
-        let model = Model::new(spec, params).unwrap();
-        let mut buf = vec![0.0; Cache::<f32>::len(&spec, TT, BB)];
-        let mut cache = Cache::new(&spec, &mut buf, TT, BB, Outputs::EveryStep).unwrap();
-        let n = spec.state_len(BB);
-        let nc = if spec.cell.has_c() { n } else { 0 };
-        let (mut h, mut c) = (vec![0.0; n], vec![0.0; nc]);
-        let mut y = vec![0.0; TT * BB * OH];
-        model
-            .forward(&x, &mut h, &mut c, &mut cache, &mut y)
-            .unwrap();
-        let mut grad = vec![0.0; spec.param_len()];
-        let mut dx = vec![0.0; x.len()];
-        let (mut dh, mut dc) = (vec![0.0; n], vec![0.0; nc]);
-        model
-            .backward(
-                &mut grad,
-                &x,
-                &mut cache,
-                &dy,
-                &mut dh,
-                &mut dc,
-                Some(&mut dx),
-            )
-            .unwrap();
-        [y, h, c, grad, dx, dh, dc].concat()
-    };
+    let xs: Vec<f32> = rand_vec(&mut rng(11), 5 * IH, -1.0, 1.0);
+    let xs = xs.as_chunks::<IH>().0;
 
     let lstm = boxed_random::<f32, LstmModel<IH, HH, OH>>(12, 0.3);
-    let spec = Spec::new(CellKind::Lstm, IH, HH, OH);
-    let typed = {
-        let mut buf = vec![0.0; LstmCache::<HH>::len(TT, BB)];
-        let mut cache = LstmCache::new(&mut buf, TT, BB).unwrap();
-        let (mut h, mut c) = (vec![[0.0; HH]; BB], vec![[0.0; HH]; BB]);
-        let mut y = vec![[0.0; OH]; TT * BB];
-        lstm.lstm.forward(&xr, &mut h, &mut c, &mut cache).unwrap();
-        lstm.head.forward(cache.h(), &mut y).unwrap();
-        let mut grad = boxed_random::<f32, LstmModel<IH, HH, OH>>(0, 0.0);
-        let mut dh = vec![[0.0; HH]; TT * BB];
-        let mut dx = vec![[0.0; IH]; TT * BB];
-        lstm.head
-            .backward(&mut grad.head, cache.h(), &dyr, Some(&mut dh))
-            .unwrap();
-        let (mut dh0, mut dc0) = (vec![[0.0; HH]; BB], vec![[0.0; HH]; BB]);
-        lstm.lstm
-            .backward(
-                &mut grad.lstm,
-                &xr,
-                &mut cache,
-                &dh,
-                &mut dh0,
-                &mut dc0,
-                Some(&mut dx),
-            )
-            .unwrap();
-        let y = y.as_flattened().to_vec();
-        [
-            y,
-            flat(&h),
-            flat(&c),
-            grad.as_flat().to_vec(),
-            dx.as_flattened().to_vec(),
-            flat(&dh0),
-            flat(&dc0),
-        ]
-        .concat()
-    };
-    assert_bits_eq(
-        "lstm engine vs typed",
-        &engine(spec, lstm.as_flat()),
-        &typed,
-    );
-    // Batch-1 steps.
-    let model = Model::new(spec, lstm.as_flat()).unwrap();
+    let model = Model::new(Spec::new(CellKind::Lstm, IH, HH, OH), lstm.as_flat()).unwrap();
     let mut state = LstmState::<HH>::zero();
-    let (mut sh, mut sc) = (vec![0.0; HH], vec![0.0; HH]);
+    let (mut h, mut c) = (vec![0.0; HH], vec![0.0; HH]);
     let mut scratch = vec![0.0; model.step_scratch_len()];
-    for t in 0..TT {
-        let want = lstm.step(&xr[t * BB], &mut state);
+    for x in xs {
+        let want = lstm.step(x, &mut state);
         let mut got = [0.0; OH];
         model
-            .step(&xr[t * BB], &mut sh, &mut sc, &mut scratch, &mut got)
+            .step(x, &mut h, &mut c, &mut scratch, &mut got)
             .unwrap();
         assert_bits_eq("lstm step", &got, &want);
+        assert_bits_eq("lstm step c", &c, &state.c);
     }
 
     let rnn = boxed_random::<f32, RnnModel<IH, HH, OH>>(13, 0.3);
-    let spec = Spec::new(CellKind::RnnTanh, IH, HH, OH);
-    let typed = {
-        let mut buf = vec![0.0; RnnCache::<HH>::len(TT, BB)];
-        let mut cache = RnnCache::new(&mut buf, TT, BB).unwrap();
-        let mut h = vec![[0.0; HH]; BB];
-        let mut y = vec![[0.0; OH]; TT * BB];
-        rnn.rnn.forward(&xr, &mut h, &mut cache).unwrap();
-        rnn.head.forward(cache.h(), &mut y).unwrap();
-        let mut grad = boxed_random::<f32, RnnModel<IH, HH, OH>>(0, 0.0);
-        let mut dh = vec![[0.0; HH]; TT * BB];
-        let mut dx = vec![[0.0; IH]; TT * BB];
-        rnn.head
-            .backward(&mut grad.head, cache.h(), &dyr, Some(&mut dh))
-            .unwrap();
-        let mut dh0 = vec![[0.0; HH]; BB];
-        rnn.rnn
-            .backward(&mut grad.rnn, &xr, &mut cache, &dh, &mut dh0, Some(&mut dx))
-            .unwrap();
-        let y = y.as_flattened().to_vec();
-        [
-            y,
-            flat(&h),
-            grad.as_flat().to_vec(),
-            dx.as_flattened().to_vec(),
-            flat(&dh0),
-        ]
-        .concat()
-    };
-    assert_bits_eq("rnn engine vs typed", &engine(spec, rnn.as_flat()), &typed);
-    let model = Model::new(spec, rnn.as_flat()).unwrap();
+    let model = Model::new(Spec::new(CellKind::RnnTanh, IH, HH, OH), rnn.as_flat()).unwrap();
     let mut state = [0.0; HH];
-    let mut sh = vec![0.0; HH];
+    let mut h = vec![0.0; HH];
     let mut scratch = vec![0.0; model.step_scratch_len()];
-    for t in 0..TT {
-        let want = rnn.step(&xr[t * BB], &mut state);
+    for x in xs {
+        let want = rnn.step(x, &mut state);
         let mut got = [0.0; OH];
         model
-            .step(&xr[t * BB], &mut sh, &mut [], &mut scratch, &mut got)
+            .step(x, &mut h, &mut [], &mut scratch, &mut got)
             .unwrap();
         assert_bits_eq("rnn step", &got, &want);
     }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The model written out from the documented equations in scalar f64, independently of the
+/// engine: every layer and direction over time (the reverse direction from the last step), the
+/// directions' outputs side by side as the next layer's input, the head at every step. Returns
+/// y (T, B, O), h_T and c_T (L·D, B, H; c empty unless LSTM).
+fn reference<F: Real>(p: &Problem<F>) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let s = &p.spec;
+    let (steps, batch, hs, dirs) = (p.t, p.b, s.hidden, s.directions());
+    let f64s = |v: &[F]| -> Vec<f64> { v.iter().map(|v| v.to_f64()).collect() };
+    let w = f64s(&p.params);
+    let tensor = |layer: Option<usize>, reverse: bool, name: &str| -> &[f64] {
+        let t = s
+            .tensors()
+            .find(|t| t.name.layer == layer && t.name.reverse == reverse && t.name.tensor == name)
+            .unwrap_or_else(|| panic!("no tensor {name} of layer {layer:?}"));
+        &w[t.offset..t.offset + t.len()]
+    };
+    let (h0, c0) = (f64s(&p.h0), f64s(&p.c0));
+    let (mut h_n, mut c_n) = (vec![0.0; h0.len()], vec![0.0; c0.len()]);
+    let mut input = f64s(&p.x);
+    let mut width = s.input;
+    for k in 0..s.layers {
+        let mut out = vec![0.0; steps * batch * dirs * hs];
+        for d in 0..dirs {
+            let rev = d == 1;
+            let wih = tensor(Some(k), rev, "weight_ih");
+            let whh = tensor(Some(k), rev, "weight_hh");
+            let bih = tensor(Some(k), rev, "bias_ih");
+            let bhh = tensor(Some(k), rev, "bias_hh");
+            let slot = (k * dirs + d) * batch * hs;
+            for b in 0..batch {
+                let at = slot + b * hs..slot + (b + 1) * hs;
+                let mut h = h0[at.clone()].to_vec();
+                let mut c = if s.cell.has_c() {
+                    c0[at.clone()].to_vec()
+                } else {
+                    vec![0.0; hs]
+                };
+                let times: Vec<usize> = if rev {
+                    (0..steps).rev().collect()
+                } else {
+                    (0..steps).collect()
+                };
+                for t in times {
+                    let x = &input[(t * batch + b) * width..][..width];
+                    let rows = s.cell.gates() * hs;
+                    let affine = |wt: &[f64], bias: &[f64], v: &[f64]| -> Vec<f64> {
+                        (0..rows)
+                            .map(|r| {
+                                bias[r]
+                                    + (0..v.len())
+                                        .map(|q| wt[r * v.len() + q] * v[q])
+                                        .sum::<f64>()
+                            })
+                            .collect()
+                    };
+                    let (ax, ah) = (affine(wih, bih, x), affine(whh, bhh, &h));
+                    let a = |g: usize, j: usize| ax[g * hs + j] + ah[g * hs + j];
+                    let mut next = vec![0.0; hs];
+                    for j in 0..hs {
+                        next[j] = match s.cell {
+                            CellKind::Lstm => {
+                                let (i, f) = (sigmoid(a(0, j)), sigmoid(a(1, j)));
+                                let (g, o) = (a(2, j).tanh(), sigmoid(a(3, j)));
+                                c[j] = f * c[j] + i * g;
+                                o * c[j].tanh()
+                            }
+                            CellKind::Gru => {
+                                let (r, z) = (sigmoid(a(0, j)), sigmoid(a(1, j)));
+                                let n = (ax[2 * hs + j] + r * ah[2 * hs + j]).tanh();
+                                (1.0 - z) * n + z * h[j]
+                            }
+                            CellKind::RnnTanh => a(0, j).tanh(),
+                            CellKind::RnnRelu => a(0, j).max(0.0),
+                        };
+                    }
+                    h = next;
+                    out[((t * batch + b) * dirs + d) * hs..][..hs].copy_from_slice(&h);
+                }
+                h_n[at.clone()].copy_from_slice(&h);
+                if s.cell.has_c() {
+                    c_n[at].copy_from_slice(&c);
+                }
+            }
+        }
+        input = out;
+        width = dirs * hs;
+    }
+    let (hw, hb) = (tensor(None, false, "weight"), tensor(None, false, "bias"));
+    let o = s.output;
+    let y = (0..steps * batch * o)
+        .map(|e| {
+            let (row, j) = (e / o, e % o);
+            hb[j]
+                + (0..width)
+                    .map(|q| hw[j * width + q] * input[row * width + q])
+                    .sum::<f64>()
+        })
+        .collect();
+    (y, h_n, c_n)
+}
+
+/// The engine computes the documented equations: in f64 (naive kernels) for every model to
+/// 1e-12; in f32 with both kernel sets for one layer of every cell at shapes that take every path
+/// of the SIMD steps (`W_ih` packed once when T·B >= I, else transposed at every step; H below,
+/// at and past the 8 and 16 lanes) to 1e-5.
+#[test]
+fn forward_follows_the_equations() {
+    for (n, spec) in specs().into_iter().enumerate() {
+        let prob = problem(spec, 1100 + n as u64);
+        let run = prob.run::<Naive>(Outputs::EveryStep, false);
+        let (y, h, c) = reference(&prob);
+        let what = name(&spec);
+        assert_close(&format!("{what} y vs equations"), &run.y, &y, 1e-12);
+        assert_close(&format!("{what} h_T vs equations"), &run.h, &h, 1e-12);
+        assert_close(&format!("{what} c_T vs equations"), &run.c, &c, 1e-12);
+    }
+    for cell in CellKind::ALL {
+        for (i, h, t, b) in [
+            (1, 1, 5, 7),
+            (5, 3, 4, 7),
+            (40, 8, 3, 5),
+            (5, 32, 4, 7),
+            (28, 17, 3, 13),
+        ] {
+            let spec = Spec::new(cell, i, h, 3);
+            let prob = Problem::new(spec, t, b, (1000 * i + h) as u64).cast();
+            let (y, hn, cn) = reference(&prob);
+            for (kernels, run) in [
+                ("simd", prob.run::<Simd>(Outputs::EveryStep, false)),
+                ("naive", prob.run::<Naive>(Outputs::EveryStep, false)),
+            ] {
+                let what = format!("{cell} I={i} H={h} T={t} B={b} f32 {kernels}");
+                assert_close(&format!("{what} y"), &run.y, &y, 1e-5);
+                assert_close(&format!("{what} h_T"), &run.h, &hn, 1e-5);
+                assert_close(&format!("{what} c_T"), &run.c, &cn, 1e-5);
+            }
+        }
+    }
+}
+
+/// A whole training loss through the model: softmax cross-entropy (mean over T·B rows) of the
+/// head's outputs, its gradient through `backward`, against finite differences of every
+/// parameter and the initial state.
+#[test]
+fn cross_entropy_through_the_model_matches_finite_differences() {
+    for spec in [
+        Spec::new(CellKind::Lstm, I, H, O),
+        Spec {
+            layers: 2,
+            bidirectional: true,
+            ..Spec::new(CellKind::Gru, I, H, O)
+        },
+    ] {
+        let mut prob = problem(spec, 41);
+        let labels: Vec<usize> = (0..T * B).map(|r| (r * 7 + 3) % O).collect();
+        let loss_and_grad = |p: &Problem<f64>, backward: bool| {
+            let model = Model::new(p.spec, &p.params).unwrap();
+            let mut buf = vec![0.0; Cache::<f64>::len(&p.spec, T, B)];
+            let mut cache = Cache::new(&p.spec, &mut buf, T, B, Outputs::EveryStep).unwrap();
+            let (mut h, mut c) = (p.h0.clone(), p.c0.clone());
+            let mut y = vec![[0.0; O]; T * B];
+            model
+                .forward(&p.x, &mut h, &mut c, &mut cache, y.as_flattened_mut())
+                .unwrap();
+            let mut dy = vec![[0.0; O]; T * B];
+            let l = loss::softmax_cross_entropy(&y, &labels, &mut dy, Reduction::Mean).unwrap();
+            let mut grad = vec![0.0; p.spec.param_len()];
+            let (mut dh, mut dc) = (vec![0.0; p.h0.len()], vec![0.0; p.c0.len()]);
+            if backward {
+                model
+                    .backward(
+                        &mut grad,
+                        &p.x,
+                        &mut cache,
+                        dy.as_flattened(),
+                        &mut dh,
+                        &mut dc,
+                        None,
+                    )
+                    .unwrap();
+            }
+            (l, grad, dh, dc)
+        };
+        let (_, grad, dh0, dc0) = loss_and_grad(&prob, true);
+        let loss = |p: &Problem<f64>| loss_and_grad(p, false).0;
+        let what = name(&spec);
+        let num = fd_gradient(&mut prob, |p| &mut p.params, EPS, loss);
+        for t in spec.tensors() {
+            let r = t.offset..t.offset + t.len();
+            assert_grad(
+                &format!("{what} CE {}", t.name),
+                &grad[r.clone()],
+                &num[r],
+                FD_TOL,
+            );
+        }
+        let num = fd_gradient(&mut prob, |p| &mut p.h0, EPS, loss);
+        assert_grad(&format!("{what} CE dh0"), &dh0, &num, FD_TOL);
+        if spec.cell.has_c() {
+            let num = fd_gradient(&mut prob, |p| &mut p.c0, EPS, loss);
+            assert_grad(&format!("{what} CE dc0"), &dc0, &num, FD_TOL);
+        }
+    }
+}
+
+/// Every wrong length is an `Err` naming the buffer, never a panic.
+#[test]
+fn shape_errors_are_reported_not_panics() {
+    let spec = Spec {
+        layers: 2,
+        ..Spec::new(CellKind::Lstm, I, H, O)
+    };
+    let prob = problem(spec, 1300).cast();
+    let shape = |r: Result<(), Error>, what: &str| match r {
+        Err(Error::Shape { what: w, .. }) => assert_eq!(w, what),
+        other => panic!("{what}: expected a shape error, got {other:?}"),
+    };
+    assert!(Model::new(spec, &prob.params[1..]).is_err());
+    let model = Model::new(spec, &prob.params).unwrap();
+    let len = Cache::<f32>::len(&spec, T, B);
+    let mut buf = vec![0.0; len + 1];
+    assert!(Cache::new(&spec, &mut buf, T, B, Outputs::EveryStep).is_err());
+    let mut buf = vec![0.0; len];
+    let mut cache = Cache::new(&spec, &mut buf, T, B, Outputs::EveryStep).unwrap();
+    assert_eq!(
+        (cache.steps(), cache.batch(), cache.output_rows()),
+        (T, B, T * B)
+    );
+    let x = &prob.x;
+    let (mut h, mut c) = (prob.h0.clone(), prob.c0.clone());
+    let mut y = vec![0.0; T * B * O];
+    shape(
+        model.forward(&x[1..], &mut h, &mut c, &mut cache, &mut y),
+        "x",
+    );
+    shape(
+        model.forward(x, &mut h[1..], &mut c, &mut cache, &mut y),
+        "h",
+    );
+    shape(
+        model.forward(x, &mut h, &mut c, &mut cache, &mut y[1..]),
+        "y",
+    );
+    model
+        .forward(x, &mut h, &mut c, &mut cache, &mut y)
+        .unwrap();
+    let mut g = vec![0.0; spec.param_len()];
+    let mut dx = vec![0.0; x.len() - 1];
+    shape(
+        model.backward(&mut g, x, &mut cache, &y, &mut h, &mut c, Some(&mut dx)),
+        "dx",
+    );
+    shape(
+        model.backward(&mut g, x, &mut cache, &y[1..], &mut h, &mut c, None),
+        "dy",
+    );
+    shape(
+        model.backward(&mut g[1..], x, &mut cache, &y, &mut h, &mut c, None),
+        "gradient buffer",
+    );
+    assert!(
+        model
+            .backward(&mut g, x, &mut cache, &y, &mut h, &mut c[1..], None)
+            .is_err()
+    );
+    let mut scratch = vec![0.0; model.step_scratch_len()];
+    let (mut h1, mut c1) = (vec![0.0; 2 * H], vec![0.0; 2 * H]);
+    let mut y1 = vec![0.0; O];
+    assert!(
+        model
+            .step(&x[..I - 1], &mut h1, &mut c1, &mut scratch, &mut y1)
+            .is_err()
+    );
+    assert!(
+        model
+            .step(&x[..I], &mut h1[1..], &mut c1, &mut scratch, &mut y1)
+            .is_err()
+    );
+    assert!(
+        model
+            .step(&x[..I], &mut h1, &mut c1, &mut scratch[1..], &mut y1)
+            .is_err()
+    );
+    model
+        .step(&x[..I], &mut h1, &mut c1, &mut scratch, &mut y1)
+        .unwrap();
 }
 
 #[test]

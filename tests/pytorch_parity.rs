@@ -9,7 +9,8 @@
 //! in float64 from the float32 parameters and input and stored as float32.
 //!
 //! Here the parameters are loaded into `LstmModel<5, 16, 3>` / `RnnModel<5, 16, 3>` by walking
-//! `Params::TENSORS` (names, shapes and dtype checked), and `forward` + head at every step, the
+//! `Params::TENSORS` (names, shapes and dtype checked), and the engine (`Model` over the same flat
+//! buffer) runs `forward` + head at every step: the
 //! states, the final state, the loss, and `backward` (head, then BPTT) are compared with PyTorch,
 //! with the SIMD kernels and with the naive ones, and `step` over the sequence as well. Everything
 //! must agree to 1e-5 absolute.
@@ -19,8 +20,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
+use tinyrnn::cell::CellKind;
 use tinyrnn::{
-    Kernels, Linear, LstmCache, LstmModel, LstmState, Naive, Params, RnnCache, RnnModel, Simd,
+    Cache, Kernels, LstmModel, LstmState, Model, Naive, Outputs, Params, RnnModel, Simd, Spec,
 };
 
 const I: usize = 5;
@@ -272,88 +274,49 @@ struct Run<P> {
     dx: Vec<[f32; I]>,
 }
 
-/// The head at every step over the cell's outputs `h_all`, then its backward for L = sum y^2
-/// (dL/dy = 2y), accumulating into `grad`; returns y and dL/dh_t at every step.
-fn run_head<K: Kernels<f32>>(
-    head: &Linear<H, O>,
-    grad: &mut Linear<H, O>,
-    h_all: &[[f32; H]],
-) -> (Vec<[f32; O]>, Vec<[f32; H]>) {
+/// Forward and backward of a one-layer model of `cell` over the flat buffer of `model` (the typed
+/// models' layout is the engine's), then the head's loss `Σ y²`.
+fn run<K: Kernels<f32>, P: Params<f32>>(cell: CellKind, model: &P, x: &[[f32; I]]) -> Run<P> {
+    let spec = Spec::new(cell, I, H, O);
+    let m = Model::new(spec, model.as_flat()).unwrap();
+    let mut buf = vec![0.0; Cache::<f32>::len(&spec, STEPS, 1)];
+    let mut cache = Cache::new(&spec, &mut buf, STEPS, 1, Outputs::EveryStep).unwrap();
+    let mut h = [0.0; H];
+    let mut c = if cell.has_c() { vec![0.0; H] } else { vec![] };
     let mut y = vec![[0.0; O]; STEPS];
-    head.forward_with::<K>(h_all, &mut y).unwrap();
-    let dy: Vec<[f32; O]> = y.iter().map(|r| r.map(|v| 2.0 * v)).collect();
-    let mut dh = vec![[0.0; H]; STEPS];
-    head.backward_with::<K>(grad, h_all, &dy, Some(&mut dh))
-        .unwrap();
-    (y, dh)
-}
-
-fn run_lstm<K: Kernels<f32>>(model: &Lstm, x: &[[f32; I]]) -> Run<Lstm> {
-    let mut buf = vec![0.0; LstmCache::<H>::len(STEPS, 1)];
-    let mut cache = LstmCache::<H>::new(&mut buf, STEPS, 1).unwrap();
-    let mut h = [[0.0; H]];
-    let mut c = [[0.0; H]];
-    model
-        .lstm
-        .forward_with::<K>(x, &mut h, &mut c, &mut cache)
-        .unwrap();
-    let mut grad = Box::new(Lstm::zeroed());
-    let h_all = cache.h().to_vec();
-    let (y, dh) = run_head::<K>(&model.head, &mut grad.head, &h_all);
-    let mut dh_carry = [[0.0; H]];
-    let mut dc_carry = [[0.0; H]];
+    m.forward_with::<K>(
+        x.as_flattened(),
+        &mut h,
+        &mut c,
+        &mut cache,
+        y.as_flattened_mut(),
+    )
+    .unwrap();
+    let states = m.cached(&cache, 0, 0).unwrap();
+    let h_all = rows::<H>(states.h);
+    let c_all = cell.has_c().then(|| rows::<H>(states.c));
+    let dy: Vec<f32> = y.as_flattened().iter().map(|v| 2.0 * v).collect();
+    let mut grad = P::zeroed();
+    let mut dh_carry = [0.0; H];
+    let mut dc_carry = c.iter().map(|_| 0.0).collect::<Vec<f32>>();
     let mut dx = vec![[0.0; I]; STEPS];
-    model
-        .lstm
-        .backward_with::<K>(
-            &mut grad.lstm,
-            x,
-            &mut cache,
-            &dh,
-            &mut dh_carry,
-            &mut dc_carry,
-            Some(&mut dx),
-        )
-        .unwrap();
+    m.backward_with::<K>(
+        grad.as_flat_mut(),
+        x.as_flattened(),
+        &mut cache,
+        &dy,
+        &mut dh_carry,
+        &mut dc_carry,
+        Some(dx.as_flattened_mut()),
+    )
+    .unwrap();
     Run {
         y,
         h_all,
-        c_all: Some(cache.c().to_vec()),
-        h: h[0],
-        c: Some(c[0]),
-        grad,
-        dx,
-    }
-}
-
-fn run_rnn<K: Kernels<f32>>(model: &Rnn, x: &[[f32; I]]) -> Run<Rnn> {
-    let mut buf = vec![0.0; RnnCache::<H>::len(STEPS, 1)];
-    let mut cache = RnnCache::<H>::new(&mut buf, STEPS, 1).unwrap();
-    let mut h = [[0.0; H]];
-    model.rnn.forward_with::<K>(x, &mut h, &mut cache).unwrap();
-    let mut grad = Box::new(Rnn::zeroed());
-    let h_all = cache.h().to_vec();
-    let (y, dh) = run_head::<K>(&model.head, &mut grad.head, &h_all);
-    let mut dh_carry = [[0.0; H]];
-    let mut dx = vec![[0.0; I]; STEPS];
-    model
-        .rnn
-        .backward_with::<K>(
-            &mut grad.rnn,
-            x,
-            &mut cache,
-            &dh,
-            &mut dh_carry,
-            Some(&mut dx),
-        )
-        .unwrap();
-    Run {
-        y,
-        h_all,
-        c_all: None,
-        h: h[0],
-        c: None,
-        grad,
+        c_all,
+        h,
+        c: cell.has_c().then(|| c.try_into().unwrap()),
+        grad: Box::new(grad),
         dx,
     }
 }
@@ -508,9 +471,9 @@ fn lstm_matches_pytorch() {
     check_fixture("lstm", &r);
     let mut rep = Report::default();
 
-    let simd = run_lstm::<Simd>(&r.model, &r.x);
+    let simd = run::<Simd, _>(CellKind::Lstm, &*r.model, &r.x);
     check_run(&mut rep, "lstm simd", &simd, &r);
-    let naive = run_lstm::<Naive>(&r.model, &r.x);
+    let naive = run::<Naive, _>(CellKind::Lstm, &*r.model, &r.x);
     check_run(&mut rep, "lstm naive", &naive, &r);
 
     // The embedded API: `step` one sample at a time gives the same outputs and state.
@@ -575,9 +538,9 @@ fn rnn_matches_pytorch() {
     check_fixture("rnn", &r);
     let mut rep = Report::default();
 
-    let simd = run_rnn::<Simd>(&r.model, &r.x);
+    let simd = run::<Simd, _>(CellKind::RnnTanh, &*r.model, &r.x);
     check_run(&mut rep, "rnn simd", &simd, &r);
-    let naive = run_rnn::<Naive>(&r.model, &r.x);
+    let naive = run::<Naive, _>(CellKind::RnnTanh, &*r.model, &r.x);
     check_run(&mut rep, "rnn naive", &naive, &r);
 
     let mut h = [0.0; H];

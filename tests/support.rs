@@ -7,8 +7,9 @@
 use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
 use std::path::Path;
 
+use tinyrnn::cell::CellKind;
 use tinyrnn::init::{fill_uniform, uniform01};
-use tinyrnn::{Kernels, Lstm, LstmCache, Params, Real, Rnn, RnnCache, SeededRng, rng};
+use tinyrnn::{Cache, Kernels, Model, Outputs, Params, Real, SeededRng, Spec, rng};
 
 /// A zeroed parameter buffer on the heap.
 ///
@@ -242,130 +243,196 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-/// Everything one LSTM layer's forward and backward over `t` steps of `b` sequences produce
-/// (see [`lstm_run`]).
-pub struct LstmRun<const I: usize, const H: usize> {
-    pub h: Vec<[f32; H]>,
-    pub c: Vec<[f32; H]>,
-    pub outs: Vec<[f32; H]>,
-    pub cs: Vec<[f32; H]>,
-    pub gates: Vec<f32>,
-    pub dpre: Vec<f32>,
-    pub grad: Box<Lstm<I, H, f32>>,
-    pub dx: Vec<[f32; I]>,
-    pub dh0: Vec<[f32; H]>,
-    pub dc0: Vec<[f32; H]>,
+/// One problem for the run-time engine ([`Model`]): a model of shape `spec`, `t` steps of `b`
+/// sequences, an initial state, and a loss `p·y + q·h_T + r·c_T` whose gradients enter backward
+/// as non-zero dL/dy at every step and carried-in dL/dh_T, dL/dc_T. In `f64` or `f32` ([`cast`]).
+///
+/// [`cast`]: Problem::cast
+#[derive(Clone)]
+pub struct Problem<F> {
+    pub spec: Spec,
+    pub t: usize,
+    pub b: usize,
+    pub params: Vec<F>,
+    pub x: Vec<F>,  // (T, B, I)
+    pub h0: Vec<F>, // (L·D, B, H)
+    pub c0: Vec<F>, // (L·D, B, H) or empty
+    pub p: Vec<F>,  // dL/dy (T, B, O)
+    pub q: Vec<F>,  // dL/dh_T
+    pub r: Vec<F>,  // dL/dc_T
 }
 
-/// Runs `lstm` forward and backward with kernels `K` on random inputs, state and output
-/// gradients from `seed`, over `t` steps of `b` sequences.
-pub fn lstm_run<K: Kernels<f32>, const I: usize, const H: usize>(
-    lstm: &Lstm<I, H, f32>,
-    seed: u64,
-    t: usize,
-    b: usize,
-) -> LstmRun<I, H> {
-    let mut r = rng(seed);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
-    let mut c: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dc0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut grad = boxed_random::<f32, Lstm<I, H, f32>>(seed + 1, 1.0);
-    let mut buf = vec![0.0; LstmCache::<H, f32>::len(t, b)];
-    let mut cache = LstmCache::new(&mut buf, t, b).unwrap();
-    lstm.forward_with::<K>(&x, &mut h, &mut c, &mut cache)
-        .unwrap();
-    lstm.backward_with::<K>(
-        &mut grad,
-        &x,
-        &mut cache,
-        &dh,
-        &mut dh0,
-        &mut dc0,
-        Some(&mut dx),
-    )
-    .unwrap();
-    LstmRun {
-        h,
-        c,
-        outs: cache.h().to_vec(),
-        cs: cache.c().to_vec(),
-        gates: cache.gates().as_flattened().as_flattened().to_vec(),
-        dpre: cache.dpre().as_flattened().as_flattened().to_vec(),
-        grad,
-        dx,
-        dh0,
-        dc0,
-    }
+/// What one [`Problem::run`] gives.
+pub struct Run<F> {
+    pub y: Vec<F>,
+    pub h: Vec<F>,
+    pub c: Vec<F>,
+    pub grad: Vec<F>,
+    pub dx: Vec<F>,
+    pub dh0: Vec<F>,
+    pub dc0: Vec<F>,
+    /// Every layer's and direction's cache as forward left it: `h_t`, `c_t` and the cell's cache.
+    pub cached: Vec<F>,
 }
 
-impl<const I: usize, const H: usize> LstmRun<I, H> {
+impl<F: Real> Run<F> {
     /// All of it in one vector (for bit-for-bit comparisons).
-    pub fn all(&self) -> Vec<f32> {
-        let mut v: Vec<f32> = Vec::new();
-        for rows in [&self.h, &self.c, &self.outs, &self.cs, &self.dh0, &self.dc0] {
-            v.extend(rows.as_flattened());
-        }
-        v.extend(&self.gates);
-        v.extend(&self.dpre);
-        v.extend(self.grad.as_flat());
-        v.extend(self.dx.as_flattened());
-        v
+    pub fn all(&self) -> Vec<F> {
+        [
+            &self.y,
+            &self.h,
+            &self.c,
+            &self.grad,
+            &self.dx,
+            &self.dh0,
+            &self.dc0,
+            &self.cached,
+        ]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect()
     }
 }
 
-/// Everything one tanh-RNN layer's forward and backward produce (see [`rnn_run`]).
-pub struct RnnRun<const I: usize, const H: usize> {
-    pub h: Vec<[f32; H]>,
-    pub outs: Vec<[f32; H]>,
-    pub dpre: Vec<f32>,
-    pub grad: Box<Rnn<I, H, f32>>,
-    pub dx: Vec<[f32; I]>,
-    pub dh0: Vec<[f32; H]>,
-}
+impl Problem<f64> {
+    /// Weights from U(-w, w) with w = min(0.6, 1.5/√H): wide enough that no gate saturates or
+    /// vanishes at small H, PyTorch-like at large H. ReLU RNNs get positive biases, which keep most
+    /// units alive through three layers and away from the kink at 0 (where finite differences
+    /// mean nothing).
+    pub fn new(spec: Spec, t: usize, b: usize, seed: u64) -> Self {
+        let mut g = rng(seed);
+        let n = spec.state_len(b);
+        let nc = if spec.cell.has_c() { n } else { 0 };
+        let w = (1.5 / (spec.hidden as f64).sqrt()).min(0.6);
+        let mut params: Vec<f64> = rand_vec(&mut g, spec.param_len(), -w, w);
+        if spec.cell == CellKind::RnnRelu {
+            for t in spec.tensors().filter(|t| t.name.tensor.starts_with("bias")) {
+                for v in &mut params[t.offset..t.offset + t.len()] {
+                    *v = v.abs();
+                }
+            }
+        }
+        Problem {
+            spec,
+            t,
+            b,
+            params,
+            x: rand_vec(&mut g, t * b * spec.input, -1.0, 1.0),
+            h0: rand_vec(&mut g, n, -0.5, 0.5),
+            c0: rand_vec(&mut g, nc, -0.5, 0.5),
+            p: rand_vec(&mut g, t * b * spec.output, -1.0, 1.0),
+            q: rand_vec(&mut g, n, -1.0, 1.0),
+            r: rand_vec(&mut g, nc, -1.0, 1.0),
+        }
+    }
 
-/// Runs `rnn` forward and backward with kernels `K` as [`lstm_run`] does.
-pub fn rnn_run<K: Kernels<f32>, const I: usize, const H: usize>(
-    rnn: &Rnn<I, H, f32>,
-    seed: u64,
-    t: usize,
-    b: usize,
-) -> RnnRun<I, H> {
-    let mut r = rng(seed);
-    let x: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut h: Vec<[f32; H]> = rand_rows(&mut r, b, -0.5, 0.5);
-    let dh: Vec<[f32; H]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut dh0: Vec<[f32; H]> = rand_rows(&mut r, b, -1.0, 1.0);
-    let mut dx: Vec<[f32; I]> = rand_rows(&mut r, t * b, -1.0, 1.0);
-    let mut grad = boxed_random::<f32, Rnn<I, H, f32>>(seed + 1, 1.0);
-    let mut buf = vec![0.0; RnnCache::<H, f32>::len(t, b)];
-    let mut cache = RnnCache::new(&mut buf, t, b).unwrap();
-    rnn.forward_with::<K>(&x, &mut h, &mut cache).unwrap();
-    rnn.backward_with::<K>(&mut grad, &x, &mut cache, &dh, &mut dh0, Some(&mut dx))
-        .unwrap();
-    RnnRun {
-        h,
-        outs: cache.h().to_vec(),
-        dpre: cache.dpre().as_flattened().to_vec(),
-        grad,
-        dx,
-        dh0,
+    /// The same problem rounded to `f32`.
+    pub fn cast(&self) -> Problem<f32> {
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        Problem {
+            spec: self.spec,
+            t: self.t,
+            b: self.b,
+            params: f(&self.params),
+            x: f(&self.x),
+            h0: f(&self.h0),
+            c0: f(&self.c0),
+            p: f(&self.p),
+            q: f(&self.q),
+            r: f(&self.r),
+        }
     }
 }
 
-impl<const I: usize, const H: usize> RnnRun<I, H> {
-    /// All of it in one vector (for bit-for-bit comparisons).
-    pub fn all(&self) -> Vec<f32> {
-        let mut v: Vec<f32> = Vec::new();
-        for rows in [&self.h, &self.outs, &self.dh0] {
-            v.extend(rows.as_flattened());
+fn dot<F: Real>(a: &[F], b: &[F]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| a.to_f64() * b.to_f64()).sum()
+}
+
+impl<F: Real> Problem<F> {
+    /// `p·y + q·h_T + r·c_T`.
+    pub fn loss(&self, r: &Run<F>) -> f64 {
+        dot(&self.p, &r.y) + dot(&self.q, &r.h) + dot(&self.r, &r.c)
+    }
+
+    /// Forward over all steps, then (if `backward`) backward from p, q, r. Gradient and dx
+    /// start at 0.25, to check that backward accumulates; the returned ones have it subtracted.
+    pub fn run<K: Kernels<F>>(&self, outputs: Outputs, backward: bool) -> Run<F> {
+        let (s, t, b) = (&self.spec, self.t, self.b);
+        let model = Model::new(*s, &self.params).unwrap();
+        let mut buf = vec![F::ZERO; Cache::<F>::len(s, t, b)];
+        let mut cache = Cache::new(s, &mut buf, t, b, outputs).unwrap();
+        let (mut h, mut c) = (self.h0.clone(), self.c0.clone());
+        let mut y = vec![F::ZERO; cache.output_rows() * s.output];
+        model
+            .forward_with::<K>(&self.x, &mut h, &mut c, &mut cache, &mut y)
+            .unwrap();
+        let mut run = Run {
+            y,
+            h,
+            c,
+            grad: vec![],
+            dx: vec![],
+            dh0: vec![],
+            dc0: vec![],
+            cached: vec![],
+        };
+        for k in 0..s.layers {
+            for d in 0..s.directions() {
+                let m = model.cached(&cache, k, d).unwrap();
+                run.cached.extend(m.h.iter().chain(m.c).chain(m.cell));
+            }
         }
-        v.extend(&self.dpre);
-        v.extend(self.grad.as_flat());
-        v.extend(self.dx.as_flattened());
-        v
+        if backward {
+            let start = F::from_f64(0.25);
+            let mut grad = vec![start; s.param_len()];
+            let mut dx = vec![start; self.x.len()];
+            let (mut dh, mut dc) = (self.q.clone(), self.r.clone());
+            let dy = match outputs {
+                Outputs::EveryStep => &self.p[..],
+                Outputs::LastStep => &self.p[t.saturating_sub(1) * b * s.output..],
+            };
+            model
+                .backward_with::<K>(
+                    &mut grad,
+                    &self.x,
+                    &mut cache,
+                    dy,
+                    &mut dh,
+                    &mut dc,
+                    Some(&mut dx),
+                )
+                .unwrap();
+            let less = |v: Vec<F>| v.into_iter().map(|g| g - start).collect();
+            run.grad = less(grad);
+            run.dx = less(dx);
+            run.dh0 = dh;
+            run.dc0 = dc;
+        }
+        run
+    }
+
+    /// Sequence `seq` alone, stepped one sample at a time with [`Model::step_with`] from its own
+    /// initial state (unidirectional models): every step's output, then the final `h` and `c`.
+    pub fn steps<K: Kernels<F>>(&self, seq: usize) -> (Vec<F>, Vec<F>, Vec<F>) {
+        let (s, b, hs) = (&self.spec, self.b, self.spec.hidden);
+        let model = Model::new(*s, &self.params).unwrap();
+        let mut scratch = vec![F::ZERO; model.step_scratch_len()];
+        let pick = |v: &[F]| -> Vec<F> {
+            v.chunks_exact(b * hs)
+                .flat_map(|l| l[seq * hs..(seq + 1) * hs].to_vec())
+                .collect()
+        };
+        let (mut h, mut c) = (pick(&self.h0), pick(&self.c0));
+        let mut ys = Vec::new();
+        for t in 0..self.t {
+            let x = &self.x[(t * b + seq) * s.input..][..s.input];
+            let mut y = vec![F::ZERO; s.output];
+            model
+                .step_with::<K>(x, &mut h, &mut c, &mut scratch, &mut y)
+                .unwrap();
+            ys.extend(y);
+        }
+        (ys, h, c)
     }
 }

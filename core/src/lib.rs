@@ -1,17 +1,19 @@
 //! # tinyrnn
 //!
-//! LSTM and tanh-RNN layers with hand-written forward and backward passes (BPTT), SIMD kernels
-//! (`wide`) beside naive scalar twins, PyTorch's parameter layout and names, and no allocation:
-//! `#![no_std]`, no `alloc`.
+//! Every recurrent model of PyTorch (`nn.LSTM`, `nn.GRU`, `nn.RNN` tanh or relu; any number of
+//! layers; one or two directions) followed by a linear head, with hand-written forward and
+//! backward passes (BPTT), SIMD kernels (`wide`, AVX-512 chosen at run time) beside naive scalar
+//! twins, PyTorch's parameter layout and names, and no allocation: `#![no_std]`, no `alloc`.
 //!
-//! * Layers: [`Lstm`], [`Rnn`], [`Linear`]; whole models [`LstmModel`], [`RnnModel`]. Each is a
-//!   `#[repr(C)]` struct of arrays, i.e. one flat parameter buffer ([`Params`]) with a table of
-//!   (name, offset, shape); a gradient buffer is a second value of the same type.
-//! * Embedded inference: `step` on one sample, state owned by the caller, sizes in the types,
-//!   nothing that can fail.
-//! * Training: `forward` over B sequences of T steps into a caller-owned cache
-//!   ([`LstmCache`], [`RnnCache`]), `backward` through time that accumulates into the gradient
-//!   buffer and carries (dh, dc) across chunks, so truncated BPTT over consecutive chunks is exact.
+//! * [`cell`]: what a cell is ([`cell::Cell`]: gates, state, pointwise forward and backward, the
+//!   batch-1 step), one file per cell; [`Spec`]: a model's shape and its tensor table
+//!   (PyTorch's state_dict names, offsets, shapes).
+//! * [`Model`]: a view over one flat parameter buffer of any [`Spec`]: `forward` over B
+//!   sequences of T steps into a caller-owned [`Cache`], `backward` through time that
+//!   accumulates into a gradient buffer and carries (dh, dc) across chunks (truncated BPTT over
+//!   consecutive chunks is exact), `step` on one sample with caller-owned state.
+//! * Embedded inference with sizes in the types: [`LstmModel`], [`RnnModel`] (`#[repr(C)]`
+//!   structs of arrays, [`Params`]), whose `step` cannot fail; [`quant`]: int8 models.
 //! * [`loss`]: MSE, softmax cross-entropy, BCE with logits, sigmoid outputs.
 //! * [`optim`]: SGD (momentum), RMSProp, Adagrad, Adam, clipping by global norm.
 //! * [`kernels`]: the [`Simd`] kernels and their [`Naive`] twins. On x86-64 CPUs with AVX-512F the
@@ -46,11 +48,11 @@ pub use error::Error;
 pub use init::{SeededRng, rng};
 pub use kernels::{Kernels, Naive, Simd};
 pub use linear::Linear;
-pub use lstm::{Lstm, LstmCache, LstmState};
+pub use lstm::{Lstm, LstmState};
 pub use model::{LstmModel, RnnModel};
 pub use optim::{Optimizer, clip_grad_norm, grad_norm};
 pub use params::{Params, TensorInfo};
 pub use real::Real;
-pub use rnn::{Rnn, RnnCache};
+pub use rnn::Rnn;
 pub use spec::{Spec, Tensor, TensorName};
 pub use stack::{Cache, Cached, Model, Outputs};
