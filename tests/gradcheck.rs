@@ -166,8 +166,9 @@ fn linear_f32_simd_matches_f64() {
 // ---------------------------------------------------------------------------------------------
 // Losses and the sigmoid output
 
-/// Every reduction; `MeanOver(4)` divides by a count other than the call's own N (shards).
-const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::MeanOver(4)];
+/// Every reduction; `MeanOver(40)` divides by a count other than the call's own N (a shard of a
+/// batch of 40).
+const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::MeanOver(40)];
 
 /// The factor a reduction applies to the summed loss over `n` elements (rows for CE).
 fn scale(red: Reduction, n: usize) -> f64 {
@@ -218,6 +219,48 @@ fn mse_matches_finite_differences_and_definition() {
         loss::mse(&[1.0f64; 3], &[1.0; 2], &mut [0.0; 3], Reduction::Mean),
         Err(Error::Shape { .. })
     ));
+}
+
+/// The mean of nothing is 0 (not 0/0): an empty call with `Mean` or `MeanOver(0)` returns 0 and
+/// writes nothing; a `MeanOver` total below the call's own count is an error, for every loss.
+#[test]
+fn empty_means_are_zero_and_short_totals_are_errors() {
+    for red in [
+        Reduction::Mean,
+        Reduction::MeanOver(0),
+        Reduction::MeanOver(3),
+    ] {
+        let empty: [f64; 0] = [];
+        assert_eq!(loss::mse(&empty, &empty, &mut [], red).unwrap(), 0.0);
+        assert_eq!(
+            loss::bce_with_logits(&empty, &empty, &mut [], red).unwrap(),
+            0.0
+        );
+        let rows: [[f64; 3]; 0] = [];
+        assert_eq!(
+            loss::softmax_cross_entropy(&rows, &[], &mut [], red).unwrap(),
+            0.0
+        );
+    }
+    let invalid = |r: Result<f64, Error>| matches!(r, Err(Error::Invalid { .. }));
+    for red in [Reduction::MeanOver(0), Reduction::MeanOver(1)] {
+        let (y, t) = ([0.5f64, 1.0], [0.0f64, 1.0]);
+        assert!(
+            invalid(loss::mse(&y, &t, &mut [0.0; 2], red)),
+            "mse {red:?}"
+        );
+        assert!(
+            invalid(loss::bce_with_logits(&y, &t, &mut [0.0; 2], red)),
+            "bce {red:?}"
+        );
+        let z = [[0.5f64, 1.0], [0.0, 2.0]];
+        let r = loss::softmax_cross_entropy(&z, &[0, 1], &mut [[0.0; 2]; 2], red);
+        assert!(invalid(r), "ce {red:?}");
+    }
+    // A total that counts exactly this call's terms is the mean.
+    let mut dy = [0.0; 2];
+    let l = loss::mse(&[1.0f64, 3.0], &[0.0, 0.0], &mut dy, Reduction::MeanOver(2)).unwrap();
+    assert_eq!((l, dy), (5.0, [1.0, 3.0]));
 }
 
 const C: usize = 5;

@@ -14,7 +14,7 @@
 //! * Wrong lengths are errors, not panics.
 //! * The tensor table: PyTorch's names and order, tiling the buffer.
 
-use tinyrnn::cell::CellKind;
+use tinyrnn::cell::{Cell, CellKind};
 use tinyrnn::loss::{self, Reduction};
 use tinyrnn::{
     Cache, Error, LstmModel, LstmState, Model, Naive, Outputs, Params, Real, RnnModel, Simd, Spec,
@@ -563,6 +563,37 @@ fn shape_errors_are_reported_not_panics() {
     model
         .step(&x[..I], &mut h1, &mut c1, &mut scratch, &mut y1)
         .unwrap();
+}
+
+/// A cache is exactly the sum of its parts, for every model and for chunks of 0 and 1 steps: per
+/// layer and direction `h_t`, `c_t` (LSTM), the cell's per-step cache, dL/d`ax` (and dL/d`ah` for
+/// the GRU), the initial state, the packed weights and a bias-gradient row; per bidirectional
+/// layer both directions' outputs side by side and a share of their gradient each; per layer the
+/// gradient of its output.
+#[test]
+fn cache_lengths_are_the_sum_of_their_parts() {
+    for spec in specs() {
+        for (t, b) in [(T, B), (0, 3), (1, 1), (7, 5)] {
+            let (hs, d) = (spec.hidden, spec.directions());
+            let n = t * b * hs;
+            let want: usize = (0..spec.layers)
+                .map(|k| {
+                    let direction = tinyrnn::with_cell!(spec.cell, C => {
+                        let (with_c, gh) = (usize::from(C::HAS_C), C::GATES * hs);
+                        n * (1 + with_c + C::CACHE)
+                            + t * b * gh * (1 + usize::from(C::SPLIT))
+                            + b * hs * (1 + with_c)
+                            + C::packed_len(hs, spec.layer_input(k))
+                            + gh
+                    });
+                    let sides = if spec.bidirectional { 2 * n + 2 * n } else { 0 };
+                    d * direction + sides + d * n
+                })
+                .sum();
+            let what = format!("{} T={t} B={b}", name(&spec));
+            assert_eq!(Cache::<f32>::len(&spec, t, b), want, "{what}");
+        }
+    }
 }
 
 #[test]

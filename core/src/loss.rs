@@ -7,8 +7,10 @@
 //! sigmoid:        y = σ(z)                           dz += dy · y (1 - y)
 //! ```
 //! `s` is 1 for [`Reduction::Sum`], 1/N for [`Reduction::Mean`] (N = elements for MSE and
-//! BCE, rows for cross-entropy, as in PyTorch) and 1/n for [`Reduction::MeanOver`]`(n)`. Loss gradients are *written* (they start the
-//! backward chain); the sigmoid's backward accumulates, like every layer.
+//! BCE, rows for cross-entropy, as in PyTorch) and 1/n for [`Reduction::MeanOver`]`(n)` (n at
+//! least N: an error otherwise). The mean of nothing is 0 (no terms, nothing divided by 0), not
+//! PyTorch's NaN: an empty shard adds nothing to its batch. Loss gradients are *written* (they
+//! start the backward chain); the sigmoid's backward accumulates, like every layer.
 
 use crate::Real;
 use crate::error::{Error, check};
@@ -26,11 +28,17 @@ pub enum Reduction {
 }
 
 impl Reduction {
-    fn scale<T: Real>(self, n: usize) -> T {
+    /// The factor `s` for a call over `n` terms. An empty mean (`n = 0`, or `MeanOver(0)` of
+    /// nothing) is the sum of no terms: the loss is 0 and `s` is 1, never 1/0. `MeanOver(total)`
+    /// must count at least the call's own `n` terms (a shard is part of its batch).
+    fn scale<T: Real>(self, n: usize) -> Result<T, Error> {
         match self {
-            Reduction::Mean if n > 0 => T::ONE / T::from_f64(n as f64),
-            Reduction::MeanOver(total) if total > 0 => T::ONE / T::from_f64(total as f64),
-            _ => T::ONE,
+            Reduction::Mean if n > 0 => Ok(T::ONE / T::from_f64(n as f64)),
+            Reduction::MeanOver(total) if total < n => Err(Error::Invalid {
+                what: "MeanOver total: smaller than the terms of this call",
+            }),
+            Reduction::MeanOver(total) if total > 0 => Ok(T::ONE / T::from_f64(total as f64)),
+            _ => Ok(T::ONE),
         }
     }
 }
@@ -39,7 +47,7 @@ impl Reduction {
 pub fn mse<T: Real>(y: &[T], target: &[T], dy: &mut [T], reduction: Reduction) -> Result<T, Error> {
     check("target", y.len(), target.len())?;
     check("dy", y.len(), dy.len())?;
-    let s: T = reduction.scale(y.len());
+    let s: T = reduction.scale(y.len())?;
     let two = T::ONE + T::ONE;
     let mut loss = T::ZERO;
     for ((&y, &t), dy) in y.iter().zip(target).zip(dy.iter_mut()) {
@@ -63,7 +71,7 @@ pub fn softmax_cross_entropy<const C: usize, T: Real>(
     if let Some(&index) = targets.iter().find(|&&k| k >= C) {
         return Err(Error::Label { index, classes: C });
     }
-    let s: T = reduction.scale(logits.len());
+    let s: T = reduction.scale(logits.len())?;
     let mut loss = T::ZERO;
     for ((z, &k), dz) in logits.iter().zip(targets).zip(dlogits.iter_mut()) {
         let m = z.iter().fold(z[0], |m, &v| m.max(v));
@@ -111,7 +119,7 @@ pub fn bce_with_logits<T: Real>(
 ) -> Result<T, Error> {
     check("target", z.len(), target.len())?;
     check("dz", z.len(), dz.len())?;
-    let s: T = reduction.scale(z.len());
+    let s: T = reduction.scale(z.len())?;
     let mut loss = T::ZERO;
     for ((&z, &t), dz) in z.iter().zip(target).zip(dz.iter_mut()) {
         loss += z.max(T::ZERO) - z * t + (T::ONE + (-z.abs()).exp()).ln();

@@ -12,8 +12,7 @@ use crate::init::fill_uniform;
 use crate::kernels::Kernels;
 use crate::params::{Params, TensorInfo};
 
-/// An LSTM layer: its parameters in PyTorch's layout and names. A gradient buffer is a second
-/// `Lstm` of the same sizes.
+/// An LSTM layer: its parameters in PyTorch's layout and names.
 ///
 /// Sizes: `I` inputs, `H` hidden units; `T` is the float type (`f32` by default).
 #[repr(C)]
@@ -118,7 +117,7 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
     }
 
     /// The layer as the cells see it.
-    pub(crate) fn weights(&self) -> Weights<'_, T> {
+    fn weights(&self) -> Weights<'_, T> {
         Weights {
             hs: H,
             is: I,

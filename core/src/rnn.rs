@@ -14,7 +14,7 @@ use crate::init::fill_uniform;
 use crate::kernels::Kernels;
 use crate::params::{Params, TensorInfo};
 
-/// A tanh RNN layer: parameters in PyTorch's layout and names. A gradient buffer is a second `Rnn`.
+/// A tanh RNN layer: parameters in PyTorch's layout and names.
 #[repr(C)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rnn<const I: usize, const H: usize, T: Real = f32> {
