@@ -13,6 +13,7 @@ pub mod plot;
 pub mod quant;
 pub mod quantize;
 pub mod tasks;
+pub mod tensorboard;
 pub mod train;
 
 /// Runs `$body` with the const `$H` bound to `$h`, for each hidden size compiled into the host;
