@@ -455,7 +455,7 @@ impl QuantModel {
             let text = meta(key)?;
             let values = text
                 .split(',')
-                .map(|v| v.parse::<u32>().ok().filter(|v| range.contains(v)))
+                .map(|v| v.trim().parse::<u32>().ok().filter(|v| range.contains(v)))
                 .collect::<Option<Vec<u32>>>();
             match values {
                 Some(v) if v.len() == spec.layers => Ok(v),
