@@ -1,7 +1,10 @@
 //! `--int8` on every task (issue 12): a tiny run of each task records its int8 metric beside the
 //! f32 one (summary line, `int8.csv`, the task's own CSV column) and the metric is a number in
-//! range; and, for echo, the int8 metric is exactly what the saved model's quantization gives
-//! when run here with `QuantModel::run` (structure, not a threshold).
+//! range; for echo, the int8 metric is exactly what the saved model's quantization gives when
+//! run here with `QuantModel::run` (structure, not a threshold). GRUs and stacks (issue 13):
+//! `mnist --cell gru`, `mnist --layers 2`, `sine --cell gru`, `memory --cell gru` with `--int8`
+//! report both metrics, and their `int8.csv` (per-layer values space-separated) rebuilds the
+//! same quantization from `model.safetensors`.
 
 use std::io::Write;
 use std::path::Path;
@@ -133,25 +136,87 @@ fn memory_reports_the_int8_recall_accuracy() {
 }
 
 #[test]
-fn memory_compare_has_an_int8_column_for_both_cells() {
+fn memory_compare_has_an_int8_column_for_every_cell() {
     let out = tempfile::tempdir().unwrap();
     let mut args = MEMORY.to_vec();
     args.extend(["--compare", "--compare-blanks", "0,1"]);
     let line = task(out.path(), &args);
-    // LSTM and RNN at both N; the GRU has no host int8 path yet, its cell stays empty.
-    assert_eq!(line.matches("(int8 ").count(), 4, "{line}");
+    // LSTM, GRU and RNN at both N.
+    assert_eq!(line.matches("(int8 ").count(), 6, "{line}");
     let acc = column(&out.path().join("compare.csv"), "int8_recall_accuracy");
-    let cells = column(&out.path().join("compare.csv"), "cell");
     assert_eq!(acc.len(), 6);
-    for (a, cell) in acc.iter().zip(&cells) {
-        match cell.as_str() {
-            "gru" => assert!(a.is_empty(), "{a}"),
-            _ => assert!((0.0..=1.0).contains(&a.parse::<f64>().unwrap()), "{a}"),
-        }
+    for a in &acc {
+        assert!((0.0..=1.0).contains(&a.parse::<f64>().unwrap()), "{a}");
     }
     for run in ["lstm-n0", "rnn-tanh-n1"] {
         int8_metric(&out.path().join(run), "recall_accuracy", 0.0..=1.0);
     }
+}
+
+/// `int8.csv`'s calibration (max |x|, max |c| per layer) quantizes the saved float model to the
+/// scheme values it records (x_scale, then shift and c_frac per layer); returns that model.
+#[track_caller]
+fn rebuilt(dir: &Path, layers: usize) -> QuantModel {
+    let row = int8_row(dir);
+    let per_layer = |k: &str| -> Vec<String> { row[k].split(' ').map(str::to_string).collect() };
+    let ranges = Ranges {
+        x_max: row["x_max"].parse().unwrap(),
+        c_max: per_layer("c_max")
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect(),
+    };
+    assert_eq!(ranges.c_max.len(), layers, "{row:?}");
+    let float = DynModel::load(&dir.join("model.safetensors")).unwrap();
+    let q = QuantModel::quantize(&float, &ranges).unwrap();
+    assert_eq!(q.spec.layers, layers);
+    assert_eq!(q.x_scale.to_string(), row["x_scale"]);
+    let text = |v: Vec<u32>| v.iter().map(u32::to_string).collect::<Vec<_>>();
+    assert_eq!(text(q.shifts()), per_layer("shift"));
+    assert_eq!(text(q.c_fracs()), per_layer("c_frac"));
+    q
+}
+
+#[test]
+fn memory_gru_reports_the_int8_recall_accuracy() {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = MEMORY.to_vec();
+    args.extend(["--cell", "gru"]);
+    let line = task(out.path(), &args);
+    assert!(line.contains(", int8 "), "{line}");
+    int8_metric(out.path(), "recall_accuracy", 0.0..=1.0);
+    let q = rebuilt(out.path(), 1);
+    assert_eq!(q.c_fracs(), [15]); // a GRU has no calibrated cell state
+}
+
+#[test]
+fn sine_gru_reports_the_int8_extrapolation_ratio() {
+    let out = tempfile::tempdir().unwrap();
+    let line = task(
+        out.path(),
+        &[
+            "sine",
+            "--cell",
+            "gru",
+            "--steps",
+            "20",
+            "--batch",
+            "4",
+            "--length",
+            "20",
+            "--warmup",
+            "5",
+            "--hidden",
+            "4",
+            "--test-curves",
+            "6",
+            "--plot-curves",
+            "1",
+        ],
+    );
+    assert!(line.contains("; int8: extrapolation MSE"), "{line}");
+    int8_metric(out.path(), "extrapolation_mse_ratio", 0.0..=1e3);
+    rebuilt(out.path(), 1);
 }
 
 const ECHO: &[&str] = &[
@@ -186,15 +251,7 @@ fn echo_int8_metric_is_quant_model_run_on_the_saved_model() {
     let out = tempfile::tempdir().unwrap();
     task(out.path(), ECHO);
     let row = int8_row(out.path());
-    let ranges = Ranges {
-        x_max: row["x_max"].parse().unwrap(),
-        c_max: row["c_max"].parse().unwrap(),
-    };
-    let float = DynModel::load(&out.path().join("model.safetensors")).unwrap();
-    let q = QuantModel::quantize(&float, ranges).unwrap();
-    assert_eq!(q.x_scale.to_string(), row["x_scale"]);
-    assert_eq!(q.shift.to_string(), row["shift"]);
-    assert_eq!(q.c_frac.to_string(), row["c_frac"]);
+    let q = rebuilt(out.path(), 1);
 
     let echo = out.path().join("echo.csv");
     let stream: Vec<f32> = column(&echo, "input")
@@ -252,35 +309,52 @@ fn mnist_data(dir: &Path, train: u32, test: u32) {
     }
 }
 
-#[test]
-fn mnist_reports_the_int8_test_accuracy() {
+/// `tinyrnn mnist` on 40 synthetic training images and 16 test images with `--int8` and
+/// `extra` flags; checks the summary, int8.csv and test.csv; returns the output directory.
+fn mnist_int8(extra: &[&str]) -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
     mnist_data(data.path(), 40, 16);
     let out = tempfile::tempdir().unwrap();
     let d = data.path().display().to_string();
-    let line = task(
-        out.path(),
-        &[
-            "mnist",
-            "--data",
-            &d,
-            "--epochs",
-            "1",
-            "--val",
-            "8",
-            "--hidden",
-            "16",
-            "--batch",
-            "8",
-            "--threads",
-            "2",
-        ],
-    );
+    let mut args = vec![
+        "mnist",
+        "--data",
+        &d,
+        "--epochs",
+        "1",
+        "--val",
+        "8",
+        "--hidden",
+        "16",
+        "--batch",
+        "8",
+        "--threads",
+        "2",
+    ];
+    args.extend(extra);
+    let line = task(out.path(), &args);
     assert!(line.contains("(int8 "), "{line}");
     let (_, q) = int8_metric(out.path(), "test_accuracy", 0.0..=1.0);
     assert_eq!(int8_row(out.path())["calibration_sequences"], "32");
     let acc = column(&out.path().join("test.csv"), "int8_accuracy");
     assert_eq!(acc, [format!("{q:.6}")]);
+    out
+}
+
+#[test]
+fn mnist_reports_the_int8_test_accuracy() {
+    mnist_int8(&[]);
+}
+
+/// A GRU and a 2-layer LSTM: the int8 metric beside f32, and int8.csv rebuilds the quantization
+/// (per layer for the stack).
+#[test]
+fn mnist_gru_and_stacked_lstm_report_the_int8_test_accuracy() {
+    let out = mnist_int8(&["--cell", "gru"]);
+    rebuilt(out.path(), 1);
+    let out = mnist_int8(&["--layers", "2"]);
+    let q = rebuilt(out.path(), 2);
+    assert_eq!(q.spec.cell, tinyrnn::CellKind::Lstm);
 }
 
 #[test]

@@ -241,13 +241,13 @@ fn bad_flags_are_refused() {
         Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("leaves no training images")),
         other => panic!("expected a task error, got {other:?}"),
     }
-    // int8 takes one-layer unidirectional LSTMs and tanh RNNs: refused before training.
+    // int8 takes unidirectional models: a bidirectional one is refused before training.
     match mnist(
         d.path(),
         out.path(),
-        &["--cell", "gru", "--int8", "--val", "4"],
+        &["--bidirectional", "--int8", "--val", "4"],
     ) {
-        Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("--int8 takes")),
+        Err(Failure::Task(e)) => assert!(format!("{e:#}").contains("--int8: the model holds")),
         other => panic!("expected a task error, got {other:?}"),
     }
     assert!(matches!(

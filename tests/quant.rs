@@ -7,6 +7,9 @@
 //! * a quantized model follows its float model closely (same inputs, calibrated ranges), stacks
 //!   too (every layer's h and the output within 0.015 of the f32 `Model::step`);
 //! * bidirectional and ReLU models are refused by the quantizer (the int8 step streams);
+//! * the host's `QuantModel` is the core's quantization (`quantize_stack`, `quantize_head`) of
+//!   the ranges it calibrates, and quantize -> save -> read -> `run` equals the core's
+//!   `QStack::step` bit for bit, for a GRU and a 2-layer LSTM (and a 2-layer GRU);
 //! * `QModel::step` (sizes in the types) == `step_q` on slices;
 //! * bad shapes and out-of-range scheme values are errors, not panics.
 
@@ -14,14 +17,16 @@ use host::infer::DynModel;
 use host::net::CellKind as Cell;
 use host::quant::{QuantModel, Ranges};
 use tinyrnn::quant::{QState, c_frac_for, quantize_rows, sigmoid, tanh};
-use tinyrnn::{Error, LstmModel, LstmState, Params, RnnModel, rng};
+use tinyrnn::{CellKind, Error, LstmModel, LstmState, Params, RnnModel, rng};
 use tinyrnn_tests::boxed_zeroed;
 
 /// The scheme of `quant/mod.rs`, `lstm.rs`, `rnn.rs` written out independently: one step of
-/// the layer of `q` (quantized by the host's `QuantModel`, a thin owner of the core's buffers).
+/// the one layer of `q` (quantized by the host's `QuantModel`, a thin owner of the core's
+/// buffers).
 fn reference_step(q: &QuantModel, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
-    let (is, hs, _) = q.sizes;
-    let l = q.shift;
+    let (is, hs, _) = q.sizes();
+    let q1 = &q.layers[0];
+    let l = q1.shift;
     let round_shift = |v: i64, s: u32| (v + (1i64 << (s - 1))) >> s;
     let sat16 = |v: i64| v.clamp(-32768, 32767);
     let pre = |w: &[i8], k: usize, v: &[i8], m: &[i32], b: &[i32], r: usize| {
@@ -34,15 +39,15 @@ fn reference_step(q: &QuantModel, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
     for u in 0..hs {
         let a = |g: usize| {
             let r = g * hs + u;
-            let ax = pre(&q.w_ih, is, xq, &q.mul_ih, &q.b_ih, r);
-            let ah = pre(&q.w_hh, hs, &hp, &q.mul_hh, &q.b_hh, r);
+            let ax = pre(&q1.w_ih, is, xq, &q1.mul_ih, &q1.b_ih, r);
+            let ah = pre(&q1.w_hh, hs, &hp, &q1.mul_hh, &q1.b_hh, r);
             sat16(ax + ah) as i32
         };
-        h[u] = match q.cell {
-            Cell::Rnn => (round_shift(tanh(a(0)) as i64, 8).clamp(-127, 127)) as i8,
-            Cell::Lstm => {
+        h[u] = match q.spec.cell {
+            CellKind::RnnTanh => (round_shift(tanh(a(0)) as i64, 8).clamp(-127, 127)) as i8,
+            CellKind::Lstm => {
                 let (ig, fg, gg, og) = (sigmoid(a(0)), sigmoid(a(1)), tanh(a(2)), sigmoid(a(3)));
-                let f = q.c_frac;
+                let f = q1.c_frac;
                 let cn = round_shift(fg as i64 * c[u] as i64, 15)
                     + round_shift(ig as i64 * gg as i64, 30 - f);
                 let cn = sat16(cn);
@@ -55,6 +60,7 @@ fn reference_step(q: &QuantModel, xq: &[i8], h: &mut [i8], c: &mut [i16]) {
                 let tc = tanh(sat16(cq) as i32);
                 round_shift(og as i64 * tc as i64, 23).clamp(-127, 127) as i8
             }
+            other => panic!("the one-layer reference is LSTM and tanh RNN, not {other:?}"),
         };
     }
 }
@@ -80,7 +86,11 @@ const T: usize = 40;
 /// A float model given as its six tensors, and its quantization with the calibrated c range.
 fn quantized(cell: Cell, t: [&[f32]; 6], c_max: f32) -> QuantModel {
     let d = DynModel::from_tensors(cell, (I, H, O), t).unwrap();
-    QuantModel::quantize(&d, Ranges { x_max: 1.0, c_max }).unwrap()
+    let ranges = Ranges {
+        x_max: 1.0,
+        c_max: vec![c_max],
+    };
+    QuantModel::quantize(&d, &ranges).unwrap()
 }
 
 fn lstm_case() -> (Box<LstmModel<I, H, O>>, QuantModel, Vec<f32>) {
@@ -125,7 +135,7 @@ impl<P: Params<f32>> Tensors for P {
 #[test]
 fn layer_step_is_the_documented_scheme_bit_for_bit() {
     for q in [lstm_case().1, rnn_case().1] {
-        let m = q.view();
+        let m = q.one_layer().unwrap();
         m.check().unwrap();
         let (mut h, mut c) = (vec![0i8; H], vec![0i16; H]);
         let mut scratch = vec![0u32; m.scratch_len()];
@@ -136,18 +146,18 @@ fn layer_step_is_the_documented_scheme_bit_for_bit() {
             m.quantize_input(x, &mut xq).unwrap();
             m.layer.step(&xq, &mut h, &mut c, &mut scratch).unwrap();
             reference_step(&q, &xq, &mut rh, &mut rc);
-            assert_eq!(h, rh, "{:?} h", q.cell);
-            assert_eq!(c, rc, "{:?} c", q.cell);
+            assert_eq!(h, rh, "{:?} h", q.spec.cell);
+            assert_eq!(c, rc, "{:?} c", q.spec.cell);
             moved |= h.iter().any(|&v| v.abs() > 20);
         }
-        assert!(moved, "{:?}: the state never left zero", q.cell);
+        assert!(moved, "{:?}: the state never left zero", q.spec.cell);
     }
 }
 
 #[test]
 fn quantized_models_follow_their_float_models() {
     let (fm, q, xs) = lstm_case();
-    let m = q.view();
+    let m = q.one_layer().unwrap();
     let mut st = LstmState::<H>::zero();
     let mut qs = QState::<H>::zero();
     let mut worst = 0f32;
@@ -169,7 +179,7 @@ fn quantized_models_follow_their_float_models() {
     assert!(worst < 0.03, "LSTM output error {worst}");
 
     let (fm, q, xs) = rnn_case();
-    let m = q.view();
+    let m = q.one_layer().unwrap();
     let mut h = [0f32; H];
     let mut qs = QState::<H>::zero();
     let mut worst = 0f32;
@@ -187,7 +197,7 @@ fn quantized_models_follow_their_float_models() {
 #[test]
 fn typed_step_equals_slice_step() {
     let (_, q, xs) = lstm_case();
-    let m = q.view();
+    let m = q.one_layer().unwrap();
     let mut st = QState::<H>::zero();
     let (mut h, mut c, mut xq, mut y) = (vec![0i8; H], vec![0i16; H], vec![0i8; I], vec![0f32; O]);
     let mut scratch = vec![0u32; m.scratch_len()];
@@ -207,7 +217,7 @@ fn typed_step_equals_slice_step() {
 #[test]
 fn bad_shapes_and_values_are_errors() {
     let (_, q, _) = lstm_case();
-    let good = q.view();
+    let good = q.one_layer().unwrap();
     good.check().unwrap();
     let mut st = QState::<H>::zero();
     // Sizes in the types that do not match the model.
@@ -219,12 +229,12 @@ fn bad_shapes_and_values_are_errors() {
     assert!(good.step::<I, 5, O>(&[0.0; I], &mut s2).is_err());
     assert!(good.step::<I, H, 3>(&[0.0; I], &mut st).is_err());
     // Each slice one short, and the scheme's values out of range.
-    let short_w = &q.w_hh[1..];
+    let short_w = &q.layers[0].w_hh[1..];
     let mut m = good;
     m.layer.w_hh = short_w;
     assert!(m.check().is_err());
     let mut m = good;
-    m.layer.b_ih = &q.b_ih[1..];
+    m.layer.b_ih = &q.layers[0].b_ih[1..];
     assert!(m.check().is_err());
     let mut m = good;
     m.head.scale = &q.head_scale[1..];
@@ -269,7 +279,7 @@ use tinyrnn::quant::{
     self, CellKind as QCell, QLayer, QLayerMut, QLinear, QStack, QStackState, float_layer,
     quantize_head, quantize_stack, x_scale_for,
 };
-use tinyrnn::{CellKind, Model, Spec};
+use tinyrnn::{Model, Spec};
 use tinyrnn_tests::rand_vec;
 
 /// One quantized layer, owned.
@@ -704,4 +714,78 @@ fn stacks_the_integer_step_cannot_stream_are_refused() {
         good.step_q(&[0; I], &mut h, &mut c, &mut scratch, &mut y)
             .is_err()
     );
+}
+
+/// The host's `QuantModel` of a GRU, a 2-layer LSTM and a 2-layer GRU: calibrated by the host
+/// (`Ranges::of` over the core's f32 engine: max |x|, max |c| per LSTM layer), it is exactly the
+/// core's `quantize_stack` / `quantize_head` of those ranges; saved and read back it is the same
+/// model; and its `run` over a sequence equals the core's typed `QStack::step` (and the
+/// independent reference) bit for bit, outputs and every layer's state.
+#[test]
+fn host_quantize_save_read_run_is_the_cores_stack_step_bit_for_bit() {
+    const L: usize = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let xs = inputs(T * I, 24);
+    for (n, (cell, layers)) in [(CellKind::Gru, 1), (CellKind::Lstm, 2), (CellKind::Gru, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let spec = Spec {
+            layers,
+            ..Spec::new(cell, I, H, O)
+        };
+        let p = float_params(&spec, 60 + n as u64);
+        let float = DynModel::new(spec, p.clone(), Default::default()).unwrap();
+        let ranges = Ranges::of(&float, [xs.as_slice()]).unwrap();
+        let (_, c_max) = float_run(&spec, &p, &xs);
+        assert_eq!(ranges.c_max, c_max, "{spec:?}: per-layer max |c|");
+        let q = QuantModel::quantize(&float, &ranges).unwrap();
+        // The core's quantization of the same ranges.
+        let core = OwnedStack::quantize(&spec, &p, ranges.x_max, &ranges.c_max);
+        assert_eq!(q.x_scale.to_bits(), core.x_scale.to_bits());
+        assert_eq!(q.layers.len(), core.layers.len());
+        for (a, b) in q.layers.iter().zip(&core.layers) {
+            assert_eq!((&a.w_ih, &a.w_hh), (&b.w_ih, &b.w_hh));
+            assert_eq!((&a.mul_ih, &a.mul_hh), (&b.mul_ih, &b.mul_hh));
+            assert_eq!((&a.b_ih, &a.b_hh), (&b.b_ih, &b.b_hh));
+            assert_eq!((&a.s_ih, &a.s_hh), (&b.s_ih, &b.s_hh));
+            assert_eq!((a.shift, a.c_frac), (b.shift, b.c_frac));
+        }
+        assert_eq!(
+            (&q.head_weight, &q.head_scale, &q.head_bias),
+            (&core.head_w, &core.head_scale, &core.head_bias)
+        );
+        // Save, read back.
+        let path = dir.path().join(format!("q{n}.safetensors"));
+        q.save(&path, &[("task", "test".into())]).unwrap();
+        let (back, meta) = QuantModel::read(&path).unwrap();
+        assert_eq!(back, q);
+        assert_eq!(meta["layers"], layers.to_string());
+        // `run` over the whole sequence == the core's stack step, step by step.
+        let mut state = back.zero_state();
+        let y = back.run(&xs, &mut state).unwrap();
+        let core_layers = core.layer_views();
+        let m = core.view(&core_layers);
+        let len = m.state_len();
+        let (mut rh, mut rc, mut ry) = (vec![0i8; len], vec![0i16; len], vec![0f32; O]);
+        let mut xq = vec![0i8; I];
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        if layers == L {
+            let mut st = QStackState::<L, H>::zero();
+            for (x, y_t) in xs.chunks(I).zip(y.chunks(O)) {
+                let yt: [f32; O] = m
+                    .step::<I, H, L, O>(x.try_into().unwrap(), &mut st)
+                    .unwrap();
+                assert_eq!(bits(&yt), bits(y_t), "{spec:?}");
+            }
+            assert_eq!(st.h.as_flattened(), &state.h[..]);
+            assert_eq!(st.c.as_flattened(), &state.c[..]);
+        }
+        for (x, y_t) in xs.chunks(I).zip(y.chunks(O)) {
+            m.quantize_input(x, &mut xq).unwrap();
+            reference_stack(&m, &xq, &mut rh, &mut rc, &mut ry);
+            assert_eq!(bits(&ry), bits(y_t), "{spec:?}");
+        }
+        assert_eq!((rh, rc), (state.h.clone(), state.c.clone()), "{spec:?}");
+    }
 }

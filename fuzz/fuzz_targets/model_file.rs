@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(y.len(), 2 * o);
     }
     if let Ok((model, _)) = QuantModel::parse(data, "fuzz input") {
-        let (i, h, o) = model.sizes;
+        let (i, h, o) = model.sizes();
         assert!(i >= 1 && h >= 1 && o >= 1);
         let mut state = model.zero_state();
         let y = model

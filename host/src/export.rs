@@ -14,9 +14,11 @@
 //!
 //! # int8 models
 //!
-//! An int8 file (`tinyrnn quantize`) exports as `pub static MODEL: tinyrnn::quant::QModel<'static>`
-//! (slices in flash; integers as they are, f32 as exact literals) with the same `I`, `H`, `O`, and
-//! its `--golden` is the same rollout computed with the host's integer step
+//! An int8 file (`tinyrnn quantize`) of one layer exports as
+//! `pub static MODEL: tinyrnn::quant::QModel<'static>` with the same `I`, `H`, `O`; a stack of L
+//! layers as `pub static MODEL: tinyrnn::quant::QStack<'static>` over `static LAYERS:
+//! [QLayer<'static>; L]`, with `I`, `H`, `L`, `O` (slices in flash; integers as they are, f32 as
+//! exact literals). Its `--golden` is the same rollout computed with the host's integer step
 //! ([`QuantModel::run`], the device's arithmetic), so the device must match it bit for bit.
 //!
 //! # Text from the model file
@@ -54,7 +56,7 @@ pub const GOLDEN_PHASE: f64 = 0.5;
 pub struct ExportArgs {
     /// Model file written by a task or by PyTorch (safetensors, PyTorch tensor names; any cell,
     /// any number of layers, one direction), or an int8 file written by `tinyrnn quantize`
-    /// (exported as a `tinyrnn::quant::QModel`).
+    /// (exported as a `tinyrnn::quant::QModel`, or a `QStack` for more than one layer).
     #[arg(long, value_name = "FILE.safetensors")]
     pub model: PathBuf,
     /// Write the model as Rust source: `pub const I, H, O` and `pub static MODEL`.
@@ -496,11 +498,11 @@ pub fn golden_source(source: &Path, warmup: &[f32], expected: &[f32]) -> String 
 fn run_int8(args: &ExportArgs, bytes: &[u8], p: &str) -> Result<String> {
     let (q, metadata) = QuantModel::parse(bytes, p)?;
     match args.nonlinearity {
-        Some(Nonlinearity::Tanh) if q.cell == crate::net::CellKind::Rnn => {}
+        Some(Nonlinearity::Tanh) if q.spec.cell == CellKind::RnnTanh => {}
         Some(n) => bail!(
             "--nonlinearity {}: {p} is an int8 {} (int8 RNNs are tanh RNNs)",
             n.name(),
-            q.cell.name().to_uppercase()
+            describe(&q.spec)
         ),
         None => {}
     }
@@ -513,23 +515,27 @@ fn run_int8(args: &ExportArgs, bytes: &[u8], p: &str) -> Result<String> {
         sources.push((out, golden_source_int8(&args.model, &warmup, &expected)));
     }
     let wrote = write_sources(&sources)?;
-    let (i, h, o) = q.sizes;
     Ok(format!(
-        "export: int8 {}({i} -> {h}) + Linear({h} -> {o}), {} ({} bytes of weights, multipliers and biases); wrote {wrote}",
-        q.cell.name().to_uppercase(),
+        "export: int8 {}, {} ({} bytes of weights, multipliers and biases); wrote {wrote}",
+        describe(&q.spec),
         tinyrnn::quant::SCHEME,
         int8_bytes(&q),
     ))
 }
 
-/// Bytes of what the firmware keeps of an int8 model: int8 weights, i32 multipliers and biases,
-/// the head's f32 scales and biases.
+/// Bytes of what the firmware keeps of an int8 model: int8 weights, i32 multipliers and biases
+/// of every layer, the head's f32 scales and biases.
 pub fn int8_bytes(q: &QuantModel) -> usize {
-    q.w_ih.len()
-        + q.w_hh.len()
-        + q.head_weight.len()
-        + 4 * (q.mul_ih.len() + q.mul_hh.len() + q.b_ih.len() + q.b_hh.len())
-        + 4 * (q.head_scale.len() + q.head_bias.len())
+    let layers: usize = q
+        .layers
+        .iter()
+        .map(|l| {
+            l.w_ih.len()
+                + l.w_hh.len()
+                + 4 * (l.mul_ih.len() + l.mul_hh.len() + l.b_ih.len() + l.b_hh.len())
+        })
+        .sum();
+    layers + q.head_weight.len() + 4 * (q.head_scale.len() + q.head_bias.len())
 }
 
 /// `&[a, b, ...]` of integers, 16 to a line, indented by `indent`.
@@ -554,77 +560,113 @@ fn f32_slice(out: &mut String, values: &[f32], indent: usize) {
     let _ = write!(out, "{pad}]");
 }
 
-/// An int8 model as Rust source: `pub const I, H, O` and `pub static MODEL:
-/// tinyrnn::quant::QModel<'static>`, every value exactly the file's (integers as they are, f32
-/// as [`literal`]s). Text from the file (metadata) only in the first comment line, through
-/// [`comment_text`].
+/// An int8 model as Rust source, every value exactly the file's (integers as they are, f32 as
+/// [`literal`]s): one layer as `pub const I, H, O` and `pub static MODEL:
+/// tinyrnn::quant::QModel<'static>`; a stack as `pub const I, H, L, O`, `static LAYERS:
+/// [QLayer<'static>; L]` and `pub static MODEL: tinyrnn::quant::QStack<'static>`. Text from the
+/// file (metadata) only in the first comment line, through [`comment_text`].
 pub fn rust_source_int8(
     q: &QuantModel,
     metadata: &HashMap<String, String>,
     source: &Path,
 ) -> String {
     let meta = |k: &str| comment_text(metadata.get(k).map(String::as_str).unwrap_or("?"));
-    let (i, h, o) = q.sizes;
-    let cell = match q.cell {
-        crate::net::CellKind::Lstm => "Lstm",
-        crate::net::CellKind::Rnn => "Rnn",
+    let (i, h, o) = q.sizes();
+    let cell = match q.spec.cell {
+        CellKind::Lstm => "Lstm",
+        CellKind::Gru => "Gru",
+        CellKind::RnnTanh | CellKind::RnnRelu => "Rnn",
     };
+    let stack = q.layers.len() != 1;
     let file = file_name(source);
     let scheme = tinyrnn::quant::SCHEME;
     let mut s = String::new();
     header(&mut s, &file, meta);
     let _ = writeln!(
         s,
-        "// int8 {}({i} -> {h}) + Linear({h} -> {o}), scheme {scheme} (see tinyrnn::quant): {} bytes.",
-        cell.to_uppercase(),
+        "// int8 {}, scheme {scheme} (see tinyrnn::quant): {} bytes.",
+        describe(&q.spec),
         int8_bytes(q)
     );
     let _ = writeln!(s);
+    let model_type = if stack { "QStack" } else { "QModel" };
     let _ = writeln!(
         s,
-        "use tinyrnn::quant::{{CellKind, QLayer, QLinear, QModel}};"
+        "use tinyrnn::quant::{{CellKind, QLayer, QLinear, {model_type}}};"
     );
     let _ = writeln!(s);
     let _ = writeln!(s, "/// Inputs per step.");
     let _ = writeln!(s, "pub const I: usize = {i};");
-    let _ = writeln!(s, "/// Hidden units.");
+    let _ = writeln!(
+        s,
+        "/// Hidden units{}.",
+        if stack { " per layer" } else { "" }
+    );
     let _ = writeln!(s, "pub const H: usize = {h};");
+    if stack {
+        let _ = writeln!(s, "/// Layers.");
+        let _ = writeln!(s, "pub const L: usize = {};", q.layers.len());
+    }
     let _ = writeln!(s, "/// Outputs per step.");
     let _ = writeln!(s, "pub const O: usize = {o};");
     let _ = writeln!(s);
+    let allow = "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]";
+    // One layer's fields, at 8 spaces, between `QLayer {` and `},` at 4.
+    let layer = |s: &mut String, k: usize, l: &crate::quant::QuantLayer| {
+        let _ = writeln!(s, "        cell: CellKind::{cell},");
+        let _ = writeln!(s, "        inputs: {},", if k == 0 { "I" } else { "H" });
+        let _ = writeln!(s, "        hidden: H,");
+        for (name, v) in [("w_ih", &l.w_ih), ("w_hh", &l.w_hh)] {
+            let _ = write!(s, "        {name}: ");
+            int_slice(s, v, 8);
+            s.push_str(",\n");
+        }
+        for (name, v) in [
+            ("mul_ih", &l.mul_ih),
+            ("mul_hh", &l.mul_hh),
+            ("b_ih", &l.b_ih),
+            ("b_hh", &l.b_hh),
+        ] {
+            let _ = write!(s, "        {name}: ");
+            int_slice(s, v, 8);
+            s.push_str(",\n");
+        }
+        let _ = writeln!(s, "        shift: {},", l.shift);
+        let _ = writeln!(s, "        c_frac: {},", l.c_frac);
+        let _ = writeln!(s, "    }},");
+    };
+    if stack {
+        let _ = writeln!(
+            s,
+            "/// The recurrent layers, bottom first (layer k > 0 reads layer k-1's h)."
+        );
+        let _ = writeln!(s, "#[rustfmt::skip]");
+        let _ = writeln!(s, "{allow}");
+        let _ = writeln!(s, "static LAYERS: [QLayer<'static>; L] = [");
+        for (k, l) in q.layers.iter().enumerate() {
+            let _ = writeln!(s, "    QLayer {{");
+            layer(&mut s, k, l);
+        }
+        let _ = writeln!(s, "];");
+        let _ = writeln!(s);
+    }
     let _ = writeln!(
         s,
         "/// The quantized model: a `static` in flash, used in place (nothing is parsed or copied)."
     );
     let _ = writeln!(s, "#[rustfmt::skip]");
+    let _ = writeln!(s, "{allow}");
     let _ = writeln!(
         s,
-        "#[allow(clippy::approx_constant, clippy::excessive_precision, clippy::unreadable_literal)]"
+        "pub static MODEL: {model_type}<'static> = {model_type} {{"
     );
-    let _ = writeln!(s, "pub static MODEL: QModel<'static> = QModel {{");
     let _ = writeln!(s, "    x_scale: {},", literal(q.x_scale));
-    let _ = writeln!(s, "    layer: QLayer {{");
-    let _ = writeln!(s, "        cell: CellKind::{cell},");
-    let _ = writeln!(s, "        inputs: I,");
-    let _ = writeln!(s, "        hidden: H,");
-    for (name, v) in [("w_ih", &q.w_ih), ("w_hh", &q.w_hh)] {
-        let _ = write!(s, "        {name}: ");
-        int_slice(&mut s, v, 8);
-        s.push_str(",\n");
+    if stack {
+        let _ = writeln!(s, "    layers: &LAYERS,");
+    } else if let Some(l) = q.layers.first() {
+        let _ = writeln!(s, "    layer: QLayer {{");
+        layer(&mut s, 0, l);
     }
-    for (name, v) in [
-        ("mul_ih", &q.mul_ih),
-        ("mul_hh", &q.mul_hh),
-        ("b_ih", &q.b_ih),
-        ("b_hh", &q.b_hh),
-    ] {
-        let _ = write!(s, "        {name}: ");
-        int_slice(&mut s, v, 8);
-        s.push_str(",\n");
-    }
-    let _ = writeln!(s, "        shift: {},", q.shift);
-    let _ = writeln!(s, "        c_frac: {},", q.c_frac);
-    let _ = writeln!(s, "    }},");
     let _ = writeln!(s, "    head: QLinear {{");
     let _ = writeln!(s, "        inputs: H,");
     let _ = writeln!(s, "        outputs: O,");
@@ -642,7 +684,7 @@ pub fn rust_source_int8(
 /// `warmup` true samples, then `generate` outputs each fed back as the next input, all with
 /// [`QuantModel::run`] (the integer step) on one state.
 pub fn golden_int8(q: &QuantModel, warmup: usize, generate: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-    let (i, _, o) = q.sizes;
+    let (i, _, o) = q.sizes();
     if i != 1 || o != 1 {
         bail!(
             "--golden needs a model with 1 input and 1 output (a `tinyrnn sine` model); this one has I={i}, O={o}"
@@ -905,7 +947,7 @@ mod tests {
         let float = crate::infer::DynModel::load(&path).unwrap();
         let x: Vec<f32> = (0..20).map(golden_sample).collect();
         let ranges = crate::quant::Ranges::of(&float, [x.as_slice()]).unwrap();
-        let q = QuantModel::quantize(&float, ranges).unwrap();
+        let q = QuantModel::quantize(&float, &ranges).unwrap();
         let mut meta = HashMap::new();
         let clean = rust_source_int8(&q, &meta, &path);
         let (warm, expected) = golden_int8(&q, 3, 9).unwrap();

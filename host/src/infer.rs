@@ -22,10 +22,11 @@
 //!
 //! # Int8 models
 //!
-//! An int8 file (`tinyrnn quantize`; [`crate::modelfile`], "Int8 models") runs the core's
-//! integer step ([`QuantModel::run`]), the same code and bits as on the device; the outputs are
-//! the head's f32 values in the same CSV, and `--state` gives the integer state dequantized
-//! ([`dequantized`]).
+//! An int8 file (`tinyrnn quantize`; [`crate::modelfile`], "Int8 models": LSTM, GRU or tanh
+//! RNN, any number of unidirectional layers) runs the core's integer step ([`QuantModel::run`]),
+//! the same code and bits as on the device; the outputs are the head's f32 values in the same
+//! CSV, and `--state` gives the integer state dequantized ([`dequantized`]) in the float model's
+//! form (`unit,h[,c]` for one layer, `layer,direction,unit,h[,c]` for a stack).
 //!
 //! Files are written atomically (see [`crate::out`]); every error is one line and leaves no file.
 
@@ -60,7 +61,7 @@ pub struct InferArgs {
     /// Also give the final state as CSV `unit,h,c` (no `c` unless LSTM; with more than one layer
     /// or direction `layer,direction,unit,h,c`): written to FILE, or printed (after the outputs,
     /// separated by an empty line, if those are printed too). For an int8 model the integer
-    /// state dequantized: h = hq / 128, c = cq / 2^c_frac (exact).
+    /// state dequantized: h = hq / 128, c = cq / 2^c_frac of its layer (exact).
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub state: Option<Option<PathBuf>>,
     /// An RNN's nonlinearity, which PyTorch's files do not record [default: the file's metadata
@@ -382,16 +383,26 @@ pub fn state_csv(layers: usize, directions: usize, state: &DynState) -> String {
     s
 }
 
-/// The int8 state as floats, as `--state` prints it: h = hq / 128, c = cq / 2^c_frac (a tanh
-/// RNN has no c). Each is exact in f32 (an integer times a power of two).
+/// The int8 state as floats, as `--state` prints it, in the float model's form ([`DynState`]:
+/// (L, H) each): h = hq / 128; c (LSTM only) = cq / 2^F with F the layer's `c_frac` (a GRU's
+/// Q0.15 copy of h and a tanh RNN have no c column, as in the float model). Each is exact in f32
+/// (an integer times a power of two).
 pub fn dequantized(model: &QuantModel, state: &QuantState) -> DynState {
     let h_scale = 1.0 / (1u32 << tinyrnn::quant::H_FRAC) as f32;
-    let c_scale = 1.0 / (1u32 << model.c_frac) as f32;
+    let hs = model.spec.hidden.max(1);
     DynState {
         h: state.h.iter().map(|&v| v as f32 * h_scale).collect(),
-        c: match model.cell {
-            crate::net::CellKind::Lstm => state.c.iter().map(|&v| v as f32 * c_scale).collect(),
-            crate::net::CellKind::Rnn => Vec::new(),
+        c: match model.spec.cell {
+            CellKind::Lstm => state
+                .c
+                .chunks(hs)
+                .zip(&model.layers)
+                .flat_map(|(c, l)| {
+                    let scale = 1.0 / (1u32 << l.c_frac) as f32;
+                    c.iter().map(move |&v| v as f32 * scale)
+                })
+                .collect(),
+            _ => Vec::new(),
         },
     }
 }
@@ -432,24 +443,21 @@ pub fn run(args: &InferArgs) -> Result<String> {
         Precision::Int8 => {
             let (model, _) = QuantModel::parse(&bytes, &p)?;
             match args.nonlinearity {
-                Some(Nonlinearity::Tanh) if model.cell == crate::net::CellKind::Rnn => {}
+                Some(Nonlinearity::Tanh) if model.spec.cell == CellKind::RnnTanh => {}
                 Some(n) => bail!(
                     "--nonlinearity {}: {p} is an int8 {} (int8 RNNs are tanh RNNs)",
                     n.name(),
-                    model.cell.name().to_uppercase()
+                    describe(&model.spec)
                 ),
                 None => {}
             }
-            let x = read_inputs(&args.input, model.sizes.0)?;
+            let s = model.spec;
+            let x = read_inputs(&args.input, s.input)?;
             let mut state = model.zero_state();
             let y = model.run(&x, &mut state)?;
             let state = dequantized(&model, &state);
-            let (i, h, o) = model.sizes;
-            let kind = format!(
-                "int8 {}({i} -> {h}) + Linear({h} -> {o})",
-                model.cell.name().to_uppercase()
-            );
-            (kind, (o, 1, 1), y, state)
+            let shape = (s.output, s.layers, 1);
+            (format!("int8 {}", describe(&s)), shape, y, state)
         }
     };
     let steps = y.len() / o;

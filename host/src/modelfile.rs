@@ -34,30 +34,40 @@
 //! # Int8 models
 //!
 //! A quantized model (`tinyrnn quantize`; the scheme is the core's `tinyrnn::quant`, whose
-//! module doc names every symbol) is a safetensors file of the same kind, with the metadata
-//! entry `quantization` = `int8-rowwise-v1` ([`QUANT_KEY`], [`tinyrnn::quant::SCHEME`]), the
-//! scheme's scalars `x_scale` (s_x, the shortest decimal that reads back to the f32), `shift` (L)
-//! and `c_frac` (F), the float model's metadata (task, cell, head), and these tensors (one layer,
-//! one direction, LSTM or tanh RNN only, for now):
+//! module doc names every symbol) is a safetensors file of the same kind: a stack of L
+//! unidirectional layers of one cell (LSTM, GRU or tanh RNN; G gate rows per unit as above) and
+//! the head. Its metadata: `quantization` = `int8-rowwise-v1` ([`QUANT_KEY`],
+//! [`tinyrnn::quant::SCHEME`]); the scheme's scalars `x_scale` (s_x, the shortest decimal that
+//! reads back to the f32), `shift` (L) and `c_frac` (F), each of the last two a comma-separated
+//! list of one value per layer, bottom first (`0,0`; one layer: `0`); `cell` (`lstm`, `gru`,
+//! `rnn`) and `layers`; and the float model's metadata (task, head). For layer k = 0..L (I_0 = I,
+//! I_k = H above):
 //!
-//! | tensor                       | dtype | shape    | symbol            |
-//! |------------------------------|-------|----------|-------------------|
-//! | `{cell}.weight_ih_l0`        | I8    | [G·H, I] | Wq_ih             |
-//! | `{cell}.weight_hh_l0`        | I8    | [G·H, H] | Wq_hh             |
-//! | `{cell}.weight_ih_l0.scale`  | F32   | [G·H]    | s_ih (not used by the step) |
-//! | `{cell}.weight_hh_l0.scale`  | F32   | [G·H]    | s_hh (not used by the step) |
-//! | `{cell}.multiplier_ih_l0`    | I32   | [G·H]    | M_ih              |
-//! | `{cell}.multiplier_hh_l0`    | I32   | [G·H]    | M_hh              |
-//! | `{cell}.bias_ih_l0`          | I32   | [G·H]    | B_ih              |
-//! | `{cell}.bias_hh_l0`          | I32   | [G·H]    | B_hh              |
-//! | `head.weight`                | I8    | [O, H]   | Wq                |
-//! | `head.scale`                 | F32   | [O]      | s[o] / 128        |
-//! | `head.bias`                  | F32   | [O]      | b                 |
+//! | tensor                          | dtype | shape      | symbol            |
+//! |---------------------------------|-------|------------|-------------------|
+//! | `{cell}.weight_ih_l{k}`         | I8    | [G·H, I_k] | Wq_ih             |
+//! | `{cell}.weight_hh_l{k}`         | I8    | [G·H, H]   | Wq_hh             |
+//! | `{cell}.weight_ih_l{k}.scale`   | F32   | [G·H]      | s_ih (not used by the step) |
+//! | `{cell}.weight_hh_l{k}.scale`   | F32   | [G·H]      | s_hh (not used by the step) |
+//! | `{cell}.multiplier_ih_l{k}`     | I32   | [G·H]      | M_ih              |
+//! | `{cell}.multiplier_hh_l{k}`     | I32   | [G·H]      | M_hh              |
+//! | `{cell}.bias_ih_l{k}`           | I32   | [G·H]      | B_ih              |
+//! | `{cell}.bias_hh_l{k}`           | I32   | [G·H]      | B_hh              |
+//! | `head.weight`                   | I8    | [O, H]     | Wq                |
+//! | `head.scale`                    | F32   | [O]        | s[o] / 128        |
+//! | `head.bias`                     | F32   | [O]        | b                 |
+//!
+//! Files written before stacks (one layer, no `layers` entry, `shift` and `c_frac` one value)
+//! read unchanged: they are this layout with L = 1. L is the number of `weight_ih_l{k}` tensors
+//! (numbered 0, 1, ... without a gap); `cell`, `layers` (and a copied `bidirectional` or
+//! `nonlinearity`), when present, must agree with the tensors.
 //!
 //! A file is int8 if it has the `quantization` entry or any I8 tensor. [`Int8File`] reads it
 //! with the refusals below (every tensor of its dtype and shape, no other tensor, F32 values
 //! finite); `host::quant::QuantModel` then checks the scheme's values. The float reader refuses
-//! an int8 file as one ("... is an int8 model: ..."), and the int8 reader a float file.
+//! an int8 file as one ("... is an int8 model: ..."), and the int8 reader a float file. What the
+//! scheme cannot take (a bidirectional model, a ReLU RNN) is refused by one check,
+//! [`int8_supported`], wherever a model enters the int8 path.
 //!
 //! # What the reader refuses
 //!
@@ -207,79 +217,79 @@ fn formula(spec: &Spec, t: &Tensor) -> String {
     }
 }
 
-/// Every tensor of the int8 model with the sizes of `spec` (one layer, one direction; see
-/// "Int8 models" in the module documentation), in layout order.
+/// The int8 tensor names of layer `k` of a `module` (`lstm`, `gru`, `rnn`), in layout order:
+/// (name, dtype).
+fn int8_layer_names(module: &str, k: usize) -> [(String, Dtype); 8] {
+    [
+        (format!("{module}.weight_ih_l{k}"), Dtype::I8),
+        (format!("{module}.weight_hh_l{k}"), Dtype::I8),
+        (format!("{module}.weight_ih_l{k}.scale"), Dtype::F32),
+        (format!("{module}.weight_hh_l{k}.scale"), Dtype::F32),
+        (format!("{module}.multiplier_ih_l{k}"), Dtype::I32),
+        (format!("{module}.multiplier_hh_l{k}"), Dtype::I32),
+        (format!("{module}.bias_ih_l{k}"), Dtype::I32),
+        (format!("{module}.bias_hh_l{k}"), Dtype::I32),
+    ]
+}
+
+/// Every tensor of the int8 model with the sizes of `spec` (its `layers`, one direction; see
+/// "Int8 models" in the module documentation), in layout order: per layer its eight, bottom
+/// first, then the head's three.
 pub fn int8_tensors(spec: &Spec) -> Vec<TensorSpec> {
-    let (i, h, o) = (spec.input, spec.hidden, spec.output);
-    let c = spec.cell.module();
+    let (h, o) = (spec.hidden, spec.output);
     let rows = spec.cell.gates().saturating_mul(h);
     let g = gh(spec.cell);
-    let t = |name: String, dtype, shape, formula: String| TensorSpec {
-        name,
+    let mut out = Vec::with_capacity(8 * spec.layers + 3);
+    for k in 0..spec.layers {
+        let (i, input) = if k == 0 { (spec.input, "I") } else { (h, "H") };
+        for (n, (name, dtype)) in int8_layer_names(spec.cell.module(), k)
+            .into_iter()
+            .enumerate()
+        {
+            let (shape, formula) = match n {
+                0 => (vec![rows, i], format!("[{g}, {input}]")),
+                1 => (vec![rows, h], format!("[{g}, H]")),
+                _ => (vec![rows], format!("[{g}]")),
+            };
+            out.push(TensorSpec {
+                name,
+                dtype,
+                shape,
+                formula,
+            });
+        }
+    }
+    let t = |name: &str, dtype, shape, formula: &str| TensorSpec {
+        name: name.into(),
         dtype,
         shape,
-        formula,
+        formula: formula.into(),
     };
-    let mut out = vec![
-        t(
-            format!("{c}.weight_ih_l0"),
-            Dtype::I8,
-            vec![rows, i],
-            format!("[{g}, I]"),
-        ),
-        t(
-            format!("{c}.weight_hh_l0"),
-            Dtype::I8,
-            vec![rows, h],
-            format!("[{g}, H]"),
-        ),
-    ];
-    for (name, dtype) in [
-        ("weight_ih_l0.scale", Dtype::F32),
-        ("weight_hh_l0.scale", Dtype::F32),
-        ("multiplier_ih_l0", Dtype::I32),
-        ("multiplier_hh_l0", Dtype::I32),
-        ("bias_ih_l0", Dtype::I32),
-        ("bias_hh_l0", Dtype::I32),
-    ] {
-        out.push(t(
-            format!("{c}.{name}"),
-            dtype,
-            vec![rows],
-            format!("[{g}]"),
-        ));
-    }
-    out.push(t(
-        "head.weight".into(),
-        Dtype::I8,
-        vec![o, h],
-        "[O, H]".into(),
-    ));
-    out.push(t("head.scale".into(), Dtype::F32, vec![o], "[O]".into()));
-    out.push(t("head.bias".into(), Dtype::F32, vec![o], "[O]".into()));
+    out.push(t("head.weight", Dtype::I8, vec![o, h], "[O, H]"));
+    out.push(t("head.scale", Dtype::F32, vec![o], "[O]"));
+    out.push(t("head.bias", Dtype::F32, vec![o], "[O]"));
     out
 }
 
-/// The host's cell of a model the int8 path takes (one layer, one direction, LSTM or tanh RNN),
-/// or one line saying why not; `p` names the model.
-pub fn int8_cell(spec: &Spec, p: &str) -> Result<crate::net::CellKind> {
-    let cell = match spec.cell {
-        CellKind::Lstm => crate::net::CellKind::Lstm,
-        CellKind::RnnTanh => crate::net::CellKind::Rnn,
-        _ => None.ok_or_else(|| {
-            anyhow!(
-                "{p} holds {}: int8 models are one-layer, one-direction LSTMs or tanh RNNs for now",
-                describe(spec)
-            )
-        })?,
+/// The one check of what the int8 scheme takes: any number of unidirectional layers of LSTM,
+/// GRU or tanh RNN. A bidirectional model (its reverse direction starts at the last input; the
+/// integer step streams) and a ReLU RNN (no int8 cell) are refused with one line naming the
+/// model: `p` (a file, or `--int8` for a task's model) and its shape. Every command that takes a
+/// model into the int8 path calls it before any other work.
+pub fn int8_supported(spec: &Spec, p: &str) -> Result<()> {
+    let why = if spec.bidirectional {
+        "a bidirectional model's reverse direction starts at the last input, and the int8 step \
+         streams"
+    } else if spec.cell == CellKind::RnnRelu {
+        "a ReLU RNN has no int8 cell"
+    } else {
+        return Ok(());
     };
-    if spec.layers != 1 || spec.bidirectional {
-        bail!(
-            "{p} holds {}: int8 models are one-layer, one-direction LSTMs or tanh RNNs for now",
-            describe(spec)
-        );
-    }
-    Ok(cell)
+    bail!(
+        "{p} holds {}: not an int8 model ({why}); the int8 scheme takes unidirectional LSTMs, \
+         GRUs and tanh RNNs of any number of layers",
+        describe(spec)
+    )
 }
 
 /// The two kinds of model file: float weights, or int8 weights of the scheme
@@ -458,7 +468,7 @@ impl ModelFile {
 /// `host::quant::QuantModel::parse`).
 #[derive(Debug, Clone)]
 pub struct Int8File {
-    /// The architecture: one layer, one direction, LSTM or tanh RNN.
+    /// The architecture: L unidirectional layers of LSTM, GRU or tanh RNN.
     pub spec: Spec,
     /// The file's metadata: [`QUANT_KEY`], the scheme's values, the float model's metadata.
     pub metadata: HashMap<String, String>,
@@ -496,7 +506,7 @@ impl Int8File {
             ),
             Some(_) => {}
         }
-        let (spec, tensors) = read_int8(&st, p)?;
+        let (spec, tensors) = read_int8(&st, &metadata, p)?;
         Ok(Self {
             spec,
             metadata,
@@ -650,7 +660,7 @@ fn read_float(
         }
     };
     let cell = cell_of(module, meta, nonlinearity, p)?;
-    let count = layers.last().map_or(0, |k| k + 1);
+    let count = layers.last().map_or(0, |k| k.saturating_add(1));
     if let Some(gap) = (0..count).find(|k| !layers.contains(k)) {
         bail!(
             "{p}: a gap in the layers: `{module}.*_l{}` tensors but no `{module}.*_l{gap}` \
@@ -748,34 +758,120 @@ fn read_float(
     Ok((spec, tensors))
 }
 
-/// The tensors of an int8 model file, checked: exactly [`int8_tensors`] of the sizes its
-/// `weight_ih_l0` and `head.weight` give, each of its dtype and shape, F32 values finite.
-fn read_int8(st: &SafeTensors<'_>, p: &str) -> Result<(Spec, BTreeMap<String, Values>)> {
+/// The tensors of an int8 model file, checked: its module (`lstm`, `gru` or `rnn`: every
+/// recurrent tensor of one), its layers (the `weight_ih_l{k}` tensors, numbered without a gap),
+/// then exactly [`int8_tensors`] of the sizes its `weight_ih_l0` and `head.weight` give, each of
+/// its dtype and shape, F32 values finite. The metadata entries of the architecture (`cell`,
+/// `layers`, `bidirectional`, `nonlinearity`), when present, must agree; a model the scheme does
+/// not take is refused by [`int8_supported`].
+fn read_int8(
+    st: &SafeTensors<'_>,
+    meta: &HashMap<String, String>,
+    p: &str,
+) -> Result<(Spec, BTreeMap<String, Values>)> {
     let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
     names.sort();
-    let has = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
-    let cell = match (has("lstm."), has("rnn.")) {
-        (true, false) => CellKind::Lstm,
-        (false, true) => CellKind::RnnTanh,
-        (true, true) => bail!("{p}: has both `lstm.*` and `rnn.*` tensors; expected one cell"),
-        (false, false) => bail!(
-            "{p}: no `lstm.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ... or \
-             `rnn.weight_ih_l0`, ...): int8 models are one-layer LSTMs or tanh RNNs for now"
+    let modules: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.split_once('.').map(|(m, _)| m))
+        .filter(|m| matches!(*m, "lstm" | "gru" | "rnn"))
+        .collect();
+    let module = match modules.len() {
+        1 => *modules.first().unwrap_or(&"lstm"),
+        0 => bail!(
+            "{p}: no `lstm.*`, `gru.*` or `rnn.*` tensors (expected `lstm.weight_ih_l0`, ...): \
+             not a recurrent model"
+        ),
+        _ => {
+            let m: Vec<String> = modules.iter().map(|m| format!("`{m}.*`")).collect();
+            bail!(
+                "{p}: tensors of more than one recurrent module ({}); a model has one",
+                m.join(" and ")
+            )
+        }
+    };
+    let cell = match module {
+        "lstm" => CellKind::Lstm,
+        "gru" => CellKind::Gru,
+        _ => CellKind::RnnTanh,
+    };
+    // The layers: one `weight_ih_l{k}` each.
+    let prefix = format!("{module}.weight_ih_l");
+    let layers: BTreeSet<usize> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(&prefix))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_digit()) && (*k == "0" || !k.starts_with('0')))
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    let count = layers.last().map_or(1, |k| k.saturating_add(1));
+    if let Some(gap) = (0..count).find(|k| !layers.contains(k)) {
+        bail!(
+            "{p}: a gap in the layers: `{module}.weight_ih_l{}` but no `{module}.weight_ih_l{gap}` \
+             (layers are numbered 0, 1, ... without a gap)",
+            count - 1
+        );
+    }
+    // The architecture's metadata, where the file has it, must be what the tensors say.
+    agrees(meta, CELL_KEY, module, p)?;
+    agrees(meta, LAYERS_KEY, &count.to_string(), p)?;
+    let shape = |name: &str| {
+        st.tensor(name)
+            .map(|v| v.shape().to_vec())
+            .map_err(|_| anyhow!("{p}: tensor `{name}` is missing"))
+    };
+    let w_ih = format!("{module}.weight_ih_l0");
+    let g = cell.gates();
+    let (i, h) = match shape(&w_ih)?[..] {
+        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
+        ref s => bail!(
+            "{p}: tensor `{w_ih}` has shape {s:?}, expected [{}, I] with H, I >= 1",
+            gh(cell)
         ),
     };
-    let c = cell.module();
+    let o = match shape("head.weight")?[..] {
+        [o, _] if o > 0 => o,
+        ref s => bail!(
+            "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] with O >= 1 (H = {h})"
+        ),
+    };
+    let spec = Spec {
+        layers: count,
+        ..Spec::new(cell, i, h, o)
+    };
+    // A copied `bidirectional` or `nonlinearity` entry saying what the scheme does not take: the
+    // one refusal of those.
+    int8_supported(
+        &Spec {
+            cell: match meta.get(NONLINEARITY_KEY).map(String::as_str) {
+                Some("relu") if cell == CellKind::RnnTanh => CellKind::RnnRelu,
+                _ => cell,
+            },
+            bidirectional: meta.get(BIDIRECTIONAL_KEY).map(String::as_str) == Some("true"),
+            ..spec
+        },
+        p,
+    )?;
+    agrees(meta, BIDIRECTIONAL_KEY, "false", p)?;
+    if cell == CellKind::RnnTanh {
+        agrees(meta, NONLINEARITY_KEY, "tanh", p)?;
+    } else if let Some(v) = meta.get(NONLINEARITY_KEY) {
+        bail!(
+            "{p}: metadata `{NONLINEARITY_KEY}` = `{}`, but an `{module}` has no choice of \
+             nonlinearity",
+            crate::export::comment_text(v)
+        );
+    }
     // Names and dtypes do not depend on the sizes.
-    let model = int8_tensors(&Spec::new(cell, 0, 0, 0));
+    let model = int8_tensors(&spec);
     let known = |n: &str| model.iter().any(|t| t.name == n);
     if let Some(n) = names.iter().find(|n| !known(n)) {
+        let listed: Vec<String> = model.iter().map(|t| format!("`{}`", t.name)).collect();
         bail!(
-            "{p}: unsupported tensor `{n}`: an int8 model of tinyrnn (one layer, one direction, \
-             for now) holds exactly {}",
-            model
-                .iter()
-                .map(|t| format!("`{}`", t.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "{p}: unsupported tensor `{n}`: an int8 model of tinyrnn ({} {}, one direction) \
+             holds exactly {}",
+            count,
+            if count == 1 { "layer" } else { "layers" },
+            listed.join(", ")
         );
     }
     for t in &model {
@@ -791,23 +887,6 @@ fn read_int8(st: &SafeTensors<'_>, p: &str) -> Result<(Spec, BTreeMap<String, Va
             );
         }
     }
-    let shape = |name: &str| st.tensor(name).map(|v| v.shape().to_vec());
-    let w_ih = format!("{c}.weight_ih_l0");
-    let g = cell.gates();
-    let (i, h) = match shape(&w_ih)?[..] {
-        [rows, i] if rows > 0 && i > 0 && rows % g == 0 => (i, rows / g),
-        ref s => bail!(
-            "{p}: tensor `{w_ih}` has shape {s:?}, expected [{}, I] with H, I >= 1",
-            gh(cell)
-        ),
-    };
-    let o = match shape("head.weight")?[..] {
-        [o, _] if o > 0 => o,
-        ref s => bail!(
-            "{p}: tensor `head.weight` has shape {s:?}, expected [O, H] with O >= 1 (H = {h})"
-        ),
-    };
-    let spec = Spec::new(cell, i, h, o);
     spec.validate()
         .map_err(|e| anyhow!("{p}: {} is not a model tinyrnn runs: {e}", describe(&spec)))?;
     for t in int8_tensors(&spec) {

@@ -14,8 +14,9 @@ use crate::modelfile::{ModelFile, save_model_with};
 
 pub use tinyrnn::Outputs;
 
-/// The one-layer cells of the model files and int8 paths not yet on the run-time [`Spec`]
-/// (`modelfile`, `infer`, `export`, `quant`).
+/// The cells of the typed one-layer models (`LstmModel`, `RnnModel`), for building a run-time
+/// model from their tensors (`infer::DynModel::from_tensors`, `modelfile::core_cell`); every
+/// other path, int8 included, is on the run-time [`Spec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CellKind {
     /// Long short-term memory.

@@ -1,10 +1,13 @@
 //! `tinyrnn quantize`: a float model file to an int8 one (the core's scheme, `tinyrnn::quant`).
 //!
-//! Each `--calibrate` CSV is one input sequence in `infer`'s input format (one row per step, one
+//! Every model the scheme takes: LSTM, GRU or tanh RNN, any number of unidirectional layers (a
+//! bidirectional model or a ReLU RNN is refused first, one line: [`int8_supported`]). Each
+//! `--calibrate` CSV is one input sequence in `infer`'s input format (one row per step, one
 //! column per input, header optional; [`read_inputs`]). The float model runs over each from the
-//! zero state and [`Ranges`] records max |x| and max |c|; [`QuantModel::quantize`] turns them
+//! zero state and [`Ranges`] records max |x| and max |c| per layer; [`QuantModel::quantize`] turns them
 //! into the scheme's scales and the model into integers; [`QuantModel::save`] writes the file
-//! (see [`crate::modelfile`], "Int8 models"). The summary line gives the scheme's scalars and the
+//! (see [`crate::modelfile`], "Int8 models"). The summary line gives the scheme's values (shift
+//! and c_frac one per layer, comma-separated, as in the file) and the
 //! largest |f32 - int8| of the outputs over the calibration sequences, each run from the zero
 //! state by both models: the error on the data the ranges came from.
 //!
@@ -16,8 +19,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::infer::{DynModel, read_inputs};
+use crate::modelfile::{describe, int8_supported};
 use crate::out::check_files;
-use crate::quant::{QuantModel, Ranges};
+use crate::quant::{QuantModel, Ranges, comma_list};
 
 /// `tinyrnn quantize` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,7 +55,7 @@ pub struct Quantized {
 /// model against it on the same sequences (each from the zero state).
 pub fn quantize(model: &DynModel, sequences: &[Vec<f32>]) -> Result<Quantized> {
     let ranges = Ranges::of(model, sequences.iter().map(Vec::as_slice))?;
-    let q = QuantModel::quantize(model, ranges)?;
+    let q = QuantModel::quantize(model, &ranges)?;
     let (i, _, _) = model.sizes();
     let mut max_error = 0.0f32;
     let mut steps = 0;
@@ -81,8 +85,8 @@ pub fn run(args: &QuantizeArgs) -> Result<String> {
     inputs.extend(args.calibrate.iter().map(|p| ("--calibrate", p.as_path())));
     check_files(&inputs, &[("--out", &args.out)])?;
     let model = DynModel::load(&args.model)?;
-    crate::modelfile::int8_cell(model.spec(), &args.model.display().to_string())?;
-    let (i, h, o) = model.sizes();
+    int8_supported(model.spec(), &args.model.display().to_string())?;
+    let i = model.spec().input;
     let sequences = args
         .calibrate
         .iter()
@@ -97,13 +101,13 @@ pub fn run(args: &QuantizeArgs) -> Result<String> {
     r.model.save(&args.out, &meta)?;
     let q = &r.model;
     Ok(format!(
-        "quantize: {}({i} -> {h}) + Linear({h} -> {o}) to {} x_scale={:?} c_frac={} shift={}; \
-         max |f32 - int8| = {:.3e} over {} steps of {} calibration sequence{}; wrote {}",
-        q.cell.name().to_uppercase(),
+        "quantize: {} to {} x_scale={:?} c_frac={} shift={}; max |f32 - int8| = {:.3e} over {} \
+         steps of {} calibration sequence{}; wrote {}",
+        describe(&q.spec),
         tinyrnn::quant::SCHEME,
         q.x_scale,
-        q.c_frac,
-        q.shift,
+        comma_list(&q.c_fracs()),
+        comma_list(&q.shifts()),
         r.max_error,
         r.steps,
         sequences.len(),

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use host::infer::{DynModel, dequantized, outputs_csv, state_csv};
+use host::modelfile::describe;
 use host::modelfile::{RawTensor, encode};
-use host::quant::{QuantModel, Ranges};
+use host::quant::{QuantModel, Ranges, comma_list};
 use safetensors::tensor::{Dtype, SafeTensors};
-use tinyrnn::{LstmModel, Params, RnnModel};
+use tinyrnn::{CellKind, LstmModel, Params, RnnModel, Spec};
 
 fn tinyrnn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tinyrnn"))
@@ -50,20 +51,39 @@ fn refused(args: &[&str], code: i32, want: &[&str]) -> String {
     err
 }
 
-/// A directory with a float model `f32.safetensors` of `cell` (I = 2, H = 6, O = 3, or 1 in and
-/// 1 out with `sine`) and a calibration CSV `cal.csv` (with a header) and `cal2.csv`.
+/// A directory with a float model `f32.safetensors` of `cell` (`lstm`, `rnn`, `gru`; `lstm2`,
+/// `gru2`: two layers; I = 2, H = 6, O = 3, or 1 in and 1 out with `sine`) and a calibration CSV
+/// `cal.csv` (with a header) and `cal2.csv`.
 struct Fixture {
     dir: tempfile::TempDir,
     i: usize,
+}
+
+/// The float model of a fixture's `cell` name.
+fn fixture_spec(cell: &str, sine: bool) -> Spec {
+    let (kind, layers) = match cell {
+        "lstm" => (CellKind::Lstm, 1),
+        "rnn" => (CellKind::RnnTanh, 1),
+        "gru" => (CellKind::Gru, 1),
+        "lstm2" => (CellKind::Lstm, 2),
+        "gru2" => (CellKind::Gru, 2),
+        other => panic!("no fixture {other}"),
+    };
+    let (i, o) = if sine { (1, 1) } else { (2, 3) };
+    Spec {
+        layers,
+        ..Spec::new(kind, i, 6, o)
+    }
 }
 
 impl Fixture {
     fn new(cell: &str, sine: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f32.safetensors");
+        let spec = fixture_spec(cell, sine);
         let meta = [
             ("task", "quant test".to_string()),
-            ("cell", cell.to_string()),
+            ("cell", spec.cell.module().to_string()),
         ];
         let mut rng = tinyrnn::rng(11);
         match (cell, sine) {
@@ -77,18 +97,23 @@ impl Fixture {
                 m.init(&mut rng, Some(1.0));
                 host::modelfile::save(&path, &*m, &meta).unwrap();
             }
-            (_, false) => {
+            ("rnn", false) => {
                 let mut m: Box<RnnModel<2, 6, 3>> = tinyrnn_boxed();
                 m.init(&mut rng);
                 host::modelfile::save(&path, &*m, &meta).unwrap();
             }
-            (_, true) => {
+            ("rnn", true) => {
                 let mut m: Box<RnnModel<1, 6, 1>> = tinyrnn_boxed();
                 m.init(&mut rng);
                 host::modelfile::save(&path, &*m, &meta).unwrap();
             }
+            _ => {
+                let mut m = host::net::Net::new(spec).unwrap();
+                m.init(&mut rng, Some(1.0));
+                m.save(&path, &[], &meta, false).unwrap();
+            }
         }
-        let i = if sine { 1 } else { 2 };
+        let i = spec.input;
         for (name, w) in [("cal.csv", 0.3f32), ("cal2.csv", 0.17)] {
             let mut csv = (0..i)
                 .map(|k| format!("x{k}"))
@@ -142,16 +167,18 @@ fn tinyrnn_boxed<T: Params<f32>>() -> Box<T> {
 
 /// quantize writes exactly `QuantModel::quantize` of the calibrated ranges, with the float
 /// model's metadata; `infer` on the file prints `QuantModel::run`'s outputs and its dequantized
-/// state, for LSTM and RNN.
+/// state (every layer's, in the float model's CSV form), for LSTM, tanh RNN, GRU and 2-layer
+/// LSTM and GRU stacks.
 #[test]
 fn quantize_writes_the_library_model_and_infer_runs_it() {
-    for cell in ["lstm", "rnn"] {
+    for cell in ["lstm", "rnn", "gru", "lstm2", "gru2"] {
         let f = Fixture::new(cell, false);
+        let spec = fixture_spec(cell, false);
         let line = f.quantize();
         assert!(
             line.starts_with(&format!(
-                "quantize: {}(2 -> 6) + Linear(6 -> 3) to int8-rowwise-v1 x_scale=",
-                cell.to_uppercase()
+                "quantize: {} to int8-rowwise-v1 x_scale=",
+                describe(&spec)
             )) && line.contains("max |f32 - int8| = ")
                 && line.contains("over 100 steps of 2 calibration sequences"),
             "{line}"
@@ -159,14 +186,18 @@ fn quantize_writes_the_library_model_and_infer_runs_it() {
         let float = DynModel::load(&f.path("f32.safetensors")).unwrap();
         let (x1, x2) = (f.inputs("cal.csv"), f.inputs("cal2.csv"));
         let ranges = Ranges::of(&float, [x1.as_slice(), x2.as_slice()]).unwrap();
-        let want = QuantModel::quantize(&float, ranges).unwrap();
+        let want = QuantModel::quantize(&float, &ranges).unwrap();
         let (q, meta) = QuantModel::read(&f.path("q.safetensors")).unwrap();
         assert_eq!(q, want);
+        assert_eq!(q.spec, spec);
         assert_eq!(meta.get("task").map(String::as_str), Some("quant test"));
+        assert_eq!(meta.get("layers"), Some(&spec.layers.to_string()));
         assert!(
             line.contains(&format!(
                 "x_scale={:?} c_frac={} shift={};",
-                q.x_scale, q.c_frac, q.shift
+                q.x_scale,
+                comma_list(&q.c_fracs()),
+                comma_list(&q.shifts())
             )),
             "{line}"
         );
@@ -200,15 +231,19 @@ fn quantize_writes_the_library_model_and_infer_runs_it() {
         let want = format!(
             "{}\n{}",
             outputs_csv(3, &y),
-            state_csv(1, 1, &dequantized(&q, &state))
+            state_csv(spec.layers, 1, &dequantized(&q, &state))
         );
         assert_eq!(out, want);
-        let header = if cell == "lstm" {
-            "unit,h,c"
-        } else {
-            "unit,h\n"
+        let header = match (spec.layers, spec.cell) {
+            (1, CellKind::Lstm) => "unit,h,c\n",
+            (1, _) => "unit,h\n",
+            (_, CellKind::Lstm) => "layer,direction,unit,h,c\n",
+            _ => "layer,direction,unit,h\n",
         };
-        assert!(out.contains(header));
+        assert!(out.contains(header), "{out}");
+        // Every layer's state: L·H rows after the header.
+        let rows = out.split("\n\n").nth(1).unwrap().lines().count() - 1;
+        assert_eq!(rows, spec.layers * 6);
         // To files: the summary says int8.
         let (yp, sp) = (f.path("y.csv"), f.path("s.csv"));
         let line = ok(&[
@@ -223,14 +258,72 @@ fn quantize_writes_the_library_model_and_infer_runs_it() {
             s(&sp),
         ]);
         assert!(
-            line.starts_with(&format!(
-                "infer: int8 {}(2 -> 6) + Linear(6 -> 3), 50 steps;",
-                cell.to_uppercase()
-            )),
+            line.starts_with(&format!("infer: int8 {}, 50 steps;", describe(&spec))),
             "{line}"
         );
         assert_eq!(std::fs::read_to_string(&yp).unwrap(), outputs_csv(3, &y));
     }
+}
+
+/// A bidirectional model and a ReLU RNN are refused by `quantize` with one line naming the file
+/// and the model (exit 1, nothing written).
+#[test]
+fn quantize_refuses_bidirectional_and_relu_models() {
+    let f = Fixture::new("lstm", false);
+    for (name, spec, nl) in [
+        (
+            "bi.safetensors",
+            Spec {
+                bidirectional: true,
+                ..Spec::new(CellKind::Gru, 2, 4, 3)
+            },
+            "bidirectional",
+        ),
+        (
+            "relu.safetensors",
+            Spec::new(CellKind::RnnRelu, 2, 4, 3),
+            "ReLU RNN has no int8 cell",
+        ),
+    ] {
+        let m = host::net::Net::new(spec).unwrap();
+        let path = f.path(name);
+        m.save(&path, &[], &[], false).unwrap();
+        let q = f.path("q.safetensors");
+        refused(
+            &[
+                "quantize",
+                "--model",
+                s(&path),
+                "--calibrate",
+                s(&f.path("cal.csv")),
+                "--out",
+                s(&q),
+            ],
+            1,
+            &[&format!("{name} holds {}", describe(&spec)), nl],
+        );
+        assert!(!q.exists());
+    }
+}
+
+/// An int8 file written before stacks (one layer, no `layers` entry; the firmware's
+/// `sine-int8.safetensors`) still reads, runs and exports as the one-layer `QModel`.
+#[test]
+fn a_one_layer_int8_file_from_before_stacks_still_reads() {
+    let old =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../embedded/firmware/sine-int8.safetensors");
+    let (_, meta) = contents(&old);
+    assert!(meta.iter().all(|(k, _)| k != "layers"), "not an old file");
+    let (q, _) = QuantModel::read(&old).unwrap();
+    assert_eq!(q.spec, Spec::new(CellKind::Lstm, 1, 32, 1));
+    assert_eq!((q.shifts(), q.c_fracs()), (vec![0], vec![13]));
+    let y = q.run(&[0.5, -0.25, 0.1], &mut q.zero_state()).unwrap();
+    assert_eq!(y.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let rs = dir.path().join("m.rs");
+    ok(&["export", "--model", s(&old), "--rust", s(&rs)]);
+    let src = std::fs::read_to_string(&rs).unwrap();
+    assert!(src.contains("pub static MODEL: QModel<'static> = QModel {"));
 }
 
 /// The tensors and metadata of a safetensors file.
@@ -396,6 +489,72 @@ fn damaged_int8_files_are_one_line_errors() {
     );
 }
 
+/// Damaged int8 stack files: the per-layer entries must have one value per layer, the
+/// architecture's entries must agree with the tensors, every layer's tensors must be there, and
+/// a copied `bidirectional` = true is the one refusal of such models; each one line.
+#[test]
+fn damaged_int8_stack_files_are_one_line_errors() {
+    let f = Fixture::new("gru2", false);
+    f.quantize();
+    let q = f.path("q.safetensors");
+    type Edit = Box<dyn FnOnce(&mut Vec<RawTensor>, &mut Vec<(String, String)>)>;
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+        (
+            "one_shift",
+            Box::new(|_, m| set(m, "shift", "0")),
+            vec!["metadata `shift` = `0` has 1 value, expected one per layer (2, comma-separated)"],
+        ),
+        (
+            "c_frac_range",
+            Box::new(|_, m| set(m, "c_frac", "15,99")),
+            vec!["metadata `c_frac` = `15,99` is out of the scheme's range 8..=15"],
+        ),
+        (
+            "layers",
+            Box::new(|_, m| set(m, "layers", "3")),
+            vec!["metadata `layers` = `3`, but the tensors make it `2`"],
+        ),
+        (
+            "cell",
+            Box::new(|_, m| set(m, "cell", "lstm")),
+            vec!["metadata `cell` = `lstm`, but the tensors make it `gru`"],
+        ),
+        (
+            "missing_l1",
+            Box::new(|t, _| t.retain(|t| t.name != "gru.bias_hh_l1")),
+            vec!["tensor `gru.bias_hh_l1` is missing"],
+        ),
+        (
+            "gap",
+            Box::new(|t, _| {
+                for t in t.iter_mut().filter(|t| t.name.contains("_l1")) {
+                    t.name = t.name.replace("_l1", "_l2");
+                }
+            }),
+            vec!["a gap in the layers: `gru.weight_ih_l2` but no `gru.weight_ih_l1`"],
+        ),
+        (
+            "bidirectional",
+            Box::new(|_, m| set(m, "bidirectional", "true")),
+            vec![
+                "holds GRU(2 -> 6, 2 layers, bidirectional) + Linear(12 -> 3)",
+                "not an int8 model",
+            ],
+        ),
+    ];
+    let input = f.path("cal.csv");
+    for (name, edit, want) in cases {
+        let bad = f.path(&format!("{name}.safetensors"));
+        rewrite(&q, &bad, edit);
+        let e = refused(
+            &["infer", "--model", s(&bad), "--input", s(&input)],
+            1,
+            &want,
+        );
+        assert!(e.contains(&format!("{name}.safetensors")), "{e}");
+    }
+}
+
 /// quantize checks its paths before it writes: `--out` may not be `--model` or a calibration
 /// file (the file is left as it was); `--calibrate` is required (usage, exit 2); a calibration
 /// CSV of the wrong width is one line naming it.
@@ -501,12 +660,15 @@ fn compile(dir: &Path, args: &[&str]) {
     );
 }
 
-/// `export --rust` of an int8 LSTM and RNN compiles in a no_std library, and a program stepping
-/// its `MODEL` with the core's `QModel::step` reproduces `export --golden`'s `EXPECTED` (the
-/// host's `QuantModel::run`) bit for bit.
+/// `export --rust` of an int8 LSTM, RNN and GRU (a `QModel`) and of 2-layer LSTM and GRU stacks
+/// (a `QStack`) compiles in a no_std library, and a program stepping its `MODEL` with the core's
+/// `QModel::step` / `QStack::step` reproduces `export --golden`'s `EXPECTED` (the host's
+/// `QuantModel::run`) bit for bit.
 #[test]
 fn exported_int8_rust_compiles_no_std_and_matches_the_golden() {
-    for cell in ["lstm", "rnn"] {
+    for cell in ["lstm", "rnn", "gru", "lstm2", "gru2"] {
+        let spec = fixture_spec(cell, true);
+        let stack = spec.layers > 1;
         let f = Fixture::new(cell, true);
         f.quantize();
         let (q, rs, g) = (
@@ -528,19 +690,32 @@ fn exported_int8_rust_compiles_no_std_and_matches_the_golden() {
             "20",
         ]);
         assert!(
-            line.starts_with(&format!("export: int8 {}(1 -> 6)", cell.to_uppercase())),
+            line.starts_with(&format!("export: int8 {},", describe(&spec))),
             "{line}"
         );
         let src = std::fs::read_to_string(&rs).unwrap();
-        assert!(src.contains("pub static MODEL: QModel<'static> = QModel {"));
+        let ty = if stack { "QStack" } else { "QModel" };
+        assert!(src.contains(&format!("pub static MODEL: {ty}<'static> = {ty} {{")));
+        assert_eq!(
+            src.contains("static LAYERS: [QLayer<'static>; L] = ["),
+            stack
+        );
+        // The state type: per layer for a stack.
+        let state = if stack {
+            "tinyrnn::quant::QStackState::<{ model::L }, { model::H }>"
+        } else {
+            "tinyrnn::quant::QState::<{ model::H }>"
+        };
         let d = f.dir.path();
         std::fs::write(
             d.join("lib.rs"),
-            "#![no_std]\n#![deny(missing_docs)]\n//! The exported model in a no_std crate.\n\
-             /// The model.\npub mod model;\n/// The golden rollout.\npub mod golden;\n\
-             /// One step of the exported model.\n\
-             pub fn step(x: &[f32; model::I], s: &mut tinyrnn::quant::QState<{ model::H }>) \
-             -> Result<[f32; model::O], tinyrnn::Error> {\n    model::MODEL.step(x, s)\n}\n",
+            format!(
+                "#![no_std]\n#![deny(missing_docs)]\n//! The exported model in a no_std crate.\n\
+                 /// The model.\npub mod model;\n/// The golden rollout.\npub mod golden;\n\
+                 /// One step of the exported model.\n\
+                 pub fn step(x: &[f32; model::I], s: &mut {state}) \
+                 -> Result<[f32; model::O], tinyrnn::Error> {{\n    model::MODEL.step(x, s)\n}}\n"
+            ),
         )
         .unwrap();
         compile(
@@ -551,8 +726,10 @@ fn exported_int8_rust_compiles_no_std_and_matches_the_golden() {
             d.join("main.rs"),
             "mod model;\nmod golden;\n\
              fn main() {\n\
-             \x20   model::MODEL.check().expect(\"check\");\n\
-             \x20   let mut s = tinyrnn::quant::QState::<{ model::H }>::zero();\n\
+             \x20   model::MODEL.check().expect(\"check\");\n"
+                .to_string()
+                + &format!("    let mut s = {state}::zero();\n")
+                + "\
              \x20   let mut y = [0.0f32; model::O];\n\
              \x20   for x in golden::WARMUP { y = model::MODEL.step(&[x], &mut s).expect(\"step\"); }\n\
              \x20   let mut out = vec![y[0]];\n\

@@ -1,19 +1,22 @@
 //! `--int8`: a task's trained model quantized with the core's int8 scheme and scored beside f32.
 //!
-//! After training, [`quantize`] builds the float model ([`DynModel::from_tensors`]) from the
-//! trained typed model, calibrates it ([`Ranges::of`]) on at most [`MAX_CALIBRATION`] training
+//! Every model the scheme takes: LSTM, GRU or tanh RNN, any number of unidirectional layers
+//! ([`supported`] refuses the rest before training). After training, [`quantize`] builds the
+//! float model ([`dyn_model`]: the core's engine) from the trained model, calibrates it ([`Ranges::of`]) on at most [`MAX_CALIBRATION`] training
 //! sequences and quantizes it ([`QuantModel::quantize`]). The task then evaluates the int8 model
 //! with [`QuantModel::run`] (the device's integer step) on exactly the data its f32 metric uses,
 //! reports both in its summary line and writes `int8.csv` ([`write`]): the metric in f32 and
 //! int8, and the calibration and scheme parameters, so the quantization can be rebuilt from
 //! `model.safetensors` (`tests/int8_tasks.rs` does).
 
-use anyhow::{Result, anyhow, bail};
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow};
 use tinyrnn::Spec;
-use tinyrnn::cell::CellKind as Kind;
 
 use crate::infer::DynModel;
-use crate::net::{CellKind, Net, label};
+use crate::modelfile::int8_supported;
+use crate::net::Net;
 use crate::out::{OutDir, num};
 use crate::quant::{QuantModel, Ranges};
 
@@ -34,32 +37,17 @@ pub struct Int8 {
     pub sequences: usize,
 }
 
-/// Refuses, before any training, a model the int8 scheme cannot take yet: it quantizes one-layer
-/// unidirectional LSTMs and tanh RNNs.
-pub fn supported(spec: &Spec) -> Result<CellKind> {
-    match (spec.cell, spec.layers, spec.bidirectional) {
-        (Kind::Lstm, 1, false) => Ok(CellKind::Lstm),
-        (Kind::RnnTanh, 1, false) => Ok(CellKind::Rnn),
-        _ => bail!(
-            "--int8 takes a one-layer unidirectional LSTM or tanh RNN; this model is {}",
-            label(spec)
-        ),
-    }
+/// Refuses, before any training, a model the int8 scheme cannot take (a bidirectional model, a
+/// ReLU RNN): the one check, [`int8_supported`], with the model named `--int8`.
+pub fn supported(spec: &Spec) -> Result<()> {
+    int8_supported(spec, "--int8: the model")
 }
 
-/// The float model of a trained model (its six tensors in layout order).
+/// The float model of a trained model (the core's engine over a copy of its parameters).
 pub fn dyn_model(model: &Net) -> Result<DynModel> {
     let s = model.spec();
-    let cell = supported(s)?;
-    let flat = model.flat();
-    let t: Vec<&[f32]> = s
-        .tensors()
-        .map(|t| &flat[t.offset..t.offset + t.len()])
-        .collect();
-    let t: [&[f32]; 6] = t
-        .try_into()
-        .map_err(|_| anyhow!("the model does not have six tensors"))?;
-    DynModel::from_tensors(cell, (s.input, s.hidden, s.output), t)
+    supported(s)?;
+    DynModel::new(*s, model.flat().to_vec(), HashMap::new())
 }
 
 /// Quantizes `model` with ranges calibrated on the first [`MAX_CALIBRATION`] of `sequences`
@@ -72,7 +60,7 @@ pub fn quantize<'a>(model: &Net, sequences: impl IntoIterator<Item = &'a [f32]>)
         .take(MAX_CALIBRATION)
         .inspect(|_| count += 1);
     let ranges = Ranges::of(&float, seqs)?;
-    let model = QuantModel::quantize(&float, ranges)?;
+    let model = QuantModel::quantize(&float, &ranges)?;
     Ok(Int8 {
         model,
         ranges,
@@ -122,7 +110,9 @@ pub fn run_all(
 }
 
 /// Writes `int8.csv`: one row with the metric's name, its f32 and int8 values, the calibration
-/// (sequences, max |x|, max |c|) and the scheme's parameters (s_x, the shift L, F).
+/// (sequences, max |x|, max |c|) and the scheme's parameters (s_x, the shift L, F). Per-layer
+/// values (max |c|, L, F) are one per layer, bottom first, separated by spaces (one layer: one
+/// value).
 pub fn write(out: &OutDir, q: &Int8, metric: &str, f32_value: f64, int8_value: f64) -> Result<()> {
     out.csv(
         FILE,
@@ -143,11 +133,16 @@ pub fn write(out: &OutDir, q: &Int8, metric: &str, f32_value: f64, int8_value: f
             int8_value.to_string(),
             q.sequences.to_string(),
             num(q.ranges.x_max),
-            num(q.ranges.c_max),
+            spaced(q.ranges.c_max.iter().map(|&c| num(c))),
             num(q.model.x_scale),
-            q.model.shift.to_string(),
-            q.model.c_frac.to_string(),
+            spaced(q.model.shifts().iter().map(u32::to_string)),
+            spaced(q.model.c_fracs().iter().map(u32::to_string)),
         ]],
     )
     .map(|_| ())
+}
+
+/// Per-layer values in one CSV field, separated by spaces.
+fn spaced(values: impl Iterator<Item = String>) -> String {
+    values.collect::<Vec<_>>().join(" ")
 }
