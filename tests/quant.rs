@@ -14,8 +14,8 @@
 //! * bad shapes and out-of-range scheme values are errors, not panics.
 
 use host::infer::DynModel;
-use host::net::CellKind as Cell;
 use host::quant::{QuantModel, Ranges};
+use tinyrnn::CellKind as Cell;
 use tinyrnn::quant::{QState, c_frac_for, quantize_rows, sigmoid, tanh};
 use tinyrnn::{CellKind, Error, LstmModel, LstmState, Params, RnnModel, rng};
 use tinyrnn_tests::boxed_zeroed;
@@ -112,7 +112,7 @@ fn rnn_case() -> (Box<RnnModel<I, H, O>>, QuantModel, Vec<f32>) {
     let mut m = boxed_zeroed::<f32, RnnModel<I, H, O>>();
     m.init(&mut rng(8));
     let xs = inputs(T * I, 4);
-    let q = quantized(Cell::Rnn, m.tensors(), 0.0);
+    let q = quantized(Cell::RnnTanh, m.tensors(), 0.0);
     (m, q, xs)
 }
 

@@ -37,9 +37,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use tinyrnn::{Cache, CellKind, Model, Outputs, Spec};
 
-use crate::modelfile::{
-    CHECKSUM_KEY, ModelFile, Nonlinearity, Precision, core_cell, describe, save_model,
-};
+use crate::modelfile::{CHECKSUM_KEY, ModelFile, Nonlinearity, Precision, describe, save_model};
 use crate::out::{Staged, check_files, num};
 use crate::quant::{QuantModel, QuantState};
 
@@ -188,11 +186,11 @@ impl DynModel {
     /// weight_hh, bias_ih, bias_hh, head.weight, head.bias), e.g. a typed model's flat parameters
     /// split by its `Params::TENSORS`. Refused if a length does not fit the sizes.
     pub fn from_tensors(
-        cell: crate::net::CellKind,
+        cell: tinyrnn::CellKind,
         (i, h, o): (usize, usize, usize),
         t: [&[f32]; 6],
     ) -> Result<Self> {
-        let spec = Spec::new(core_cell(cell), i, h, o);
+        let spec = Spec::new(cell, i, h, o);
         spec.validate()
             .map_err(|e| anyhow!("{}: {e}", describe(&spec)))?;
         let mut params = Vec::with_capacity(spec.param_len());

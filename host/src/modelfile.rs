@@ -150,14 +150,6 @@ impl Nonlinearity {
     }
 }
 
-/// The core's cell of one of the cells the host's typed models use.
-pub fn core_cell(cell: crate::net::CellKind) -> CellKind {
-    match cell {
-        crate::net::CellKind::Lstm => CellKind::Lstm,
-        crate::net::CellKind::Rnn => CellKind::RnnTanh,
-    }
-}
-
 /// A model's shape in words: `LSTM(2 -> 3) + Linear(3 -> 1)`, `GRU(3 -> 5, 2 layers,
 /// bidirectional) + Linear(10 -> 2)`.
 pub fn describe(spec: &Spec) -> String {

@@ -14,27 +14,6 @@ use crate::modelfile::{ModelFile, save_model_with};
 
 pub use tinyrnn::Outputs;
 
-/// The cells of the typed one-layer models (`LstmModel`, `RnnModel`), for building a run-time
-/// model from their tensors (`infer::DynModel::from_tensors`, `modelfile::core_cell`); every
-/// other path, int8 included, is on the run-time [`Spec`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CellKind {
-    /// Long short-term memory.
-    Lstm,
-    /// Elman RNN with tanh.
-    Rnn,
-}
-
-impl CellKind {
-    /// The lowercase name (also the tensor-name prefix).
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::Lstm => "lstm",
-            CellKind::Rnn => "rnn",
-        }
-    }
-}
-
 /// The cells a command line can name (`--cell`); an RNN's nonlinearity is a separate flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CellArg {
