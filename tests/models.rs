@@ -596,6 +596,30 @@ fn cache_lengths_are_the_sum_of_their_parts() {
     }
 }
 
+/// Each cell's names: PyTorch's module, the RNN's nonlinearity, the state it keeps, its gates;
+/// and the names lead back to the cell.
+#[test]
+fn cell_names_round_trip() {
+    let want = [
+        (CellKind::Lstm, "lstm", None, true, 4, "lstm"),
+        (CellKind::Gru, "gru", None, false, 3, "gru"),
+        (CellKind::RnnTanh, "rnn", Some("tanh"), false, 1, "rnn-tanh"),
+        (CellKind::RnnRelu, "rnn", Some("relu"), false, 1, "rnn-relu"),
+    ];
+    for (kind, module, nonlinearity, has_c, gates, shown) in want {
+        assert_eq!(kind.module(), module);
+        assert_eq!(kind.nonlinearity(), nonlinearity);
+        assert_eq!(kind.has_c(), has_c, "{kind}");
+        assert_eq!(kind.gates(), gates, "{kind}");
+        assert_eq!(kind.to_string(), shown);
+        assert_eq!(CellKind::from_names(module, nonlinearity), Some(kind));
+    }
+    assert_eq!(CellKind::from_names("rnn", None), Some(CellKind::RnnTanh));
+    assert_eq!(CellKind::from_names("gru", Some("tanh")), None);
+    assert_eq!(CellKind::from_names("rnn", Some("sigmoid")), None);
+    assert_eq!(CellKind::from_names("lstmx", None), None);
+}
+
 #[test]
 fn tensor_table_follows_pytorch() {
     let spec = Spec {

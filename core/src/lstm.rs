@@ -7,7 +7,7 @@
 use rand_core::Rng;
 
 use crate::Real;
-use crate::cell::{Cell, LstmCell, Weights};
+use crate::cell::{LstmCell, Weights};
 use crate::init::fill_uniform;
 use crate::kernels::Kernels;
 use crate::params::{Params, TensorInfo};
@@ -100,19 +100,17 @@ impl<const I: usize, const H: usize, T: Real> Lstm<I, H, T> {
         self.step_with::<T::Kernels>(x, state)
     }
 
-    /// [`step`](Self::step) with an explicit kernel set (e.g. [`Naive`](crate::Naive)):
-    /// [`LstmCell::step`], the run-time engine's step.
+    /// [`step`](Self::step) with an explicit kernel set (e.g. [`Naive`](crate::Naive)): the
+    /// LSTM cell's step, as the run-time engine runs it, from a copy of `h` on the stack.
     pub fn step_with<K: Kernels<T>>(&self, x: &[T; I], state: &mut LstmState<H, T>) {
         let w = self.weights();
+        let h_prev = state.h;
         let (h, c) = (&mut state.h, &mut state.c);
-        // The cell keeps h_{t-1} in the first H scalars; only kernels that ask for it get the
-        // other 10·H.
         if K::LSTM_STEP_SCRATCH {
-            let mut scratch = [[T::ZERO; H]; 11];
-            LstmCell::step::<T, K>(&w, x, h, c, scratch.as_flattened_mut());
+            let mut scratch = [[T::ZERO; H]; 10];
+            LstmCell::step_from::<T, K>(&w, x, &h_prev, h, c, scratch.as_flattened_mut());
         } else {
-            let mut scratch = [T::ZERO; H];
-            LstmCell::step::<T, K>(&w, x, h, c, &mut scratch);
+            LstmCell::step_from::<T, K>(&w, x, &h_prev, h, c, &mut []);
         }
     }
 

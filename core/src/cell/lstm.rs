@@ -71,6 +71,24 @@ impl Cell for LstmCell {
     ) {
         let (h_prev, scratch) = scratch.split_at_mut(w.hs);
         h_prev.copy_from_slice(h);
+        Self::step_from::<T, K>(w, x, h_prev, h, c, scratch);
+    }
+}
+
+impl LstmCell {
+    /// The batch-1 step from `h_prev`, a copy of `h` that the caller keeps (the kernel overwrites
+    /// `h` unit by unit): what [`Cell::step`] does after copying, for callers that hold the copy
+    /// in an array of their own (the typed `Lstm::step`). `scratch`: 10·H scalars if the kernels
+    /// ask for them (`LSTM_STEP_SCRATCH`), else ignored.
+    #[inline]
+    pub(crate) fn step_from<T: Real, K: Kernels<T>>(
+        w: &Weights<'_, T>,
+        x: &[T],
+        h_prev: &[T],
+        h: &mut [T],
+        c: &mut [T],
+        scratch: &mut [T],
+    ) {
         let scratch = if K::LSTM_STEP_SCRATCH {
             scratch
         } else {
