@@ -204,6 +204,8 @@ pub(crate) use x86::{Ymm, Zmm};
 
 /// The instruction set the SIMD kernels run on (see the module doc).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+// Off x86-64 only `Portable` is ever made.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Isa {
     /// `wide::f32x8` as compiled.
     Portable,
