@@ -12,6 +12,12 @@ use tinyrnn::kernels::allow_avx512;
 use tinyrnn::{Kernels, Outputs, Simd, Spec, rng};
 use tinyrnn_tests::{Problem, assert_bits_eq, rand_vec};
 
+/// The computation `embedded/dependent-check` runs outside the workspace (no RUSTFLAGS): the same
+/// source, so the same hash, here built with the workspace's settings.
+#[allow(dead_code)]
+#[path = "../embedded/dependent-check/src/workload.rs"]
+mod workload;
+
 /// Runs `f` with the 8-lane path, then with the 16-lane path, and checks the results are equal
 /// bit for bit. Returns whether the 16-lane path really ran.
 fn both_widths(what: &str, f: impl Fn() -> Vec<f32>) -> bool {
@@ -115,5 +121,14 @@ fn sixteen_lanes_give_the_same_bits_as_eight() {
     wide |= layers::<2, 24>();
     if !wide {
         eprintln!("this CPU has no AVX-512F: only the 8-lane path ran (compared with itself)");
+    }
+    // The bits a crate outside the workspace gets (embedded/dependent-check/run.sh checks the
+    // same constant there), at both widths; not on CPUs without AVX2 + FMA (portable fallback).
+    for allow in [false, true] {
+        allow_avx512(allow);
+        if tinyrnn::kernels::simd_isa() != "portable" {
+            let h = workload::fingerprint();
+            assert_eq!(h, workload::EXPECTED, "dependent-check hash: {h:#018x}");
+        }
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! * [`Naive`]: plain scalar loops, generic over [`Real`]. The test oracle, the `f64` path of the
 //!   gradient checks, and the benchmark baseline.
-//! * [`Simd`]: `f32` only, 8 lanes wide (`wide::f32x8`: AVX2 + FMA when the build enables them, see
-//!   `.cargo/config.toml`; plain arrays on targets without SIMD, such as Cortex-M). On x86-64 CPUs
-//!   with AVX-512F the matrix products and the fused steps run 16 lanes wide instead, chosen at
-//!   run time ([`lane_width`], [`allow_avx512`]), with the same bits.
+//! * [`Simd`]: `f32` only, 8 or 16 lanes wide, the instruction set chosen at run time from CPUID
+//!   ([`simd_isa`]): AVX-512F (16 lanes, [`lane_width`], [`allow_avx512`]) or AVX2 + FMA (8) on
+//!   x86-64 CPUs that have them, with the same bits, whatever flags the crate is compiled with;
+//!   elsewhere `wide::f32x8` as compiled (plain arrays on targets without SIMD, such as
+//!   Cortex-M; SSE2 without FMA on an x86-64 CPU older than AVX2, where the last bits may differ).
 //!   On `target_arch = "arm"` (Cortex-M) the batch-1 steps (`lstm_step`, `gemm_nt` with one
 //!   row, `tanh_pointwise`) go to [`mcu`] instead: four rows per pass, VFMA, scalar activations.
 //!
@@ -25,7 +26,7 @@ mod naive;
 mod panel;
 mod simd;
 
-pub use lanes::{allow_avx512, lane_width};
+pub use lanes::{allow_avx512, lane_width, simd_isa};
 pub use panel::{
     PANEL, lstm_ih_packed_len, lstm_packed_len, pack_lstm, pack_lstm_ih, pack_rnn, pack_rnn_ih,
     rnn_ih_packed_len, rnn_packed_len,
@@ -37,7 +38,7 @@ use crate::Real;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Naive;
 
-/// The SIMD (`wide::f32x8`) kernels for `f32`.
+/// The SIMD kernels for `f32` (AVX-512F, AVX2 + FMA or `wide::f32x8`, chosen at run time).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Simd;
 

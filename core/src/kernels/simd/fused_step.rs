@@ -8,18 +8,14 @@
 use core::mem::MaybeUninit;
 use core::ptr;
 
-use wide::f32x8;
-
-use super::super::lanes::Lanes;
+use super::super::lanes::{Lanes, Math, Vec8};
 use super::super::{PANEL, lstm_ih_packed_len, lstm_packed_len, rnn_ih_packed_len, rnn_packed_len};
+use super::fits;
 use super::gemm::{KB_NN, Strided, gemm_wide};
 use super::math::tanh;
-#[cfg(target_arch = "x86_64")]
-use super::pointwise::lstm_cell_pair;
 use super::pointwise::{
-    BwdRow, CellRow, lstm_cell, lstm_rows_backward_wide, tanh_pointwise_backward,
+    BwdRow, CellRow, lstm_cell, lstm_cell_pair, lstm_rows_backward_wide, tanh_pointwise_backward,
 };
-use super::{fits, ldp, ldw, stp, stw};
 
 /// Columns of `W_ihᵀ` per stack panel: 32 x 32 scalars, 4 KiB of stack.
 const XK: usize = 32;
@@ -128,7 +124,7 @@ unsafe fn panel_run<V: Lanes, const MR: usize>(
 /// `u0..`; `xpanel` holds `xk` rows of 32; `8·v0 + 2N <= 32`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step_tile<V: Lanes, const MR: usize>(
+unsafe fn step_tile<V: Math, const MR: usize>(
     cell: Cell,
     s: &StepBufs,
     r: usize,
@@ -138,7 +134,7 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
     init: Init,
     (q0, xk, xpanel): (usize, usize, *const f32),
     last: bool,
-    tile: &mut [[MaybeUninit<f32x8>; 4]; MR],
+    tile: &mut [[MaybeUninit<V::L8>; 4]; MR],
 ) {
     let (hs, ld) = (s.hs, s.ld);
     // The tile's 8-column slices: v0 .. v0 + 2N/8.
@@ -158,10 +154,8 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
                 for v in 0..slices {
                     let (at, w) = slot(v);
                     if w > 0 {
-                        stp(
-                            row.as_mut_ptr().add(8 * v),
-                            ldw(s.pre.add((r + rr) * ld + at), w),
-                        );
+                        V::L8::load_n(s.pre.add((r + rr) * ld + at), w)
+                            .store(row.as_mut_ptr().add(8 * v));
                     }
                 }
                 *acc = [V::load(row.as_ptr()), V::load(row.as_ptr().add(V::N))];
@@ -178,15 +172,15 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
             acc[0].store(row.as_mut_ptr());
             acc[1].store(row.as_mut_ptr().add(V::N));
             for v in 0..slices {
-                let a = ldp(row.as_ptr().add(8 * v));
+                let a = V::L8::load(row.as_ptr().add(8 * v));
                 let (at, w) = slot(v);
                 if last && cell == Cell::Lstm {
                     tile[rr][v0 + v] = MaybeUninit::new(a);
                 }
                 if w > 0 {
-                    stw(s.pre.add((r + rr) * ld + at), a, w);
+                    a.store_n(s.pre.add((r + rr) * ld + at), w);
                     if last && cell == Cell::Rnn {
-                        stw(s.h.add((r + rr) * hs + at), tanh(a), w);
+                        tanh(a).store_n(s.h.add((r + rr) * hs + at), w);
                     }
                 }
             }
@@ -199,7 +193,7 @@ unsafe fn step_tile<V: Lanes, const MR: usize>(
 /// # Safety
 /// All four written.
 #[inline(always)]
-unsafe fn gates4(t: &[MaybeUninit<f32x8>; 4]) -> [f32x8; 4] {
+unsafe fn gates4<E: Vec8>(t: &[MaybeUninit<E>; 4]) -> [E; 4] {
     // SAFETY: by the caller's contract.
     unsafe {
         [
@@ -218,7 +212,7 @@ unsafe fn gates4(t: &[MaybeUninit<f32x8>; 4]) -> [f32x8; 4] {
 /// As for [`step_tile`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step_rows<V: Lanes, const MR: usize>(
+unsafe fn step_rows<V: Math, const MR: usize>(
     cell: Cell,
     s: &StepBufs,
     r: usize,
@@ -230,7 +224,7 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
 ) {
     // Not zeroed (with 12 rows a 1.5 KiB memset per call): on the last pass of an LSTM, which
     // alone reads it, the tiles write every entry.
-    let mut tile = [[MaybeUninit::<f32x8>::uninit(); 4]; MR];
+    let mut tile = [[MaybeUninit::<V::L8>::uninit(); 4]; MR];
     // SAFETY (whole body): by the caller's contract.
     unsafe {
         let mut v0 = 0;
@@ -242,11 +236,10 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
             let w = (s.hs - u0).min(8);
             let mut rr = 0;
             // With 16 lanes, two rows per cell update (the same bits as one row at a time).
-            #[cfg(target_arch = "x86_64")]
             if V::N == 16 {
                 while rr + 2 <= MR {
                     let rows = [cell_row(s, r + rr, u0), cell_row(s, r + rr + 1, u0)];
-                    lstm_cell_pair([gates4(&tile[rr]), gates4(&tile[rr + 1])], w, rows);
+                    lstm_cell_pair::<V>([gates4(&tile[rr]), gates4(&tile[rr + 1])], w, rows);
                     rr += 2;
                 }
             }
@@ -264,7 +257,7 @@ unsafe fn step_rows<V: Lanes, const MR: usize>(
 /// As for [`step_tile`], for rows below `batch`; MR <= 12.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn step_panel<V: Lanes, const MR: usize>(
+unsafe fn step_panel<V: Math, const MR: usize>(
     cell: Cell,
     batch: usize,
     s: &StepBufs,
@@ -305,8 +298,9 @@ unsafe fn step_panel<V: Lanes, const MR: usize>(
 /// # Safety
 /// `w_ih` holds the cell's rows x `is`; `q0 + xk <= is`; `xb` writable for `PANEL · XK` scalars
 /// (it may be uninitialised).
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn pack_x(
+unsafe fn pack_x<E: Vec8>(
     cell: Cell,
     hs: usize,
     is: usize,
@@ -324,12 +318,12 @@ unsafe fn pack_x(
             let src = w_ih.add(row0 * is + q0);
             let mut q = 0;
             while q + 8 <= xk {
-                let mut blk = [f32x8::ZERO; 8];
+                let mut blk = [E::zero(); 8];
                 for (l, b) in blk.iter_mut().enumerate().take(w) {
-                    *b = ldp(src.add(l * is + q));
+                    *b = E::load(src.add(l * is + q));
                 }
-                for (j, &t) in f32x8::transpose(blk).iter().enumerate() {
-                    stp(xb.add((q + j) * PANEL + 8 * v), t);
+                for (j, &t) in E::transpose(blk).iter().enumerate() {
+                    t.store(xb.add((q + j) * PANEL + 8 * v));
                 }
                 q += 8;
             }
@@ -352,7 +346,7 @@ unsafe fn pack_x(
 /// `s` describes buffers of `batch` rows, `w_ih` holds (rows of the cell) x `is`, `packed` the
 /// packed weights of the cell, `packed_ih` is null or the packed `W_ih`.
 #[inline(always)]
-unsafe fn fused_step<V: Lanes>(
+unsafe fn fused_step<V: Math>(
     cell: Cell,
     batch: usize,
     s: &StepBufs,
@@ -384,7 +378,7 @@ unsafe fn fused_step<V: Lanes>(
                 let q0 = pass * XK;
                 let xk = is.saturating_sub(q0).min(XK);
                 // SAFETY: the rows of W_ih behind the panel's columns, columns q0 .. q0 + xk < is.
-                unsafe { pack_x(cell, hs, is, u0, q0, xk, w_ih, xb) };
+                unsafe { pack_x::<V::L8>(cell, hs, is, u0, q0, xk, w_ih, xb) };
                 (q0, xk, xb.cast_const())
             };
             let init = if pass == 0 { Init::Bias } else { Init::Pre };
@@ -406,7 +400,7 @@ unsafe fn fused_step<V: Lanes>(
 
 widest! {
     /// [`fused_step`] at the widest lane width in use.
-    fused_step_wide, fused_step_zmm => fused_step(
+    fused_step_wide => fused_step(
         cell: Cell,
         batch: usize,
         s: &StepBufs,

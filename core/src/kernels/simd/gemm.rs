@@ -8,52 +8,11 @@
 //!
 //! Also `col_sum` (the bias gradients), which adds the rows in order exactly as the naive loop.
 
-use wide::bytemuck::cast;
-use wide::{f32x8, i32x8};
-
-use super::super::lanes::Lanes;
-use super::{fits, ldp, ldw, stp, stw};
+use super::super::lanes::{Lanes, Vec8};
+use super::fits;
 
 // ---------------------------------------------------------------------------------------------
 // Dot-product blocks (gemm_nt)
-
-/// Lane `l` = sum of the lanes of `v[l]`: two rounds of horizontal adds and one cross-lane add
-/// (9 instructions) where AVX is enabled, an 8 x 8 transpose and 7 adds elsewhere.
-#[inline(always)]
-pub(super) fn transpose_sum(v: [f32x8; 8]) -> f32x8 {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-    {
-        use core::arch::x86_64::{__m256, _mm256_add_ps, _mm256_hadd_ps, _mm256_permute2f128_ps};
-        // SAFETY: with AVX enabled `f32x8` is a `#[repr(C, align(32))]` wrapper of one `__m256`
-        // (same size, alignment and bits), and the intrinsics need only AVX.
-        unsafe {
-            let m = core::mem::transmute::<[f32x8; 8], [__m256; 8]>(v);
-            // [v0 01, v0 23, v1 01, v1 23 | v0 45, v0 67, v1 45, v1 67], ...
-            let t0 = _mm256_hadd_ps(m[0], m[1]);
-            let t1 = _mm256_hadd_ps(m[2], m[3]);
-            let t2 = _mm256_hadd_ps(m[4], m[5]);
-            let t3 = _mm256_hadd_ps(m[6], m[7]);
-            // [v0 0..4, v1 0..4, v2 0..4, v3 0..4 | v0 4..8, v1 4..8, v2 4..8, v3 4..8]
-            let u0 = _mm256_hadd_ps(t0, t1);
-            let u1 = _mm256_hadd_ps(t2, t3);
-            let lo = _mm256_permute2f128_ps::<0x20>(u0, u1);
-            let hi = _mm256_permute2f128_ps::<0x31>(u0, u1);
-            core::mem::transmute::<__m256, f32x8>(_mm256_add_ps(lo, hi))
-        }
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-    {
-        let t = f32x8::transpose(v);
-        ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
-    }
-}
-
-/// Lanes `8 - t ..` all ones, the rest zero (`t` in 1..=7).
-#[inline(always)]
-pub(super) fn tail_mask(t: usize) -> f32x8 {
-    let lane = i32x8::new([0, 1, 2, 3, 4, 5, 6, 7]);
-    cast(lane.simd_gt(i32x8::splat(7 - t as i32)))
-}
 
 /// Adds eight dot products of length `k` to `acc`: lane sums of `acc[l]` gain `s · o_l`, where
 /// `o_l` starts at `o + min(l, w - 1) · os` (lanes `>= w` repeat the last row and are to be
@@ -62,8 +21,8 @@ pub(super) fn tail_mask(t: usize) -> f32x8 {
 /// # Safety
 /// `s .. s + k` and, for `l < w`, `o + l·os .. + k` must be readable; `w >= 1`.
 #[inline(always)]
-pub(super) unsafe fn dot8_acc(
-    acc: &mut [f32x8; 8],
+pub(super) unsafe fn dot8_acc<E: Vec8>(
+    acc: &mut [E; 8],
     s: *const f32,
     o: *const f32,
     os: usize,
@@ -81,39 +40,45 @@ pub(super) unsafe fn dot8_acc(
     // the tail, k - 8 .. k (k >= 8) or a partial load of k < 8 elements.
     unsafe {
         while p < kv {
-            let sv = ldp(s.add(p));
+            let sv = E::load(s.add(p));
             for (a, &r) in acc.iter_mut().zip(&row) {
-                *a = ldp(r.add(p)).mul_add(sv, *a);
+                *a = E::load(r.add(p)).mul_add(sv, *a);
             }
             p += 8;
         }
         if p < k {
             if k >= 8 {
                 // The last 8 elements, with the ones already summed masked out of `s`.
-                let sv = ldp(s.add(k - 8)) & tail_mask(k - p);
+                let sv = E::load(s.add(k - 8)).tail(k - p);
                 for (a, &r) in acc.iter_mut().zip(&row) {
-                    *a = ldp(r.add(k - 8)).mul_add(sv, *a);
+                    *a = E::load(r.add(k - 8)).mul_add(sv, *a);
                 }
             } else {
-                let sv = ldw(s, k);
+                let sv = E::load_n(s, k);
                 for (a, &r) in acc.iter_mut().zip(&row) {
-                    *a = ldw(r, k).mul_add(sv, *a);
+                    *a = E::load_n(r, k).mul_add(sv, *a);
                 }
             }
         }
     }
 }
 
-/// Eight dot products of length `k` (see [`dot8_acc`]).
+/// Eight dot products of length `k` (see [`dot8_acc`]), reduced by [`Vec8::transpose_sum`].
 ///
 /// # Safety
 /// As for [`dot8_acc`].
 #[inline(always)]
-pub(super) unsafe fn dot8(s: *const f32, o: *const f32, os: usize, w: usize, k: usize) -> f32x8 {
-    let mut acc = [f32x8::ZERO; 8];
+pub(super) unsafe fn dot8<E: Vec8>(
+    s: *const f32,
+    o: *const f32,
+    os: usize,
+    w: usize,
+    k: usize,
+) -> E {
+    let mut acc = [E::zero(); 8];
     // SAFETY: by the caller's contract.
     unsafe { dot8_acc(&mut acc, s, o, os, w, k) };
-    transpose_sum(acc)
+    E::transpose_sum(acc)
 }
 
 /// One dot product of length `k`.
@@ -121,19 +86,19 @@ pub(super) unsafe fn dot8(s: *const f32, o: *const f32, os: usize, w: usize, k: 
 /// # Safety
 /// `a .. a + k` and `b .. b + k` must be readable.
 #[inline(always)]
-pub(super) unsafe fn dot1(a: *const f32, b: *const f32, k: usize) -> f32 {
-    let mut acc = [f32x8::ZERO; 4];
+pub(super) unsafe fn dot1<E: Vec8>(a: *const f32, b: *const f32, k: usize) -> f32 {
+    let mut acc = [E::zero(); 4];
     let mut p = 0;
     // SAFETY: every access is below k.
     unsafe {
         while p + 32 <= k {
             for (v, acc) in acc.iter_mut().enumerate() {
-                *acc = ldp(a.add(p + 8 * v)).mul_add(ldp(b.add(p + 8 * v)), *acc);
+                *acc = E::load(a.add(p + 8 * v)).mul_add(E::load(b.add(p + 8 * v)), *acc);
             }
             p += 32;
         }
         while p + 8 <= k {
-            acc[0] = ldp(a.add(p)).mul_add(ldp(b.add(p)), acc[0]);
+            acc[0] = E::load(a.add(p)).mul_add(E::load(b.add(p)), acc[0]);
             p += 8;
         }
         let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add();
@@ -145,11 +110,37 @@ pub(super) unsafe fn dot1(a: *const f32, b: *const f32, k: usize) -> f32 {
     }
 }
 
+/// `C[0, j] += A[0, :] · B[j, :]` for `j < n`: one [`dot1`] per column (a linear head's batch-1
+/// step).
+///
+/// # Safety
+/// A holds `k`, B `n·k` and C `n` elements.
+#[inline(always)]
+unsafe fn gemv_dots<E: Vec8>(n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+    for j in 0..n {
+        // SAFETY: row j < n of B, element j of C.
+        unsafe { *c.add(j) += dot1::<E>(a, b.add(j * k), k) };
+    }
+}
+
+lanes8! {
+    /// [`gemv_dots`] on the instruction set in use.
+    gemv_dots_wide => gemv_dots(n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32)
+}
+
 /// `C[m,n] += A[m,k] · B[n,k]ᵀ`.
 ///
 /// # Safety
 /// The slices behind the pointers hold `m·k`, `n·k` and `m·n` elements; `k >= 2`.
-unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32) {
+#[inline(always)]
+unsafe fn gemm_nt_dots<E: Vec8>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+) {
     // SAFETY (whole body): rows i < m of A, j < n of B, elements (i, j) of C only.
     unsafe {
         if n >= 8 {
@@ -159,8 +150,8 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
                 let mut j = 0;
                 while j < n {
                     let w = (n - j).min(8);
-                    let d = dot8(ar, b.add(j * k), k, w, k);
-                    stw(cr.add(j), ldw(cr.add(j), w) + d, w);
+                    let d = dot8::<E>(ar, b.add(j * k), k, w, k);
+                    (E::load_n(cr.add(j), w) + d).store_n(cr.add(j), w);
                     j += 8;
                 }
             }
@@ -172,9 +163,9 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
                 while i < m {
                     let w = (m - i).min(8);
                     if w == 1 {
-                        *c.add(i * n + j) += dot1(a.add(i * k), br, k);
+                        *c.add(i * n + j) += dot1::<E>(a.add(i * k), br, k);
                     } else {
-                        let d = dot8(br, a.add(i * k), k, w, k).to_array();
+                        let d = dot8::<E>(br, a.add(i * k), k, w, k).to_array();
                         for (l, &d) in d.iter().enumerate().take(w) {
                             *c.add((i + l) * n + j) += d;
                         }
@@ -184,6 +175,13 @@ unsafe fn gemm_nt_dots(m: usize, n: usize, k: usize, a: *const f32, b: *const f3
             }
         }
     }
+}
+
+lanes8! {
+    /// [`gemm_nt_dots`] on the instruction set in use.
+    gemm_nt_dots_wide => gemm_nt_dots(
+        m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,7 +307,7 @@ unsafe fn bc_rows<V: Lanes, const NV: usize>(
 /// # Safety
 /// As for [`bc_tile`], with the roles of rows and columns swapped; `a.rs == 1`.
 #[inline(always)]
-unsafe fn col_tile<const NC: usize, const NV: usize>(
+unsafe fn col_tile<E: Vec8, const NC: usize, const NV: usize>(
     kc: usize,
     a: Strided,
     b: *const f32,
@@ -319,15 +317,15 @@ unsafe fn col_tile<const NC: usize, const NV: usize>(
 ) {
     // SAFETY (whole body): by the caller's contract.
     unsafe {
-        let mut acc = [[f32x8::ZERO; NV]; NC];
+        let mut acc = [[E::zero(); NV]; NC];
         let (mut ap, mut bp) = (a.p, b);
         for _ in 0..kc {
-            let mut av = [f32x8::ZERO; NV];
+            let mut av = [E::zero(); NV];
             for (v, av) in av.iter_mut().enumerate() {
-                *av = ldp(ap.add(8 * v));
+                *av = E::load(ap.add(8 * v));
             }
             for (jj, acc) in acc.iter_mut().enumerate() {
-                let bv = f32x8::splat(*bp.add(jj));
+                let bv = E::splat(*bp.add(jj));
                 for (acc, &av) in acc.iter_mut().zip(&av) {
                     *acc = av.mul_add(bv, *acc);
                 }
@@ -351,7 +349,7 @@ unsafe fn col_tile<const NC: usize, const NV: usize>(
 /// # Safety
 /// As for [`col_tile`], for rows `0..m`.
 #[inline(always)]
-unsafe fn col_rows<const NC: usize, const NV: usize>(
+unsafe fn col_rows<E: Vec8, const NC: usize, const NV: usize>(
     m: usize,
     kc: usize,
     a: Strided,
@@ -363,14 +361,14 @@ unsafe fn col_rows<const NC: usize, const NV: usize>(
     unsafe {
         let mut i = 0;
         while i + 8 * NV <= m {
-            col_tile::<NC, NV>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            col_tile::<E, NC, NV>(kc, a.at(i, 0), b, n, c.add(i * n), n);
             i += 8 * NV;
         }
         while i + 8 <= m {
-            col_tile::<NC, 1>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            col_tile::<E, NC, 1>(kc, a.at(i, 0), b, n, c.add(i * n), n);
             i += 8;
         }
-        scalar_block(i..m, 0..NC, kc, a, b, n, c, n);
+        scalar_block::<E>(i..m, 0..NC, kc, a, b, n, c, n);
     }
 }
 
@@ -380,8 +378,9 @@ unsafe fn col_rows<const NC: usize, const NV: usize>(
 ///
 /// # Safety
 /// As for [`bc_tile`].
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn scalar_block(
+unsafe fn scalar_block<E: Vec8>(
     rows: core::ops::Range<usize>,
     cols: core::ops::Range<usize>,
     kc: usize,
@@ -398,12 +397,13 @@ unsafe fn scalar_block(
             // SAFETY (whole block): elements (r, p) of A, (p, j .. j + w) of B and (r, j .. j + w)
             // of C, by the caller's contract.
             unsafe {
-                let mut s = f32x8::ZERO;
+                let mut s = E::zero();
                 for p in 0..kc {
-                    s += f32x8::splat(*a.p.add(r * a.rs + p * a.ps)) * ldw(b.add(p * ldb + j), w);
+                    let av = E::splat(*a.p.add(r * a.rs + p * a.ps));
+                    s = s + av * E::load_n(b.add(p * ldb + j), w);
                 }
                 let cr = c.add(r * ldc + j);
-                stw(cr, ldw(cr, w) + s, w);
+                (E::load_n(cr, w) + s).store_n(cr, w);
             }
         }
         j += w;
@@ -450,12 +450,12 @@ unsafe fn gemm_bcast<V: Lanes>(
                 }
             } else {
                 while j + 16 <= nv {
-                    bc_rows::<f32x8, 2>(m, kc, a, b.add(j), n, c.add(j), n);
+                    bc_rows::<V::L8, 2>(m, kc, a, b.add(j), n, c.add(j), n);
                     j += 16;
                 }
             }
             if j < nv {
-                bc_rows::<f32x8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
+                bc_rows::<V::L8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
             }
             // The n % 8 columns left.
             if a.rs == 1 {
@@ -464,15 +464,15 @@ unsafe fn gemm_bcast<V: Lanes>(
                     let (bj, cj) = (b.add(jj), c.add(jj));
                     let nc = (n - jj).min(4);
                     match nc {
-                        1 => col_rows::<1, 4>(m, kc, a, bj, n, cj),
-                        2 => col_rows::<2, 4>(m, kc, a, bj, n, cj),
-                        3 => col_rows::<3, 3>(m, kc, a, bj, n, cj),
-                        _ => col_rows::<4, 2>(m, kc, a, bj, n, cj),
+                        1 => col_rows::<V::L8, 1, 4>(m, kc, a, bj, n, cj),
+                        2 => col_rows::<V::L8, 2, 4>(m, kc, a, bj, n, cj),
+                        3 => col_rows::<V::L8, 3, 3>(m, kc, a, bj, n, cj),
+                        _ => col_rows::<V::L8, 4, 2>(m, kc, a, bj, n, cj),
                     }
                     jj += nc;
                 }
             } else {
-                scalar_block(0..m, nv..n, kc, a, b, n, c, n);
+                scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
             }
             p0 += kc;
         }
@@ -481,7 +481,7 @@ unsafe fn gemm_bcast<V: Lanes>(
 
 widest! {
     /// [`gemm_bcast`] at the widest lane width in use.
-    pub(super) gemm_wide, gemm_bcast_zmm => gemm_bcast(
+    pub(super) gemm_wide => gemm_bcast(
         m: usize, n: usize, k: usize, kb: usize, a: Strided, b: *const f32, c: *mut f32
     )
 }
@@ -512,12 +512,10 @@ pub(super) fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
             gemm_wide(m, n, 1, KB_NN, Strided { p: a, rs: 1, ps: 0 }, b, c);
         } else if m == 1 && n < 8 {
             // A linear head's batch-1 step: `gemm_nt_dots`' few-column path, where one row
-            // of A is one `dot1` per column; inline, so that constant sizes fold.
-            for j in 0..n {
-                *c.add(j) += dot1(a, b.add(j * k), k);
-            }
+            // of A is one `dot1` per column.
+            gemv_dots_wide(n, k, a, b, c);
         } else {
-            gemm_nt_dots(m, n, k, a, b, c);
+            gemm_nt_dots_wide(m, n, k, a, b, c);
         }
     }
 }
@@ -546,34 +544,50 @@ pub(super) fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
     unsafe { gemm_wide(m, n, k, KB_TN, a, b.as_ptr(), c.as_mut_ptr()) }
 }
 
-/// `Kernels::col_sum` for `Simd`.
-pub(super) fn col_sum(rows: usize, n: usize, a: &[f32], y: &mut [f32]) {
-    assert!(fits(a.len(), rows, n) && y.len() >= n);
-    let (a, y) = (a.as_ptr(), y.as_mut_ptr());
-    // SAFETY (whole body): columns below n of rows below `rows`, lengths checked above. Each
-    // lane adds the rows in order, exactly as the naive loop does.
+/// `y[n] += Σ_r A[r, n]`, each lane adding the rows in order, exactly as the naive loop does.
+///
+/// # Safety
+/// A holds `rows·n` elements, y `n`.
+#[inline(always)]
+unsafe fn col_sum_rows<E: Vec8>(rows: usize, n: usize, a: *const f32, y: *mut f32) {
+    // SAFETY (whole body): columns below n of rows below `rows`, by the caller's contract.
     unsafe {
         let mut j = 0;
         while j + 64 <= n {
-            let mut acc = [0, 1, 2, 3, 4, 5, 6, 7].map(|v| ldp(y.add(j + 8 * v)));
+            let mut acc = [E::zero(); 8];
+            for (v, acc) in acc.iter_mut().enumerate() {
+                *acc = E::load(y.add(j + 8 * v));
+            }
             for r in 0..rows {
                 for (v, acc) in acc.iter_mut().enumerate() {
-                    *acc += ldp(a.add(r * n + j + 8 * v));
+                    *acc = *acc + E::load(a.add(r * n + j + 8 * v));
                 }
             }
             for (v, &acc) in acc.iter().enumerate() {
-                stp(y.add(j + 8 * v), acc);
+                acc.store(y.add(j + 8 * v));
             }
             j += 64;
         }
         while j < n {
             let w = (n - j).min(8);
-            let mut acc = ldw(y.add(j), w);
+            let mut acc = E::load_n(y.add(j), w);
             for r in 0..rows {
-                acc += ldw(a.add(r * n + j), w);
+                acc = acc + E::load_n(a.add(r * n + j), w);
             }
-            stw(y.add(j), acc, w);
+            acc.store_n(y.add(j), w);
             j += 8;
         }
     }
+}
+
+lanes8! {
+    /// [`col_sum_rows`] on the instruction set in use.
+    col_sum_wide => col_sum_rows(rows: usize, n: usize, a: *const f32, y: *mut f32)
+}
+
+/// `Kernels::col_sum` for `Simd`.
+pub(super) fn col_sum(rows: usize, n: usize, a: &[f32], y: &mut [f32]) {
+    assert!(fits(a.len(), rows, n) && y.len() >= n);
+    // SAFETY: lengths checked above.
+    unsafe { col_sum_wide(rows, n, a.as_ptr(), y.as_mut_ptr()) }
 }

@@ -1,26 +1,21 @@
-//! SIMD kernels for `f32`, 8 lanes (`wide::f32x8`), and where the CPU has AVX-512F 16 lanes for the
-//! broadcast tiles, the fused steps, the cell updates and the batch-1 step (generic over
-//! [`Lanes`](super::lanes::Lanes), chosen at run time by `widest!`; same bits, see `lanes.rs`).
+//! SIMD kernels for `f32`, generic over the lane type ([`Lanes`](super::lanes::Lanes)) and
+//! instantiated per instruction set: 16 lanes (AVX-512F) for the broadcast tiles, the fused
+//! steps, the cell updates and the batch-1 step where the CPU has it, else 8 (AVX2 + FMA, or
+//! `wide::f32x8` as compiled on CPUs and targets without them), chosen at run time by `widest!`
+//! and `lanes8!` (same bits, see `lanes.rs`; no compile flags needed).
 //! Each kernel has its scalar twin in `naive.rs` with the same signature; `tests/kernels.rs`
 //! checks them against each other. This module routes the [`Kernels`] trait to one file per
 //! concern: `math.rs` (exp, sigmoid, tanh), `gemm.rs` (dot-product blocks and broadcast tiles:
 //! the matrix products and `col_sum`), `pointwise.rs` (the cells' pointwise forward and backward),
 //! `fused_step.rs` (the batched recurrent steps, forward on the packed panels of `panel.rs`, and
-//! backward), `step1.rs` (the batch-1 LSTM step); here are the loads and stores they share.
+//! backward), `step1.rs` (the batch-1 LSTM step); here is the dispatch they share.
 //!
 //! # Safety
 //! Every kernel `assert!`s, once per call, that its slices are long enough for the shape it is
 //! given (with overflow-checked products); inside, all accesses are through raw pointers at offsets
 //! below those bounds, so the inner loops carry no bounds checks.
 
-use core::ptr;
-
-use wide::f32x8;
-
 use super::{Kernels, Simd};
-
-// ---------------------------------------------------------------------------------------------
-// Loads, stores, bounds
 
 /// `a · b <= len`, without overflow.
 #[inline(always)]
@@ -28,134 +23,83 @@ pub(super) fn fits(len: usize, a: usize, b: usize) -> bool {
     a.checked_mul(b).is_some_and(|n| n <= len)
 }
 
-/// Loads 8 lanes from `p`.
-///
-/// # Safety
-/// `p .. p + 8` must be readable.
-#[inline(always)]
-pub(super) unsafe fn ldp(p: *const f32) -> f32x8 {
-    // SAFETY: by the caller's contract.
-    f32x8::new(unsafe { ptr::read_unaligned(p.cast::<[f32; 8]>()) })
-}
-
-/// Stores 8 lanes to `p`.
-///
-/// # Safety
-/// `p .. p + 8` must be writable.
-#[inline(always)]
-pub(super) unsafe fn stp(p: *mut f32, v: f32x8) {
-    // SAFETY: by the caller's contract.
-    unsafe { ptr::write_unaligned(p.cast::<[f32; 8]>(), v.to_array()) }
-}
-
-/// Loads `w` lanes (all 8 if `w >= 8`) from `p`, the rest zero.
-///
-/// # Safety
-/// `p .. p + min(w, 8)` must be readable.
-#[inline(always)]
-pub(super) unsafe fn ldw(p: *const f32, w: usize) -> f32x8 {
-    if w >= 8 {
-        // SAFETY: by the caller's contract.
-        unsafe { ldp(p) }
-    } else {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-        {
-            use core::arch::x86_64::{__m256, _mm256_cmpgt_epi32};
-            use core::arch::x86_64::{_mm256_maskload_ps, _mm256_set_epi32, _mm256_set1_epi32};
-            // SAFETY: a masked load reads (and may fault on) only the lanes `l < w`, readable by
-            // the caller's contract; AVX2 is enabled; `f32x8` wraps one `__m256` where AVX is.
-            unsafe {
-                let lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(w as i32), lanes);
-                core::mem::transmute::<__m256, f32x8>(_mm256_maskload_ps(p, mask))
-            }
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-        {
-            let mut a = [0.0f32; 8];
-            // SAFETY: by the caller's contract; `a` has room for 8 > w.
-            unsafe { ptr::copy_nonoverlapping(p, a.as_mut_ptr(), w) };
-            f32x8::new(a)
-        }
-    }
-}
-
-/// Stores the first `w` lanes (all 8 if `w >= 8`) of `v` to `p`.
-///
-/// # Safety
-/// `p .. p + min(w, 8)` must be writable.
-#[inline(always)]
-pub(super) unsafe fn stw(p: *mut f32, v: f32x8, w: usize) {
-    if w >= 8 {
-        // SAFETY: by the caller's contract.
-        unsafe { stp(p, v) }
-    } else {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-        {
-            use core::arch::x86_64::_mm256_extractf128_ps;
-            use core::arch::x86_64::{__m256, _mm_movehl_ps, _mm_store_sd, _mm_store_ss};
-            use core::arch::x86_64::{_mm_castps_pd, _mm_storeu_ps, _mm256_castps256_ps128};
-            // SAFETY: 4, 2 and 1 lanes stored at offsets below w, writable by the caller's
-            // contract; AVX is enabled; `f32x8` wraps one `__m256` where AVX is.
-            unsafe {
-                let v = core::mem::transmute::<f32x8, __m256>(v);
-                let (mut p, mut q) = (p, _mm256_castps256_ps128(v));
-                if w & 4 != 0 {
-                    _mm_storeu_ps(p, q);
-                    q = _mm256_extractf128_ps::<1>(v);
-                    p = p.add(4);
-                }
-                if w & 2 != 0 {
-                    _mm_store_sd(p.cast::<f64>(), _mm_castps_pd(q));
-                    q = _mm_movehl_ps(q, q);
-                    p = p.add(2);
-                }
-                if w & 1 != 0 {
-                    _mm_store_ss(p, q);
-                }
-            }
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-        {
-            let a = v.to_array();
-            // SAFETY: by the caller's contract.
-            unsafe { ptr::copy_nonoverlapping(a.as_ptr(), p, w) };
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
-// Dispatch to the widest lanes
+// Run-time dispatch
 
-/// `$wide(args)`: the generic kernel `$kernel::<V>(args)` with 16 lanes (`Zmm`, through
-/// `$zmm`, compiled for AVX-512F) where `lanes::avx512` says the CPU has them and they are
-/// allowed, else with 8 (`f32x8`). Both give the same bits (see `lanes.rs`). `$kernel` and
-/// everything it calls on vectors must be `#[inline(always)]` functions, no closures: only what
-/// is inlined into `$zmm` is compiled with its target feature.
+/// `$wide(args)`: the generic kernel `$kernel::<V>(args)` instantiated for the instruction set in
+/// use (`lanes::isa`): `Zmm` (16 lanes) in a function compiled for AVX-512F, `Ymm` (8) in one
+/// compiled for AVX2 + FMA, `wide::f32x8` (as compiled) otherwise. All give the same bits but
+/// the last (see `lanes.rs`). `$kernel` and everything it calls on vectors must be
+/// `#[inline(always)]` functions, no closures: only what is inlined into the instantiations is
+/// compiled with their target features.
 ///
-/// Safety of `$wide` and `$zmm`: that of `$kernel`; `$zmm` only on a CPU with AVX-512F.
+/// Safety of `$wide`: that of `$kernel`.
 /// Defined before the submodules, which use it (`macro_rules!` scope is textual).
 macro_rules! widest {
-    ($(#[$doc:meta])* $vis:vis $wide:ident, $zmm:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $zmm($($arg: $ty),*) {
-            // SAFETY: by the caller's contract.
-            unsafe { $kernel::<$crate::kernels::lanes::Zmm>($($arg),*) }
-        }
-
+    ($(#[$doc:meta])* $vis:vis $wide:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
         $(#[$doc])*
         #[allow(clippy::too_many_arguments)]
         $vis unsafe fn $wide($($arg: $ty),*) {
-            // SAFETY: by the caller's contract; the 16-lane kernel only where the CPU has it.
-            unsafe {
-                #[cfg(target_arch = "x86_64")]
-                if $crate::kernels::lanes::avx512() {
-                    return $zmm($($arg),*);
+            #[cfg(target_arch = "x86_64")]
+            {
+                use $crate::kernels::lanes::{Isa, Ymm, Zmm, isa};
+
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn zmm($($arg: $ty),*) {
+                    // SAFETY: by the caller's contract.
+                    unsafe { $kernel::<Zmm>($($arg),*) }
                 }
-                $kernel::<wide::f32x8>($($arg),*)
+
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn ymm($($arg: $ty),*) {
+                    // SAFETY: by the caller's contract.
+                    unsafe { $kernel::<Ymm>($($arg),*) }
+                }
+
+                match isa() {
+                    // SAFETY: by the caller's contract; `isa()` said Avx512 only after CPUID
+                    // found AVX-512F, AVX2 and FMA and XGETBV that the OS saves the ZMM state.
+                    Isa::Avx512 => return unsafe { zmm($($arg),*) },
+                    // SAFETY: by the caller's contract; `isa()` said Avx2 only after CPUID found
+                    // AVX2 and FMA and XGETBV that the OS saves the YMM state.
+                    Isa::Avx2 => return unsafe { ymm($($arg),*) },
+                    Isa::Portable => {}
+                }
             }
+            // SAFETY: by the caller's contract; `wide::f32x8` needs no CPU check.
+            unsafe { $kernel::<wide::f32x8>($($arg),*) }
+        }
+    };
+}
+
+/// [`widest!`] for kernels written for 8 lanes only (generic over `Vec8`): `Ymm` wherever the
+/// CPU has AVX2 + FMA (also where the AVX-512 kernels are in use), else `wide::f32x8`.
+macro_rules! lanes8 {
+    ($(#[$doc:meta])* $vis:vis $wide:ident => $kernel:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)]
+        $vis unsafe fn $wide($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use $crate::kernels::lanes::{Isa, Ymm, isa};
+
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn ymm($($arg: $ty),*) {
+                    // SAFETY: by the caller's contract.
+                    unsafe { $kernel::<Ymm>($($arg),*) }
+                }
+
+                if isa() != Isa::Portable {
+                    // SAFETY: by the caller's contract; `isa()` is Avx2 or Avx512 only after
+                    // CPUID found AVX2 and FMA and XGETBV that the OS saves the YMM state.
+                    return unsafe { ymm($($arg),*) };
+                }
+            }
+            // SAFETY: by the caller's contract; `wide::f32x8` needs no CPU check.
+            unsafe { $kernel::<wide::f32x8>($($arg),*) }
         }
     };
 }

@@ -5,13 +5,9 @@
 //! [`Math`] (`cell_math`, `bwd_math`) and runs 8 lanes wide, or 16 where the CPU has AVX-512F,
 //! with the same bits.
 
-use wide::f32x8;
-
-use super::super::lanes::Math;
-#[cfg(target_arch = "x86_64")]
-use super::super::lanes::{Lanes, Zmm};
+use super::super::lanes::{Lanes, Math, Vec8};
+use super::fits;
 use super::math::{sigmoid, tanh};
-use super::{fits, ldp, ldw, stp, stw};
 
 // ---------------------------------------------------------------------------------------------
 // LSTM
@@ -47,17 +43,17 @@ impl CellRow {
     /// # Safety
     /// The row's buffers valid for `min(w, 8)` elements (gates: 4 of them, `gs` apart).
     #[inline(always)]
-    unsafe fn store(self, out: [f32x8; 7], w: usize) {
+    unsafe fn store<E: Vec8>(self, out: [E; 7], w: usize) {
         let [i, f, g, o, c, tc, h] = out;
         // SAFETY (whole body): by the caller's contract.
         unsafe {
-            stw(self.gates, i, w);
-            stw(self.gates.add(self.gs), f, w);
-            stw(self.gates.add(2 * self.gs), g, w);
-            stw(self.gates.add(3 * self.gs), o, w);
-            stw(self.c, c, w);
-            stw(self.tanh_c, tc, w);
-            stw(self.h, h, w);
+            i.store_n(self.gates, w);
+            f.store_n(self.gates.add(self.gs), w);
+            g.store_n(self.gates.add(2 * self.gs), w);
+            o.store_n(self.gates.add(3 * self.gs), w);
+            c.store_n(self.c, w);
+            tc.store_n(self.tanh_c, w);
+            h.store_n(self.h, w);
         }
     }
 }
@@ -67,29 +63,32 @@ impl CellRow {
 /// # Safety
 /// As for [`CellRow::store`], and `c_prev` readable for `min(w, 8)` elements.
 #[inline(always)]
-pub(super) unsafe fn lstm_cell(a: [f32x8; 4], w: usize, row: CellRow) {
+pub(super) unsafe fn lstm_cell<E: Vec8>(a: [E; 4], w: usize, row: CellRow) {
     // SAFETY (whole body): by the caller's contract.
-    unsafe { row.store(cell_math(a, ldw(row.c_prev, w)), w) }
+    unsafe { row.store(cell_math(a, E::load_n(row.c_prev, w)), w) }
 }
 
-/// [`lstm_cell`] for the same 8 units of two rows at once, on 16 lanes.
+/// [`lstm_cell`] for the same 8 units of two rows at once, on 16 lanes (`V::N == 16`).
 ///
 /// # Safety
-/// As for [`lstm_cell`], for both rows; the CPU has AVX-512F (and the caller is compiled for it).
-#[cfg(target_arch = "x86_64")]
+/// As for [`lstm_cell`], for both rows.
 #[inline(always)]
-pub(super) unsafe fn lstm_cell_pair(a: [[f32x8; 4]; 2], w: usize, rows: [CellRow; 2]) {
+pub(super) unsafe fn lstm_cell_pair<V: Math>(a: [[V::L8; 4]; 2], w: usize, rows: [CellRow; 2]) {
+    debug_assert!(V::N == 16);
     // SAFETY (whole body): by the caller's contract.
     unsafe {
         // Plain loops, no `array::map`: its closures would not be compiled for AVX-512 and
         // would stay calls.
-        let mut joined = [Zmm::zero(); 4];
+        let mut joined = [V::zero(); 4];
         for (g, j) in joined.iter_mut().enumerate() {
-            *j = Zmm::join(a[0][g], a[1][g]);
+            *j = V::join(a[0][g], a[1][g]);
         }
-        let c_prev = Zmm::join(ldw(rows[0].c_prev, w), ldw(rows[1].c_prev, w));
+        let c_prev = V::join(
+            V::L8::load_n(rows[0].c_prev, w),
+            V::L8::load_n(rows[1].c_prev, w),
+        );
         let out = cell_math(joined, c_prev);
-        let (mut lo, mut hi) = ([f32x8::ZERO; 7], [f32x8::ZERO; 7]);
+        let (mut lo, mut hi) = ([V::L8::zero(); 7], [V::L8::zero(); 7]);
         for (k, o) in out.iter().enumerate() {
             (lo[k], hi[k]) = o.split();
         }
@@ -110,25 +109,50 @@ pub(super) fn lstm_pointwise(
     let hs = h.len();
     assert!(pre.len() == 4 * hs && gates.len() == 4 * hs);
     assert!(c_prev.len() == hs && c.len() == hs && tanh_c.len() == hs);
-    let (pre, gates) = (pre.as_ptr(), gates.as_mut_ptr());
+    let row = CellRow {
+        c_prev: c_prev.as_ptr(),
+        gates: gates.as_mut_ptr(),
+        gs: hs,
+        c: c.as_mut_ptr(),
+        tanh_c: tanh_c.as_mut_ptr(),
+        h: h.as_mut_ptr(),
+    };
+    // SAFETY: H units of every gate and state, lengths checked above.
+    unsafe { lstm_units_wide(hs, pre.as_ptr(), row) }
+}
+
+/// The LSTM cell update for one row of `hs` units, 8 at a time: `pre` (4H) and `row` at unit 0.
+///
+/// # Safety
+/// `pre` readable for 4H, `row`'s buffers valid for H units (gates: 4H).
+#[inline(always)]
+unsafe fn lstm_units<E: Vec8>(hs: usize, pre: *const f32, row: CellRow) {
     let mut j = 0;
     while j < hs {
         let w = (hs - j).min(8);
-        // SAFETY: units j .. j + w < hs of every gate and state.
+        // SAFETY: units j .. j + w <= hs of every gate and state.
         unsafe {
-            let a = [0, 1, 2, 3].map(|g| ldw(pre.add(g * hs + j), w));
-            let row = CellRow {
-                c_prev: c_prev.as_ptr().add(j),
-                gates: gates.add(j),
+            let mut a = [E::zero(); 4];
+            for (g, a) in a.iter_mut().enumerate() {
+                *a = E::load_n(pre.add(g * hs + j), w);
+            }
+            let at = CellRow {
+                c_prev: row.c_prev.add(j),
+                gates: row.gates.add(j),
                 gs: hs,
-                c: c.as_mut_ptr().add(j),
-                tanh_c: tanh_c.as_mut_ptr().add(j),
-                h: h.as_mut_ptr().add(j),
+                c: row.c.add(j),
+                tanh_c: row.tanh_c.add(j),
+                h: row.h.add(j),
             };
-            lstm_cell(a, w, row);
+            lstm_cell(a, w, at);
         }
         j += 8;
     }
+}
+
+lanes8! {
+    /// [`lstm_units`] on the instruction set in use.
+    lstm_units_wide => lstm_units(hs: usize, pre: *const f32, row: CellRow)
 }
 
 /// Raw views of one row of the LSTM pointwise backward.
@@ -216,7 +240,7 @@ unsafe fn lstm_rows_backward<V: Math>(rows: usize, hs: usize, p: BwdRow) {
                 j += V::N;
             }
             while j < hs {
-                lstm_units_backward(hs, p, j, (hs - j).min(8));
+                lstm_units_backward::<V::L8>(hs, p, j, (hs - j).min(8));
                 j += 8;
             }
         }
@@ -225,7 +249,7 @@ unsafe fn lstm_rows_backward<V: Math>(rows: usize, hs: usize, p: BwdRow) {
 
 widest! {
     /// [`lstm_rows_backward`] at the widest lane width in use.
-    pub(super) lstm_rows_backward_wide, lstm_rows_backward_zmm => lstm_rows_backward(
+    pub(super) lstm_rows_backward_wide => lstm_rows_backward(
         rows: usize, hs: usize, p: BwdRow
     )
 }
@@ -235,24 +259,25 @@ widest! {
 /// # Safety
 /// As for [`lstm_rows_backward`] (one row), with `j + w <= hs`.
 #[inline(always)]
-unsafe fn lstm_units_backward(hs: usize, p: BwdRow, j: usize, w: usize) {
+unsafe fn lstm_units_backward<E: Vec8>(hs: usize, p: BwdRow, j: usize, w: usize) {
     // SAFETY: units j .. j + w <= hs of every gate and state.
     unsafe {
-        let ld = |q: *const f32, off: usize| ldw(q.add(off + j), w);
+        // (Plain loads, no closure: a closure would not be compiled for AVX2 / AVX-512.)
+        let g = p.gates.add(j);
         let out = bwd_math(
-            ld(p.gates, 0),
-            ld(p.gates, hs),
-            ld(p.gates, 2 * hs),
-            ld(p.gates, 3 * hs),
-            ld(p.tanh_c, 0),
-            ld(p.dh_ext, 0) + ld(p.dh_rec, 0),
-            ld(p.dc, 0),
-            ld(p.c_prev, 0),
+            E::load_n(g, w),
+            E::load_n(g.add(hs), w),
+            E::load_n(g.add(2 * hs), w),
+            E::load_n(g.add(3 * hs), w),
+            E::load_n(p.tanh_c.add(j), w),
+            E::load_n(p.dh_ext.add(j), w) + E::load_n(p.dh_rec.add(j), w),
+            E::load_n(p.dc.add(j), w),
+            E::load_n(p.c_prev.add(j), w),
         );
         for (g, &d) in out[..4].iter().enumerate() {
-            stw(p.dpre.add(g * hs + j), d, w);
+            d.store_n(p.dpre.add(g * hs + j), w);
         }
-        stw(p.dc.add(j), out[4], w);
+        out[4].store_n(p.dc.add(j), w);
     }
 }
 
@@ -366,30 +391,46 @@ unsafe fn gru_rows<V: Math>(rows: usize, hs: usize, p: GruRow) {
                 out[3].store(p.h.add(j));
                 j += V::N;
             }
-            while j < hs {
-                let w = (hs - j).min(8);
-                let (x, a) = (p.ax.add(j), p.ah.add(j));
-                let an = ldw(a.add(2 * hs), w);
-                let out = gru_math(
-                    [ldw(x, w), ldw(x.add(hs), w), ldw(x.add(2 * hs), w)],
-                    [ldw(a, w), ldw(a.add(hs), w), an],
-                    ldw(p.h_prev.add(j), w),
-                );
-                let c = p.cache.add(j);
-                stw(c, out[0], w);
-                stw(c.add(hs), out[1], w);
-                stw(c.add(2 * hs), out[2], w);
-                stw(c.add(3 * hs), an, w);
-                stw(p.h.add(j), out[3], w);
-                j += 8;
-            }
+            gru_units::<V::L8>(hs, p, j);
+        }
+    }
+}
+
+/// [`gru_rows`] for units `j..hs` of one row, 8 at a time (the last vector partial).
+///
+/// # Safety
+/// As for [`gru_rows`] (one row), with `j <= hs`.
+#[inline(always)]
+unsafe fn gru_units<E: Vec8>(hs: usize, p: GruRow, mut j: usize) {
+    // SAFETY (whole body): units j .. hs of the row, by the caller's contract.
+    unsafe {
+        while j < hs {
+            let w = (hs - j).min(8);
+            let (x, a) = (p.ax.add(j), p.ah.add(j));
+            let an = E::load_n(a.add(2 * hs), w);
+            let out = gru_math(
+                [
+                    E::load_n(x, w),
+                    E::load_n(x.add(hs), w),
+                    E::load_n(x.add(2 * hs), w),
+                ],
+                [E::load_n(a, w), E::load_n(a.add(hs), w), an],
+                E::load_n(p.h_prev.add(j), w),
+            );
+            let c = p.cache.add(j);
+            out[0].store_n(c, w);
+            out[1].store_n(c.add(hs), w);
+            out[2].store_n(c.add(2 * hs), w);
+            an.store_n(c.add(3 * hs), w);
+            out[3].store_n(p.h.add(j), w);
+            j += 8;
         }
     }
 }
 
 widest! {
     /// [`gru_rows`] at the widest lane width in use.
-    gru_rows_wide, gru_rows_zmm => gru_rows(rows: usize, hs: usize, p: GruRow)
+    gru_rows_wide => gru_rows(rows: usize, hs: usize, p: GruRow)
 }
 
 /// `Kernels::gru_pointwise` for `Simd`.
@@ -489,34 +530,46 @@ unsafe fn gru_rows_backward<V: Math>(rows: usize, hs: usize, p: GruBwdRow) {
                 out[4].store(p.dh_carry.add(j));
                 j += V::N;
             }
-            while j < hs {
-                let w = (hs - j).min(8);
-                let c = p.cache.add(j);
-                let out = gru_bwd_math(
-                    ldw(c, w),
-                    ldw(c.add(hs), w),
-                    ldw(c.add(2 * hs), w),
-                    ldw(c.add(3 * hs), w),
-                    ldw(p.h_prev.add(j), w),
-                    ldw(p.dh_ext.add(j), w) + ldw(p.dh_carry.add(j), w),
-                );
-                let (x, a) = (p.dax.add(j), p.dah.add(j));
-                stw(x, out[0], w);
-                stw(x.add(hs), out[1], w);
-                stw(x.add(2 * hs), out[2], w);
-                stw(a, out[0], w);
-                stw(a.add(hs), out[1], w);
-                stw(a.add(2 * hs), out[3], w);
-                stw(p.dh_carry.add(j), out[4], w);
-                j += 8;
-            }
+            gru_units_backward::<V::L8>(hs, p, j);
+        }
+    }
+}
+
+/// [`gru_rows_backward`] for units `j..hs` of one row, 8 at a time (the last vector partial).
+///
+/// # Safety
+/// As for [`gru_rows_backward`] (one row), with `j <= hs`.
+#[inline(always)]
+unsafe fn gru_units_backward<E: Vec8>(hs: usize, p: GruBwdRow, mut j: usize) {
+    // SAFETY (whole body): units j .. hs of the row, by the caller's contract.
+    unsafe {
+        while j < hs {
+            let w = (hs - j).min(8);
+            let c = p.cache.add(j);
+            let out = gru_bwd_math(
+                E::load_n(c, w),
+                E::load_n(c.add(hs), w),
+                E::load_n(c.add(2 * hs), w),
+                E::load_n(c.add(3 * hs), w),
+                E::load_n(p.h_prev.add(j), w),
+                E::load_n(p.dh_ext.add(j), w) + E::load_n(p.dh_carry.add(j), w),
+            );
+            let (x, a) = (p.dax.add(j), p.dah.add(j));
+            out[0].store_n(x, w);
+            out[1].store_n(x.add(hs), w);
+            out[2].store_n(x.add(2 * hs), w);
+            out[0].store_n(a, w);
+            out[1].store_n(a.add(hs), w);
+            out[3].store_n(a.add(2 * hs), w);
+            out[4].store_n(p.dh_carry.add(j), w);
+            j += 8;
         }
     }
 }
 
 widest! {
     /// [`gru_rows_backward`] at the widest lane width in use.
-    gru_rows_backward_wide, gru_rows_backward_zmm => gru_rows_backward(
+    gru_rows_backward_wide => gru_rows_backward(
         rows: usize, hs: usize, p: GruBwdRow
     )
 }
@@ -552,6 +605,31 @@ pub(super) fn gru_pointwise_backward(
 // ---------------------------------------------------------------------------------------------
 // tanh RNN
 
+/// `h = tanh(pre)` over `n` elements.
+///
+/// # Safety
+/// `x` readable and `y` writable for `n` elements.
+#[inline(always)]
+unsafe fn tanh_slice<E: Vec8>(n: usize, x: *const f32, y: *mut f32) {
+    let full = n - n % 8;
+    // SAFETY (whole block): elements below n.
+    unsafe {
+        let mut j = 0;
+        while j < full {
+            tanh(E::load(x.add(j))).store(y.add(j));
+            j += 8;
+        }
+        if j < n {
+            tanh(E::load_n(x.add(j), n - j)).store_n(y.add(j), n - j);
+        }
+    }
+}
+
+lanes8! {
+    /// [`tanh_slice`] on the instruction set in use.
+    tanh_slice_wide => tanh_slice(n: usize, x: *const f32, y: *mut f32)
+}
+
 /// `Kernels::tanh_pointwise` for `Simd`.
 // Inlined so that with the constant sizes of `step` the checks fold away: the batch-1 step
 // keeps no panic path.
@@ -563,47 +641,61 @@ pub(super) fn tanh_pointwise(pre: &[f32], h: &mut [f32]) {
     }
     let hs = h.len();
     assert!(pre.len() == hs);
-    let (x, y) = (pre.as_ptr(), h.as_mut_ptr());
-    let full = hs - hs % 8;
-    // SAFETY (whole block): elements below hs.
+    // SAFETY: hs elements of each, checked above.
+    unsafe { tanh_slice_wide(hs, pre.as_ptr(), h.as_mut_ptr()) }
+}
+
+/// `dpre = (dh_ext + dh_rec) · (1 - h²)` over `n` elements.
+///
+/// # Safety
+/// `hp`, `ep`, `rp` readable and `dp` writable for `n` elements.
+#[inline(always)]
+unsafe fn tanh_backward_slice<E: Vec8>(
+    n: usize,
+    hp: *const f32,
+    ep: *const f32,
+    rp: *const f32,
+    dp: *mut f32,
+) {
+    let one = E::splat(1.0);
+    let full = n - n % 8;
+    // SAFETY (whole block): elements below n.
     unsafe {
         let mut j = 0;
         while j < full {
-            stp(y.add(j), tanh(ldp(x.add(j))));
+            let hv = E::load(hp.add(j));
+            let dh = E::load(ep.add(j)) + E::load(rp.add(j));
+            (dh * (one - hv * hv)).store(dp.add(j));
             j += 8;
         }
-        if j < hs {
-            stw(y.add(j), tanh(ldw(x.add(j), hs - j)), hs - j);
+        if j < n {
+            let w = n - j;
+            let hv = E::load_n(hp.add(j), w);
+            let dh = E::load_n(ep.add(j), w) + E::load_n(rp.add(j), w);
+            (dh * (one - hv * hv)).store_n(dp.add(j), w);
         }
     }
+}
+
+lanes8! {
+    /// [`tanh_backward_slice`] on the instruction set in use.
+    tanh_backward_slice_wide => tanh_backward_slice(
+        n: usize, hp: *const f32, ep: *const f32, rp: *const f32, dp: *mut f32
+    )
 }
 
 /// `Kernels::tanh_pointwise_backward` for `Simd`.
 pub(super) fn tanh_pointwise_backward(h: &[f32], dh_ext: &[f32], dh_rec: &[f32], dpre: &mut [f32]) {
     let hs = dpre.len();
     assert!(h.len() == hs && dh_ext.len() == hs && dh_rec.len() == hs);
-    let (hp, ep, rp, dp) = (
-        h.as_ptr(),
-        dh_ext.as_ptr(),
-        dh_rec.as_ptr(),
-        dpre.as_mut_ptr(),
-    );
-    let one = f32x8::ONE;
-    let full = hs - hs % 8;
-    // SAFETY (whole block): elements below hs.
+    // SAFETY: hs elements of each, checked above.
     unsafe {
-        let mut j = 0;
-        while j < full {
-            let hv = ldp(hp.add(j));
-            let dh = ldp(ep.add(j)) + ldp(rp.add(j));
-            stp(dp.add(j), dh * (one - hv * hv));
-            j += 8;
-        }
-        if j < hs {
-            let w = hs - j;
-            let hv = ldw(hp.add(j), w);
-            let dh = ldw(ep.add(j), w) + ldw(rp.add(j), w);
-            stw(dp.add(j), dh * (one - hv * hv), w);
-        }
+        tanh_backward_slice_wide(
+            hs,
+            h.as_ptr(),
+            dh_ext.as_ptr(),
+            dh_rec.as_ptr(),
+            dpre.as_mut_ptr(),
+        )
     }
 }

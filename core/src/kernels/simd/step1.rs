@@ -4,14 +4,12 @@
 //! `gemm_nt` (h) and `lstm_pointwise`, so the result is bit-identical to that composition (the
 //! test below). On Cortex-M the step is the microcontroller kernel of `mcu.rs` instead.
 
-use wide::f32x8;
-
-use super::super::lanes::Math;
+use super::super::lanes::{Lanes, Math, Vec8};
 #[cfg(target_arch = "x86_64")]
-use super::super::lanes::{self, Zmm};
-use super::gemm::{dot1, dot8_acc, tail_mask, transpose_sum};
+use super::super::lanes::{Ymm, Zmm};
+use super::fits;
+use super::gemm::{dot1, dot8_acc};
 use super::pointwise::cell_math;
-use super::{fits, ldp, ldw, stw};
 
 /// `pre[l] + Σ_q a[q] · W[row0 + l, q]` for the lanes `l < w` (rows of length `k`, `wr` at row
 /// `row0`), with exactly the arithmetic of `gemm_nt(1, n, k, a, W, pre)` for those columns of its
@@ -21,43 +19,45 @@ use super::{fits, ldp, ldw, stw};
 /// # Safety
 /// `a .. a + k` and rows `0 .. w` of `wr` (k each) readable; `1 <= w <= 8`, `row0 + w <= n`.
 #[inline(always)]
-unsafe fn gemv_lanes(
-    pre: f32x8,
+unsafe fn gemv_lanes<E: Vec8>(
+    pre: E,
     a: *const f32,
     wr: *const f32,
     k: usize,
     w: usize,
     row0: usize,
     n: usize,
-) -> f32x8 {
+) -> E {
     // SAFETY (whole body): by the caller's contract.
     unsafe {
         match k {
             0 => pre,
             1 => {
-                let (av, bv) = (f32x8::splat(*a), ldw(wr, w));
+                let (av, bv) = (E::splat(*a), E::load_n(wr, w));
                 let fused = av.mul_add(bv, pre);
                 let nv = n - n % 8;
                 if row0 + w <= nv {
                     fused
                 } else {
                     let (f, u) = (fused.to_array(), (pre + av * bv).to_array());
-                    f32x8::new(core::array::from_fn(|l| {
-                        if row0 + l < nv { f[l] } else { u[l] }
-                    }))
+                    let mut out = [0.0f32; 8];
+                    for (l, o) in out.iter_mut().enumerate() {
+                        *o = if row0 + l < nv { f[l] } else { u[l] };
+                    }
+                    E::from_array(out)
                 }
             }
             _ if n >= 8 => {
-                let mut acc = [f32x8::ZERO; 8];
+                let mut acc = [E::zero(); 8];
                 dot8_acc(&mut acc, a, wr, k, w, k);
-                pre + transpose_sum(acc)
+                pre + E::transpose_sum(acc)
             }
             _ => {
                 let mut p = pre.to_array();
                 for (l, p) in p.iter_mut().enumerate().take(w) {
-                    *p += dot1(a, wr.add(l * k), k);
+                    *p += dot1::<E>(a, wr.add(l * k), k);
                 }
-                f32x8::new(p)
+                E::from_array(p)
             }
         }
     }
@@ -70,36 +70,44 @@ unsafe fn gemv_lanes(
 /// # Safety
 /// The buffers hold I, 4H·I, 4H·H, 4H, 4H, and `h_prev`, `c`, `h` H scalars each; `h_prev` is
 /// not `h`.
-unsafe fn lstm_step_raw(
+#[inline(always)]
+unsafe fn lstm_step_raw<V: DotRows>(
     hs: usize,
     is: usize,
     [x, wi, wh, bi, bh]: [*const f32; 5],
     hp: *const f32,
     cp: *mut f32,
     hout: *mut f32,
-) {
-    // With AVX (x86): when every block of units is full, no tails, and 4 blocks' activations
-    // side by side. Not elsewhere: without vector registers it only costs flash and stack for
-    // the same arithmetic (Cortex-M4F sine firmware: +3.5 KB flash, +0.8 KB stack per step).
-    if cfg!(all(target_arch = "x86_64", target_feature = "avx")) && hs.is_multiple_of(8) {
+) where
+    V::L8: DotRows,
+{
+    // On x86-64: when every block of units is full, no tails, and 4 blocks' activations side by
+    // side. Not elsewhere: on Cortex-M (where `lstm_step` goes to `mcu.rs` anyway) it would only
+    // cost flash and stack for the same arithmetic (Cortex-M4F sine firmware: +3.5 KB flash,
+    // +0.8 KB stack per step).
+    if cfg!(target_arch = "x86_64") && hs.is_multiple_of(8) {
         // Every block of units full: no tails, and (4H a multiple of 8, H >= 8) `gemv_lanes`
         // reduces to one FMA (k = 1) or `dot8` (k >= 2), as `lstm_step_blocks` does.
         let ptrs = [x, wi, wh, bi, bh];
         let mut j = 0;
-        // Where AVX-512 is in use, blocks of 16 units first (same bits, see `DotRows`).
-        #[cfg(target_arch = "x86_64")]
-        if lanes::avx512() {
-            // SAFETY: by the caller's contract; the CPU has AVX-512F.
-            j = unsafe { lstm_step_zmm(hs, is, ptrs, hp, cp, hout) };
+        // Where AVX-512 is in use, blocks of 16 units first (same bits, see `DotRows`), one block
+        // at a time, not two side by side: then the next block's products overlap this block's
+        // activations (measured at H = 32: 162 ns against 180 with two blocks).
+        if V::N == 16 {
+            while j + 16 <= hs {
+                // SAFETY: units j .. j + 16 <= hs, by the caller's contract.
+                unsafe { lstm_step_blocks::<V, 1>(hs, is, ptrs, hp, cp, hout, j) };
+                j += 16;
+            }
         }
         while j + 32 <= hs {
             // SAFETY: units j .. j + 32 <= hs, by the caller's contract.
-            unsafe { lstm_step_blocks::<f32x8, 4>(hs, is, ptrs, hp, cp, hout, j) };
+            unsafe { lstm_step_blocks::<V::L8, 4>(hs, is, ptrs, hp, cp, hout, j) };
             j += 32;
         }
         while j < hs {
             // SAFETY: units j .. j + 8 <= hs, by the caller's contract.
-            unsafe { lstm_step_blocks::<f32x8, 1>(hs, is, ptrs, hp, cp, hout, j) };
+            unsafe { lstm_step_blocks::<V::L8, 1>(hs, is, ptrs, hp, cp, hout, j) };
             j += 8;
         }
         return;
@@ -111,19 +119,33 @@ unsafe fn lstm_step_raw(
         // of the states, by the caller's contract.
         unsafe {
             // The four gates of units j .. j + w: W_ih and W_hh rows summed into the same
-            // accumulators, one reduction per gate.
-            let a = [0, 1, 2, 3].map(|g| {
+            // accumulators, one reduction per gate. (A loop, not `array::map`: its closure
+            // would not be compiled with the caller's target features.)
+            let mut a = [V::L8::zero(); 4];
+            for (g, a) in a.iter_mut().enumerate() {
                 let r0 = g * hs + j;
-                let pre = ldw(bi.add(r0), w) + ldw(bh.add(r0), w);
+                let pre = V::L8::load_n(bi.add(r0), w) + V::L8::load_n(bh.add(r0), w);
                 let pre = gemv_lanes(pre, x, wi.add(r0 * is), is, w, r0, 4 * hs);
-                gemv_lanes(pre, hp, wh.add(r0 * hs), hs, w, r0, 4 * hs)
-            });
-            let [_, _, _, _, cn, _, h] = cell_math(a, ldw(cp.add(j), w));
-            stw(cp.add(j), cn, w);
-            stw(hout.add(j), h, w);
+                *a = gemv_lanes(pre, hp, wh.add(r0 * hs), hs, w, r0, 4 * hs);
+            }
+            let [_, _, _, _, cn, _, h] = cell_math(a, V::L8::load_n(cp.add(j), w));
+            cn.store_n(cp.add(j), w);
+            h.store_n(hout.add(j), w);
         }
         j += 8;
     }
+}
+
+widest! {
+    /// [`lstm_step_raw`] on the instruction set in use.
+    lstm_step_wide => lstm_step_raw(
+        hs: usize,
+        is: usize,
+        w: [*const f32; 5],
+        hp: *const f32,
+        cp: *mut f32,
+        hout: *mut f32
+    )
 }
 
 /// `acc` plus [`dot8_acc`]'s partial sums (with `w` = 8) for the 8 rows of length `k` starting at
@@ -132,36 +154,36 @@ unsafe fn lstm_step_raw(
 /// # Safety
 /// `s .. s + k` and the rows' `k` elements readable; `k >= 2`.
 #[inline(always)]
-unsafe fn dot8_rows(
-    mut acc: [f32x8; 8],
+unsafe fn dot8_rows<E: Vec8>(
+    mut acc: [E; 8],
     s: *const f32,
     o: *const f32,
     os: usize,
     k: usize,
-) -> [f32x8; 8] {
+) -> [E; 8] {
     let kv = k - k % 8;
     let mut p = 0;
     // SAFETY (whole block): every load below is at offset p .. p + 8 <= k of a row, or, in the
     // tail, k - 8 .. k (k >= 8) or a partial load of k < 8 elements.
     unsafe {
         while p < kv {
-            let sv = ldp(s.add(p));
+            let sv = E::load(s.add(p));
             for (i, a) in acc.iter_mut().enumerate() {
-                *a = ldp(o.add(i * os + p)).mul_add(sv, *a);
+                *a = E::load(o.add(i * os + p)).mul_add(sv, *a);
             }
             p += 8;
         }
         if p < k {
             if k >= 8 {
                 // The last 8 elements, with the ones already summed masked out of `s`.
-                let sv = ldp(s.add(k - 8)) & tail_mask(k - p);
+                let sv = E::load(s.add(k - 8)).tail(k - p);
                 for (i, a) in acc.iter_mut().enumerate() {
-                    *a = ldp(o.add(i * os + k - 8)).mul_add(sv, *a);
+                    *a = E::load(o.add(i * os + k - 8)).mul_add(sv, *a);
                 }
             } else {
-                let sv = ldw(s, k);
+                let sv = E::load_n(s, k);
                 for (i, a) in acc.iter_mut().enumerate() {
-                    *a = ldw(o.add(i * os), k).mul_add(sv, *a);
+                    *a = E::load_n(o.add(i * os), k).mul_add(sv, *a);
                 }
             }
         }
@@ -169,23 +191,32 @@ unsafe fn dot8_rows(
     acc
 }
 
-/// What the batch-1 step needs beyond [`Lanes`](super::super::lanes::Lanes): `V::N` dot products (rows of a weight matrix
+/// What the batch-1 step needs beyond [`Lanes`]: `V::N` dot products (rows of a weight matrix
 /// against one vector) with exactly [`dot8`](super::gemm::dot8)'s arithmetic.
 trait DotRows: Math {
     /// Lane `l` = the dot product of row `l` of the `V::N` rows of length `k` starting at `o`
     /// (`os` apart) with `s`: 8-lane partial sums per row as [`dot8_acc`] forms them, reduced by
-    /// [`transpose_sum`]'s tree.
+    /// [`Vec8::transpose_sum`]'s tree.
     ///
     /// # Safety
     /// `s .. s + k` and the rows' `k` elements readable; `k >= 2`.
     unsafe fn dots(s: *const f32, o: *const f32, os: usize, k: usize) -> Self;
 }
 
-impl DotRows for f32x8 {
+impl DotRows for wide::f32x8 {
     #[inline(always)]
     unsafe fn dots(s: *const f32, o: *const f32, os: usize, k: usize) -> Self {
         // SAFETY: by the caller's contract.
-        transpose_sum(unsafe { dot8_rows([f32x8::ZERO; 8], s, o, os, k) })
+        Self::transpose_sum(unsafe { dot8_rows([Self::zero(); 8], s, o, os, k) })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl DotRows for Ymm {
+    #[inline(always)]
+    unsafe fn dots(s: *const f32, o: *const f32, os: usize, k: usize) -> Self {
+        // SAFETY: by the caller's contract.
+        Self::transpose_sum(unsafe { dot8_rows([Self::zero(); 8], s, o, os, k) })
     }
 }
 
@@ -199,14 +230,15 @@ impl DotRows for Zmm {
         use core::arch::x86_64::{__m512, _mm512_add_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps};
         /// `lo` in lanes 0..8, `hi` in lanes 8..16.
         #[inline(always)]
-        fn p(lo: f32x8, hi: f32x8) -> __m512 {
+        fn p(lo: Ymm, hi: Ymm) -> __m512 {
             Zmm::join(lo, hi).0
         }
         /// `vhaddps` per 128-bit lane: [a0 + a1, a2 + a3, b0 + b1, b2 + b3] (AVX-512 has no
         /// 512-bit horizontal add).
         #[inline(always)]
         fn hadd(a: __m512, b: __m512) -> __m512 {
-            // SAFETY: reached only from AVX-512F code on a CPU that has it.
+            // SAFETY: reached only from the AVX-512F instantiation of `lstm_step_raw`, which
+            // `isa()` selects only after CPUID / XGETBV found AVX-512F.
             unsafe {
                 _mm512_add_ps(
                     _mm512_shuffle_ps::<0x88>(a, b),
@@ -214,7 +246,7 @@ impl DotRows for Zmm {
                 )
             }
         }
-        let z = [f32x8::ZERO; 8];
+        let z = [Ymm::zero(); 8];
         // SAFETY: rows 0 .. 8 and 8 .. 16, by the caller's contract.
         let (a, b) = unsafe {
             (
@@ -234,7 +266,7 @@ impl DotRows for Zmm {
             hadd(p(b[0], b[4]), p(b[1], b[5])),
             hadd(p(b[2], b[6]), p(b[3], b[7])),
         );
-        // SAFETY: as above.
+        // SAFETY: as in `hadd`.
         unsafe {
             let lo = _mm512_shuffle_f32x4::<0x88>(u0, u1);
             let hi = _mm512_shuffle_f32x4::<0xdd>(u0, u1);
@@ -272,8 +304,7 @@ unsafe fn step_gate<V: DotRows>(
 
 /// Units `j .. j + V::N·NB` of [`lstm_step_raw`] when H is a multiple of 8 (see [`step_gate`]).
 /// The `NB` blocks' activations are computed side by side, so that their latency chains overlap.
-/// (Loops, not closures: a closure would not be compiled with the 16-lane caller's target
-/// features.)
+/// (Loops, not closures: a closure would not be compiled with the caller's target features.)
 ///
 /// # Safety
 /// As for [`lstm_step_raw`], with `hs` a multiple of 8 and `j + V::N·NB <= hs`.
@@ -297,7 +328,7 @@ unsafe fn lstm_step_blocks<V: DotRows, const NB: usize>(
             }
         }
         // The NB blocks' cell updates are independent chains, which the scheduler overlaps.
-        // (An index loop: `a.map(..)` would take a closure, not compiled for AVX-512.)
+        // (An index loop: `a.map(..)` would take a closure, not compiled for AVX2 / AVX-512.)
         #[allow(clippy::needless_range_loop)]
         for b in 0..NB {
             let at = j + V::N * b;
@@ -307,32 +338,6 @@ unsafe fn lstm_step_blocks<V: DotRows, const NB: usize>(
             h.store(hout.add(at));
         }
     }
-}
-
-/// The 16-lane part of [`lstm_step_raw`] when H is a multiple of 8: units `0 .. H - H % 16`;
-/// returns where it stopped (the 8-lane kernel does the last block of 8, if any).
-///
-/// # Safety
-/// As for [`lstm_step_raw`], with `hs` a multiple of 8; the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn lstm_step_zmm(
-    hs: usize,
-    is: usize,
-    ptrs: [*const f32; 5],
-    hp: *const f32,
-    cp: *mut f32,
-    hout: *mut f32,
-) -> usize {
-    let mut j = 0;
-    // One block at a time, not two side by side: then the next block's products overlap this
-    // block's activations (measured at H = 32: 162 ns against 180 with two blocks).
-    while j + 16 <= hs {
-        // SAFETY: units j .. j + 16 <= hs, by the caller's contract.
-        unsafe { lstm_step_blocks::<Zmm, 1>(hs, is, ptrs, hp, cp, hout, j) };
-        j += 16;
-    }
-    j
 }
 
 /// `Kernels::lstm_step` for `Simd`.
@@ -370,7 +375,7 @@ pub(super) fn lstm_step(
         b_hh.as_ptr(),
     ];
     // SAFETY: lengths checked above.
-    unsafe { lstm_step_raw(hs, is, w, h_prev.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr()) }
+    unsafe { lstm_step_wide(hs, is, w, h_prev.as_ptr(), c.as_mut_ptr(), h.as_mut_ptr()) }
 }
 
 #[cfg(test)]
