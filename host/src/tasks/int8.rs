@@ -7,7 +7,7 @@
 //! with [`QuantModel::run`] (the device's integer step) on exactly the data its f32 metric uses,
 //! reports both in its summary line and writes `int8.csv` ([`write`]): the metric in f32 and
 //! int8, and the calibration and scheme parameters, so the quantization can be rebuilt from
-//! `model.safetensors` (`tests/int8_tasks.rs` does).
+//! `model.safetensors` (`host/tests/int8_tasks.rs` does).
 
 use std::collections::HashMap;
 

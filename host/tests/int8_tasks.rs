@@ -276,7 +276,7 @@ fn echo_int8_metric_is_quant_model_run_on_the_saved_model() {
     assert_eq!(row["int8"], accuracy.to_string());
 }
 
-/// An IDX file of unsigned bytes (as in tests/mnist.rs).
+/// An IDX file of unsigned bytes (as in host/tests/mnist.rs).
 fn idx(magic: u32, dims: &[u32], body: &[u8]) -> Vec<u8> {
     let mut v = magic.to_be_bytes().to_vec();
     for d in dims {

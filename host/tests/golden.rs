@@ -8,7 +8,7 @@
 //! Regenerate all fixtures after an intended change with:
 //!
 //! ```text
-//! TINYRNN_BLESS=1 cargo test -p tinyrnn-tests --test golden
+//! TINYRNN_BLESS=1 cargo test -p host --test golden
 //! ```
 
 use std::path::{Path, PathBuf};
