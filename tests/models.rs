@@ -14,7 +14,7 @@
 //! * Wrong lengths are errors, not panics.
 //! * The tensor table: PyTorch's names and order, tiling the buffer.
 
-use tinyrnn::cell::{Cell, CellKind};
+use tinyrnn::cell::{Cell, CellKind, LstmCell};
 use tinyrnn::loss::{self, Reduction};
 use tinyrnn::{
     Cache, Error, LstmModel, LstmState, Model, Naive, Outputs, Params, Real, RnnModel, Simd, Spec,
@@ -594,6 +594,10 @@ fn cache_lengths_are_the_sum_of_their_parts() {
             assert_eq!(Cache::<f32>::len(&spec, t, b), want, "{what}");
         }
     }
+    // The ReLU RNN reads the plain weights (no packed copy), the others pack theirs.
+    use tinyrnn::cell::{GruCell, ReluCell};
+    assert_eq!(ReluCell::packed_len(5, 3), 0);
+    assert!(GruCell::packed_len(5, 3) > 0 && LstmCell::packed_len(5, 3) > 0);
 }
 
 /// Each cell's names: PyTorch's module, the RNN's nonlinearity, the state it keeps, its gates;
