@@ -129,14 +129,19 @@ fn step_equals_sequence() {
                 .flatten()
                 .copied()
                 .collect();
-            let pick = |v: &[f64]| -> Vec<f64> {
-                v.chunks_exact(B * H)
-                    .flat_map(|l| l[b * H..(b + 1) * H].to_vec())
-                    .collect()
-            };
             assert_close(&format!("{what} step y, sequence {b}"), &ys, &want, 1e-12);
-            assert_close(&format!("{what} step h"), &h, &pick(&seq.h), 1e-12);
-            assert_close(&format!("{what} step c"), &c, &pick(&seq.c), 1e-12);
+            assert_close(
+                &format!("{what} step h"),
+                &h,
+                &prob.state_of(&seq.h, b),
+                1e-12,
+            );
+            assert_close(
+                &format!("{what} step c"),
+                &c,
+                &prob.state_of(&seq.c, b),
+                1e-12,
+            );
         }
     }
     let bi = Spec {

@@ -412,18 +412,22 @@ impl<F: Real> Problem<F> {
         run
     }
 
+    /// Sequence `seq`'s rows of a state `v` laid out (L·D, B, H): its H values per layer and
+    /// direction, in order.
+    pub fn state_of(&self, v: &[F], seq: usize) -> Vec<F> {
+        let hs = self.spec.hidden;
+        v.chunks_exact(self.b * hs)
+            .flat_map(|l| l[seq * hs..(seq + 1) * hs].to_vec())
+            .collect()
+    }
+
     /// Sequence `seq` alone, stepped one sample at a time with [`Model::step_with`] from its own
     /// initial state (unidirectional models): every step's output, then the final `h` and `c`.
     pub fn steps<K: Kernels<F>>(&self, seq: usize) -> (Vec<F>, Vec<F>, Vec<F>) {
-        let (s, b, hs) = (&self.spec, self.b, self.spec.hidden);
+        let (s, b) = (&self.spec, self.b);
         let model = Model::new(*s, &self.params).unwrap();
         let mut scratch = vec![F::ZERO; model.step_scratch_len()];
-        let pick = |v: &[F]| -> Vec<F> {
-            v.chunks_exact(b * hs)
-                .flat_map(|l| l[seq * hs..(seq + 1) * hs].to_vec())
-                .collect()
-        };
-        let (mut h, mut c) = (pick(&self.h0), pick(&self.c0));
+        let (mut h, mut c) = (self.state_of(&self.h0, seq), self.state_of(&self.c0, seq));
         let mut ys = Vec::new();
         for t in 0..self.t {
             let x = &self.x[(t * b + seq) * s.input..][..s.input];
