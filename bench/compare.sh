@@ -10,7 +10,9 @@
 #    or from $TINYRNN_TORCH_INDEX, e.g. https://download.pytorch.org/whl/cpu for the CPU-only
 #    wheel where that index is reachable. CI never runs this script.
 # 2. cargo build --release -p host.
-# 3. The ceiling: 2048^3 sgemm by numpy's OpenBLAS on 1 thread (before and after the workloads).
+# 3. The limits, before and after the workloads: the 2048^3 sgemm of numpy's OpenBLAS on 1
+#    thread (the sgemm ceiling), one core's FMA peak (bench/fma_peak.c) and its read bandwidth
+#    from L2 over W5b's 324,608 bytes of weights (bench/l2_read.c), both built with gcc.
 # 4. Per workload, PyTorch and then `tinyrnn bench --json`, each at 1 and 2 threads, so that the
 #    two sides of a row run close together in time. tinyrnn uses its 16-lane AVX-512 kernels where
 #    the CPU has them (as PyTorch's oneDNN does), or 8 lanes with --lanes 8.
@@ -97,8 +99,15 @@ script=$root/bench/pytorch_workloads.py
 meta() { printf '{"impl":"meta","what":"%s"}\n' "$1" >> "$out"; }
 
 meta "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
-echo "== ceiling (2048^3 sgemm, 1 thread)" >&2
-"$py" "$script" ceiling | tee -a "$out" >&2
+gcc -O3 -funroll-loops "$root/bench/fma_peak.c" -o "$tmp/fma_peak"
+gcc -O3 -funroll-loops "$root/bench/l2_read.c" -o "$tmp/l2_read"
+limits() {
+    echo "== limits: sgemm ceiling (2048^3, 1 thread), FMA peak, L2 read bandwidth" >&2
+    "$py" "$script" ceiling | tee -a "$out" >&2
+    "$tmp/fma_peak" --json | tee -a "$out" >&2
+    "$tmp/l2_read" --json | tee -a "$out" >&2
+}
+limits
 
 # Workload list in the bench's own order ("all" expanded).
 if [ "$workload" = all ]; then workload=W1,W2,W2r,W3,W4,W5a,W5b,W6,W1g,W1s,W1b; fi
@@ -112,8 +121,7 @@ for w in "${list[@]}"; do
         | grep '^{' | tee -a "$out" >&2
 done
 
-echo "== ceiling again" >&2
-"$py" "$script" ceiling | tee -a "$out" >&2
+limits
 meta "Load at end: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; 2 cores)."
 
 md=${out%.jsonl}.md

@@ -116,9 +116,10 @@ fn check_gemm(kind: Gemm, m: usize, n: usize, k: usize, seed: u64) {
     );
 }
 
-const MS: [usize; 7] = [1, 2, 3, 4, 5, 7, 9];
+const MS: [usize; 8] = [1, 2, 3, 4, 5, 7, 9, 13];
 const NS: [usize; 12] = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 33];
-const KS: [usize; 11] = [1, 2, 3, 5, 7, 8, 9, 13, 16, 28, 33];
+// 300: more than one k block of `gemm_tn` (256).
+const KS: [usize; 12] = [1, 2, 3, 5, 7, 8, 9, 13, 16, 28, 33, 300];
 
 fn sweep(kind: Gemm) {
     let mut seed = 0;

@@ -455,7 +455,7 @@ impl<'a, T: Real> Model<'a, T> {
 
     /// What forward left in `cache` for direction `d` of layer `k`: its outputs `h_t` and cell
     /// states `c_t` ((T, B, H) each; `c` empty unless LSTM) and the cell's per-step cache
-    /// (T, B·CACHE·H): per step, for the LSTM `[a (B, 4H) | i, f, g, o (B, 4H) | tanh(c_t) (B, H)]`,
+    /// (T, B·CACHE·H): per step, for the LSTM `[i, f, g, o (B, 4H) | tanh(c_t) (B, H)]`,
     /// for the GRU `[r, z, n, W_hn h + b_hn]` per row (B, 4H), for the RNNs `a` (B, H).
     pub fn cached<'c>(
         &self,

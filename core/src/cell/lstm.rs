@@ -12,8 +12,9 @@
 //! da_g = dc ⊙ i ⊙ (1-g²)     da_o = dh ⊙ tanh(c_t) ⊙ o(1-o)
 //! dc_{t-1} = dc ⊙ f          dh_{t-1} = W_hhᵀ da      (dax = dah = da)
 //! ```
-//! Per (step, row) the cache holds `[a (4H) | i, f, g, o (4H) | tanh(c_t) (H)]`; the forward step
-//! is the fused kernel over `W_hh` and `W_ih` packed once per call (`kernels::pack_lstm`).
+//! Per step the cache holds `[i, f, g, o (B, 4H) | tanh(c_t) (B, H)]`; the pre-activations `a`
+//! are working memory only (the step's `ax` rows). The forward step is the fused kernel over
+//! `W_hh` and `W_ih` packed once per call (`kernels::pack_lstm`).
 
 use super::{Backward, Cell, CellKind, Forward, Weights};
 use crate::Real;
@@ -25,7 +26,7 @@ pub struct LstmCell;
 
 impl Cell for LstmCell {
     const KIND: CellKind = CellKind::Lstm;
-    const CACHE: usize = 9;
+    const CACHE: usize = 5;
     const SPLIT: bool = false;
 
     fn packed_len(hs: usize, is: usize) -> usize {
@@ -41,18 +42,16 @@ impl Cell for LstmCell {
     fn forward_step<T: Real, K: Kernels<T>>(f: Forward<'_, T>) {
         let (b, hs, is) = (f.batch, f.w.hs, f.w.is);
         let (packed, packed_ih) = f.packed.split_at(lstm_packed_len(hs));
-        let (pre, rest) = f.cache.split_at_mut(b * 4 * hs);
-        let (gates, tanh_c) = rest.split_at_mut(b * 4 * hs);
+        let (gates, tanh_c) = f.cache.split_at_mut(b * 4 * hs);
         K::lstm_forward_step(
             b, hs, is, f.x, f.w.w_ih, f.w.w_hh, f.w.b_ih, f.w.b_hh, packed, packed_ih, f.h_prev,
-            f.c_prev, pre, gates, f.c, tanh_c, f.h,
+            f.c_prev, f.ax, gates, f.c, tanh_c, f.h,
         );
     }
 
     fn backward_step<T: Real, K: Kernels<T>>(b: Backward<'_, T>) {
         let (n, hs) = (b.batch, b.w.hs);
-        let gates = &b.cache[n * 4 * hs..n * 8 * hs];
-        let tanh_c = &b.cache[n * 8 * hs..n * 9 * hs];
+        let (gates, tanh_c) = b.cache.split_at(n * 4 * hs);
         K::lstm_backward_step(
             n, hs, gates, b.c_prev, tanh_c, b.dh_ext, b.w.w_hh, b.dh_carry, b.dc_carry, b.dax,
         );

@@ -118,8 +118,10 @@ pub trait Kernels<T: Real> {
         Self::lstm_pointwise(pre, c_prev, gates, &mut c[..hs], tanh_c, &mut h[..hs]);
     }
     /// One LSTM time step for `batch` sequences, recurrent product and cell update fused: the
-    /// pre-activations `pre = b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` (set) go through
-    /// [`lstm_pointwise`] row by row into `gates`, `c`, `tanh_c`, `h`. The naive kernel reads
+    /// pre-activations `b_ih + b_hh + x W_ihᵀ + h_prev W_hhᵀ` go through [`lstm_pointwise`] row
+    /// by row into `gates`, `c`, `tanh_c`, `h`. `pre` is working memory, not an output: the naive
+    /// kernel leaves the pre-activations there, the SIMD kernel only the partial sums of a `W_ih`
+    /// taken in several passes (it keeps the last pass in registers). The naive kernel reads
     /// `w_hh`, `b_ih`, `b_hh` as stored; the SIMD kernel reads them from `packed` (which must be
     /// [`pack_lstm`] of them), and `W_ih` from `packed_ih` when that is not empty
     /// ([`pack_lstm_ih`] of `w_ih`; else it transposes panels of `w_ih` at every step).

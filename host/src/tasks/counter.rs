@@ -213,7 +213,7 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let model = &trainer.model;
 
     // The gate table: one forward over the five windows, read back from the LSTM cache: per
-    // step, (B, 4) pre-activations, (B, 4) gates i, f, g, o, (B, 1) tanh(c) (H = 1, B = 5).
+    // step, (B, 4) gates i, f, g, o, then (B, 1) tanh(c) (H = 1, B = 5).
     forward(model, &mut ws, &d, &mut z, &mut y)?;
     let (hs, cs, cell) = model.cached(&mut ws, 0, 0)?;
     let b = PERIOD;
@@ -222,7 +222,7 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
         let mut count = None;
         for t in 0..WINDOW {
             let r = t * PERIOD + shift;
-            let gates = &cell[t * 9 * b + 4 * b + 4 * shift..][..4];
+            let gates = &cell[t * 5 * b + 4 * shift..][..4];
             let [i, f, g, o] = [gates[0], gates[1], gates[2], gates[3]];
             count = if d.x[r][0] == 1.0 {
                 Some(0)
@@ -239,7 +239,7 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
                 input: i,
                 candidate: g,
                 output: o,
-                tanh_c: cell[t * 9 * b + 8 * b + shift],
+                tanh_c: cell[t * 5 * b + 4 * b + shift],
                 h: hs[r],
                 c: cs[r],
                 pred: y[r],

@@ -115,9 +115,11 @@ unsafe fn panel_run<V: Lanes, const MR: usize>(
 
 /// One MR x 2N tile of a fused step (N = `V::N` lanes): columns `8·v0 .. 8·v0 + 2N` of the panel
 /// of units `u0..` for rows `r .. r + MR`. Accumulators start from `init`, take
-/// `x[.., q0 .. q0 + xk] · xpanel` and, if `last`, `h_prev · W_hhᵀ`. They are stored to `pre`
-/// either way; if `last`, also (LSTM) kept in `tile` (8 columns per entry) for the cell update,
-/// or (RNN) `h = tanh(·)`.
+/// `x[.., q0 .. q0 + xk] · xpanel` and, if `last`, `h_prev · W_hhᵀ`. Then, if `last`, (LSTM)
+/// they are kept in `tile` (8 columns per entry) for the cell update, or (RNN) stored to `pre`
+/// (the cell's cache) and `h = tanh(·)`; else stored to `pre` for the next pass. (The LSTM's
+/// pre-activations never leave the registers: storing them cost W1 a quarter of its forward
+/// time in memory traffic, 256 KiB of new lines per step.)
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
@@ -177,7 +179,7 @@ unsafe fn step_tile<V: Math, const MR: usize>(
                 if last && cell == Cell::Lstm {
                     tile[rr][v0 + v] = MaybeUninit::new(a);
                 }
-                if w > 0 {
+                if w > 0 && !(last && cell == Cell::Lstm) {
                     a.store_n(s.pre.add((r + rr) * ld + at), w);
                     if last && cell == Cell::Rnn {
                         tanh(a).store_n(s.h.add((r + rr) * hs + at), w);

@@ -8,6 +8,8 @@
 //!
 //! Also `col_sum` (the bias gradients), which adds the rows in order exactly as the naive loop.
 
+use core::mem::MaybeUninit;
+
 use super::super::lanes::{Lanes, Vec8};
 use super::fits;
 
@@ -193,11 +195,11 @@ lanes8! {
 /// depend on the blocking.
 pub(super) const KB_NN: usize = 256;
 
-/// Rows of k per block when A is read down its columns (`gemm_tn`, the weight gradients over all
-/// T·B rows): each k touches a new line of A, so the block is kept small enough for A's lines and
-/// B's panel (4 KiB each) to stay in L1 from one row tile to the next. Measured: 96 GFLOP/s for
-/// W1's dW_hh (512 x 128 x 3584) against 67 with k blocked by 256 (8 lanes).
-const KB_TN: usize = 64;
+/// Rows of k per block of `gemm_tn` (the weight gradients over all T·B rows): the tile's panel
+/// of A (8 x 256 scalars, 8 KiB) on the stack and, for the widest column block, 64 KiB of B's
+/// rows in L2. Measured for W1's dW_hh (512 x 128 x 3584, 16 lanes, Zen 4): 85, 88 and 81
+/// GFLOP/s with 128, 256 and 512.
+const KB_TN: usize = 256;
 
 /// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
 #[derive(Clone, Copy)]
@@ -300,78 +302,6 @@ unsafe fn bc_rows<V: Lanes, const NV: usize>(
     }
 }
 
-/// Columns left over from the vector blocks when A is contiguous along its rows (`a.rs == 1`,
-/// i.e. `gemm_tn`): vectors run down 8 rows of C, one broadcast element of B per column.
-/// `C[0..8·NV, 0..NC] += Σ_p A(0.., p) · B[p, 0..NC]`.
-///
-/// # Safety
-/// As for [`bc_tile`], with the roles of rows and columns swapped; `a.rs == 1`.
-#[inline(always)]
-unsafe fn col_tile<E: Vec8, const NC: usize, const NV: usize>(
-    kc: usize,
-    a: Strided,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-) {
-    // SAFETY (whole body): by the caller's contract.
-    unsafe {
-        let mut acc = [[E::zero(); NV]; NC];
-        let (mut ap, mut bp) = (a.p, b);
-        for _ in 0..kc {
-            let mut av = [E::zero(); NV];
-            for (v, av) in av.iter_mut().enumerate() {
-                *av = E::load(ap.add(8 * v));
-            }
-            for (jj, acc) in acc.iter_mut().enumerate() {
-                let bv = E::splat(*bp.add(jj));
-                for (acc, &av) in acc.iter_mut().zip(&av) {
-                    *acc = av.mul_add(bv, *acc);
-                }
-            }
-            ap = ap.add(a.ps);
-            bp = bp.add(ldb);
-        }
-        for (jj, acc) in acc.iter().enumerate() {
-            for (v, acc) in acc.iter().enumerate() {
-                for (l, &s) in acc.to_array().iter().enumerate() {
-                    *c.add((8 * v + l) * ldc + jj) += s;
-                }
-            }
-        }
-    }
-}
-
-/// Columns `0..NC` of C (`b`, `c` at the block's first column) for all m rows when `a.rs == 1`:
-/// transposed tiles of 8·NV rows, then 8, then scalars.
-///
-/// # Safety
-/// As for [`col_tile`], for rows `0..m`.
-#[inline(always)]
-unsafe fn col_rows<E: Vec8, const NC: usize, const NV: usize>(
-    m: usize,
-    kc: usize,
-    a: Strided,
-    b: *const f32,
-    n: usize,
-    c: *mut f32,
-) {
-    // SAFETY (whole body): rows below m, columns below NC of the block.
-    unsafe {
-        let mut i = 0;
-        while i + 8 * NV <= m {
-            col_tile::<E, NC, NV>(kc, a.at(i, 0), b, n, c.add(i * n), n);
-            i += 8 * NV;
-        }
-        while i + 8 <= m {
-            col_tile::<E, NC, 1>(kc, a.at(i, 0), b, n, c.add(i * n), n);
-            i += 8;
-        }
-        scalar_block::<E>(i..m, 0..NC, kc, a, b, n, c, n);
-    }
-}
-
 /// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]` (edges only): per element of C, a sum
 /// from zero of the rounded products in order of p (no FMA), then added to C; computed for up
 /// to 8 columns at once, one lane each (the same arithmetic per element).
@@ -412,8 +342,8 @@ unsafe fn scalar_block<E: Vec8>(
 
 /// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`,
 /// k in blocks of `kb`: column blocks of 16 (8 lanes) or 64, 32, 16 (16 lanes), then 8 lanes,
-/// then the edge kernels. Every column that is in a vector block for one `V` is in one for the
-/// other, so both give the same bits.
+/// then [`scalar_block`] for the n % 8 columns left. Every column that is in a vector block for
+/// one `V` is in one for the other, so both give the same bits.
 ///
 /// # Safety
 /// A has the m x k elements named by its strides, B k·n and C m·n.
@@ -458,25 +388,212 @@ unsafe fn gemm_bcast<V: Lanes>(
                 bc_rows::<V::L8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
             }
             // The n % 8 columns left.
-            if a.rs == 1 {
-                let mut jj = nv;
-                while jj < n {
-                    let (bj, cj) = (b.add(jj), c.add(jj));
-                    let nc = (n - jj).min(4);
-                    match nc {
-                        1 => col_rows::<V::L8, 1, 4>(m, kc, a, bj, n, cj),
-                        2 => col_rows::<V::L8, 2, 4>(m, kc, a, bj, n, cj),
-                        3 => col_rows::<V::L8, 3, 3>(m, kc, a, bj, n, cj),
-                        _ => col_rows::<V::L8, 4, 2>(m, kc, a, bj, n, cj),
-                    }
-                    jj += nc;
-                }
-            } else {
-                scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
-            }
+            scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
             p0 += kc;
         }
     }
+}
+
+/// The vector columns `0..nv` (`nv % 8 == 0`) of `MR` rows of C, in the column blocks of
+/// [`gemm_bcast`].
+///
+/// # Safety
+/// As for [`bc_tile`], for `MR` rows and the columns below `nv`.
+#[inline(always)]
+unsafe fn bc_cols<V: Lanes, const MR: usize>(
+    nv: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut j = 0;
+    // SAFETY (whole body): columns below nv, by the caller's contract.
+    unsafe {
+        if V::N == 16 {
+            while j + 64 <= nv {
+                bc_tile::<V, MR, 4>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                j += 64;
+            }
+            if j + 32 <= nv {
+                bc_tile::<V, MR, 2>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                j += 32;
+            }
+            if j + 16 <= nv {
+                bc_tile::<V, MR, 1>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                j += 16;
+            }
+        } else {
+            while j + 16 <= nv {
+                bc_tile::<V::L8, MR, 2>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                j += 16;
+            }
+        }
+        if j < nv {
+            bc_tile::<V::L8, MR, 1>(kc, a, b.add(j), ldb, c.add(j), ldc);
+        }
+    }
+}
+
+/// Rows of k per sum of an edge column of `gemm_tn` ([`tn_edge`]).
+const KB_EDGE: usize = 64;
+
+/// `NC` edge columns (past the last multiple of 8) of the `mr <= 8` rows of a `gemm_tn` tile,
+/// from its panel (8 scalars of A per p): per column, the tile's rows in one vector times a
+/// broadcast element of B. Each element is a sum from zero over `KB_EDGE` rows of k at a time,
+/// then added to C: by single-rounding FMAs for the first `fused` rows, by a rounded product and
+/// a rounded add for the rest (the last m % 8 rows of C), the arithmetic these columns have
+/// always had, so that results (and golden fixtures) do not move.
+///
+/// # Safety
+/// `panel` holds `kc` rows of 8; B `kc` rows of `NC` at stride `ldb`; C `mr` rows of `NC` at
+/// stride `ldc`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tn_edge<E: Vec8, const NC: usize>(
+    mr: usize,
+    fused: usize,
+    kc: usize,
+    panel: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut p0 = 0;
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        while p0 < kc {
+            let p1 = (p0 + KB_EDGE).min(kc);
+            let mut acc = [E::zero(); NC];
+            let mut unfused = [E::zero(); NC];
+            for p in p0..p1 {
+                let av = E::load(panel.add(8 * p));
+                for (jj, acc) in acc.iter_mut().enumerate() {
+                    *acc = av.mul_add(E::splat(*b.add(p * ldb + jj)), *acc);
+                }
+            }
+            if fused < mr {
+                for p in p0..p1 {
+                    let av = E::load(panel.add(8 * p));
+                    for (jj, u) in unfused.iter_mut().enumerate() {
+                        *u = *u + av * E::splat(*b.add(p * ldb + jj));
+                    }
+                }
+            }
+            for jj in 0..NC {
+                let (f, u) = (acc[jj].to_array(), unfused[jj].to_array());
+                for r in 0..mr {
+                    *c.add(r * ldc + jj) += if r < fused { f[r] } else { u[r] };
+                }
+            }
+            p0 = p1;
+        }
+    }
+}
+
+/// One block of `kc <= KB_TN` rows of `gemm_tn` (A `kc` x m, read down its columns; B `kc` x n),
+/// by tiles of 6 rows of C. The tile's elements of A are first copied into a contiguous panel (8
+/// per p), and every column then broadcasts from there: read in place, each p would touch a new
+/// line of A at a stride of m floats, and for the power-of-two m of the gate dimension (4H)
+/// those lines fall into a few L1 sets and evict each other (W1's dW_hh, 512 x 128 x 3584, 16
+/// lanes, Zen 4: 67 GFLOP/s read in place, 82-90 with m = 496, 520 or 528, 88 from the panel).
+/// Every element of C in the vector columns is the chain of FMAs from C in order of p, as in
+/// `gemm_nn`; the edge columns keep their own sums ([`tn_edge`]).
+///
+/// # Safety
+/// A holds `kc` rows of `m`, B `kc` rows of `n`, C `m` rows of `n` (all tightly packed).
+#[inline(always)]
+unsafe fn tn_block<V: Lanes>(
+    m: usize,
+    n: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+) {
+    debug_assert!(kc <= KB_TN);
+    let nv = n - n % 8;
+    // The rows whose edge columns sum by FMAs.
+    let m8 = m - m % 8;
+    // Not zeroed: every lane read (p < kc, row < mr) is written first.
+    let mut buf = MaybeUninit::<[f32; 8 * KB_TN]>::uninit();
+    let panel = buf.as_mut_ptr().cast::<f32>();
+    let at = Strided {
+        p: panel,
+        rs: 1,
+        ps: 8,
+    };
+    let mut i = 0;
+    // SAFETY (whole body): rows below m of C, elements (p < kc, i .. i + mr) of A.
+    unsafe {
+        while i < m {
+            let mr = (m - i).min(6);
+            for p in 0..kc {
+                let row = a.add(p * m + i);
+                let v = if m - i >= 8 {
+                    V::L8::load(row)
+                } else {
+                    V::L8::load_n(row, mr)
+                };
+                v.store(panel.add(8 * p));
+            }
+            let ci = c.add(i * n);
+            match mr {
+                6 => bc_cols::<V, 6>(nv, kc, at, b, n, ci, n),
+                5 => bc_cols::<V, 5>(nv, kc, at, b, n, ci, n),
+                4 => bc_cols::<V, 4>(nv, kc, at, b, n, ci, n),
+                3 => bc_cols::<V, 3>(nv, kc, at, b, n, ci, n),
+                2 => bc_cols::<V, 2>(nv, kc, at, b, n, ci, n),
+                _ => bc_cols::<V, 1>(nv, kc, at, b, n, ci, n),
+            }
+            let fused = m8.saturating_sub(i).min(mr);
+            let mut j = nv;
+            while j < n {
+                let (bj, cj) = (b.add(j), ci.add(j));
+                let nc = (n - j).min(4);
+                match nc {
+                    1 => tn_edge::<V::L8, 1>(mr, fused, kc, panel, bj, n, cj, n),
+                    2 => tn_edge::<V::L8, 2>(mr, fused, kc, panel, bj, n, cj, n),
+                    3 => tn_edge::<V::L8, 3>(mr, fused, kc, panel, bj, n, cj, n),
+                    _ => tn_edge::<V::L8, 4>(mr, fused, kc, panel, bj, n, cj, n),
+                }
+                j += nc;
+            }
+            i += 6;
+        }
+    }
+}
+
+/// `C[m,n] += A[k,m]ᵀ · B[k,n]` in blocks of [`KB_TN`] rows ([`tn_block`]).
+///
+/// # Safety
+/// A holds `k·m` elements, B `k·n`, C `m·n`.
+#[inline(always)]
+unsafe fn gemm_tn_blocks<V: Lanes>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+) {
+    let mut p0 = 0;
+    while p0 < k {
+        let kc = (k - p0).min(KB_TN);
+        // SAFETY: rows p0 .. p0 + kc of A and B.
+        unsafe { tn_block::<V>(m, n, kc, a.add(p0 * m), b.add(p0 * n), c) };
+        p0 += kc;
+    }
+}
+
+widest! {
+    /// [`gemm_tn_blocks`] at the widest lane width in use.
+    gemm_tn_wide => gemm_tn_blocks(
+        m: usize, n: usize, k: usize, a: *const f32, b: *const f32, c: *mut f32
+    )
 }
 
 widest! {
@@ -535,13 +652,8 @@ pub(super) fn gemm_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
 /// `Kernels::gemm_tn` for `Simd`.
 pub(super) fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(fits(a.len(), k, m) && fits(b.len(), k, n) && fits(c.len(), m, n));
-    let a = Strided {
-        p: a.as_ptr(),
-        rs: 1,
-        ps: m,
-    };
     // SAFETY: lengths checked above.
-    unsafe { gemm_wide(m, n, k, KB_TN, a, b.as_ptr(), c.as_mut_ptr()) }
+    unsafe { gemm_tn_wide(m, n, k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) }
 }
 
 /// `y[n] += Σ_r A[r, n]`, each lane adding the rows in order, exactly as the naive loop does.
