@@ -9,7 +9,7 @@
 //! - the x axis from the data's first x (from 0 when the data start in the first half of the
 //!   range), and a right margin wide enough for the last label;
 //! - markers on short series (at most [`MARKERS_UP_TO`] points), so one epoch is a dot, not
-//!   nothing;
+//!   nothing; reference levels (two points at one y: chance, a baseline) dashed ([`is_reference`]);
 //! - the legend in the corner of the plot with the least data under it, or, when every corner
 //!   is taken, in headroom added above the data ([`legend_corner`]);
 //! - a labelled vertical marker where [`Panel::vline`] is set ([`Panel::vline_label`]).
