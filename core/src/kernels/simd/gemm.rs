@@ -395,7 +395,8 @@ unsafe fn gemm_bcast<V: Lanes>(
 }
 
 /// The vector columns `0..nv` (`nv % 8 == 0`) of `MR` rows of C, in the column blocks of
-/// [`gemm_bcast`].
+/// [`gemm_bcast`] (with 16 lanes and more than 6 rows, blocks of 48 instead of 64: 24
+/// accumulators).
 ///
 /// # Safety
 /// As for [`bc_tile`], for `MR` rows and the columns below `nv`.
@@ -413,9 +414,16 @@ unsafe fn bc_cols<V: Lanes, const MR: usize>(
     // SAFETY (whole body): columns below nv, by the caller's contract.
     unsafe {
         if V::N == 16 {
-            while j + 64 <= nv {
-                bc_tile::<V, MR, 4>(kc, a, b.add(j), ldb, c.add(j), ldc);
-                j += 64;
+            if MR > 6 {
+                while j + 48 <= nv {
+                    bc_tile::<V, MR, 3>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                    j += 48;
+                }
+            } else {
+                while j + 64 <= nv {
+                    bc_tile::<V, MR, 4>(kc, a, b.add(j), ldb, c.add(j), ldc);
+                    j += 64;
+                }
             }
             if j + 32 <= nv {
                 bc_tile::<V, MR, 2>(kc, a, b.add(j), ldb, c.add(j), ldc);
@@ -448,15 +456,15 @@ const KB_EDGE: usize = 64;
 /// always had, so that results (and golden fixtures) do not move.
 ///
 /// # Safety
-/// `panel` holds `kc` rows of 8; B `kc` rows of `NC` at stride `ldb`; C `mr` rows of `NC` at
-/// stride `ldc`.
+/// `panel` holds `kc` rows of 8 at stride `ps`; B `kc` rows of `NC` at stride `ldb`; C `mr`
+/// rows of `NC` at stride `ldc`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tn_edge<E: Vec8, const NC: usize>(
     mr: usize,
     fused: usize,
     kc: usize,
-    panel: *const f32,
+    (panel, ps): (*const f32, usize),
     b: *const f32,
     ldb: usize,
     c: *mut f32,
@@ -470,14 +478,14 @@ unsafe fn tn_edge<E: Vec8, const NC: usize>(
             let mut acc = [E::zero(); NC];
             let mut unfused = [E::zero(); NC];
             for p in p0..p1 {
-                let av = E::load(panel.add(8 * p));
+                let av = E::load(panel.add(ps * p));
                 for (jj, acc) in acc.iter_mut().enumerate() {
                     *acc = av.mul_add(E::splat(*b.add(p * ldb + jj)), *acc);
                 }
             }
             if fused < mr {
                 for p in p0..p1 {
-                    let av = E::load(panel.add(8 * p));
+                    let av = E::load(panel.add(ps * p));
                     for (jj, u) in unfused.iter_mut().enumerate() {
                         *u = *u + av * E::splat(*b.add(p * ldb + jj));
                     }
@@ -494,14 +502,16 @@ unsafe fn tn_edge<E: Vec8, const NC: usize>(
     }
 }
 
-/// One block of `kc <= KB_TN` rows of `gemm_tn` (A `kc` x m, read down its columns; B `kc` x n),
-/// by tiles of 6 rows of C. The tile's elements of A are first copied into a contiguous panel (8
-/// per p), and every column then broadcasts from there: read in place, each p would touch a new
-/// line of A at a stride of m floats, and for the power-of-two m of the gate dimension (4H)
-/// those lines fall into a few L1 sets and evict each other (W1's dW_hh, 512 x 128 x 3584, 16
-/// lanes, Zen 4: 67 GFLOP/s read in place, 82-90 with m = 496, 520 or 528, 88 from the panel).
-/// Every element of C in the vector columns is the chain of FMAs from C in order of p, as in
-/// `gemm_nn`; the edge columns keep their own sums ([`tn_edge`]).
+/// One block of `kc <= KB_TN` rows of `gemm_tn` (A `kc` x m, read down its columns; B `kc` x n).
+/// The rows of A behind a group of rows of C are first copied into a contiguous panel, and the
+/// tiles broadcast from there: read in place, each p would touch a new line of A at a stride of
+/// m floats, and for the power-of-two m of the gate dimension (4H) those lines fall into a few L1
+/// sets and evict each other (W1's dW_hh, 512 x 128 x 3584, 16 lanes, Zen 4: 67 GFLOP/s read in
+/// place, 82-90 with m = 496, 520 or 528, 88 from a panel). 16 lanes: groups of 16 rows (one line
+/// of A per p, read once), two tiles of 8 rows x 48 columns; 8 lanes: tiles of 6 rows x 16
+/// columns, each its own panel. Every element of C in the vector columns is the chain of FMAs
+/// from C in order of p, as in `gemm_nn`, whatever the tiles; the edge columns keep their own
+/// sums ([`tn_edge`]).
 ///
 /// # Safety
 /// A holds `kc` rows of `m`, B `kc` rows of `n`, C `m` rows of `n` (all tightly packed).
@@ -515,54 +525,93 @@ unsafe fn tn_block<V: Lanes>(
     c: *mut f32,
 ) {
     debug_assert!(kc <= KB_TN);
-    let nv = n - n % 8;
-    // The rows whose edge columns sum by FMAs.
-    let m8 = m - m % 8;
-    // Not zeroed: every lane read (p < kc, row < mr) is written first.
-    let mut buf = MaybeUninit::<[f32; 8 * KB_TN]>::uninit();
+    // Rows of C per group (per panel) and per tile.
+    let (group, tile) = if V::N == 16 { (16, 8) } else { (6, 6) };
+    // Panel row stride: 16, or 8 (one 8-lane vector holding the 6 rows).
+    let ps = if V::N == 16 { 16 } else { 8 };
+    // Not zeroed: every lane read (p < kc, row < the group's rows) is written first.
+    let mut buf = MaybeUninit::<[f32; 16 * KB_TN]>::uninit();
     let panel = buf.as_mut_ptr().cast::<f32>();
+    let mut i = 0;
+    // SAFETY (whole body): rows below m of C, elements (p < kc, i .. i + g) of A, panel rows
+    // below kc.
+    unsafe {
+        while i < m {
+            let g = (m - i).min(group);
+            for p in 0..kc {
+                let (row, dst) = (a.add(p * m + i), panel.add(ps * p));
+                if V::N == 16 && g == 16 {
+                    V::load(row).store(dst);
+                } else if m - i >= 8 && g <= 8 {
+                    V::L8::load(row).store(dst);
+                } else {
+                    V::L8::load_n(row, g).store(dst);
+                    if g > 8 {
+                        V::L8::load_n(row.add(8), g - 8).store(dst.add(8));
+                    }
+                }
+            }
+            let mut r0 = 0;
+            while r0 < g {
+                let mr = (g - r0).min(tile);
+                tn_tile::<V>(m, n, kc, i + r0, mr, (panel.add(r0), ps), b, c);
+                r0 += tile;
+            }
+            i += group;
+        }
+    }
+}
+
+/// Rows `i .. i + mr` (`mr <= 8`) of C for one k block of [`tn_block`], from their panel (`kc`
+/// rows of `mr` scalars at stride `ps`): the vector columns by [`bc_cols`], the rest by
+/// [`tn_edge`].
+///
+/// # Safety
+/// As for [`tn_block`]; the panel holds the rows' elements of A.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tn_tile<V: Lanes>(
+    m: usize,
+    n: usize,
+    kc: usize,
+    i: usize,
+    mr: usize,
+    (panel, ps): (*const f32, usize),
+    b: *const f32,
+    c: *mut f32,
+) {
+    let nv = n - n % 8;
     let at = Strided {
         p: panel,
         rs: 1,
-        ps: 8,
+        ps,
     };
-    let mut i = 0;
-    // SAFETY (whole body): rows below m of C, elements (p < kc, i .. i + mr) of A.
+    // SAFETY (whole body): rows i .. i + mr of C, by the caller's contract.
     unsafe {
-        while i < m {
-            let mr = (m - i).min(6);
-            for p in 0..kc {
-                let row = a.add(p * m + i);
-                let v = if m - i >= 8 {
-                    V::L8::load(row)
-                } else {
-                    V::L8::load_n(row, mr)
-                };
-                v.store(panel.add(8 * p));
+        let ci = c.add(i * n);
+        match mr {
+            8 => bc_cols::<V, 8>(nv, kc, at, b, n, ci, n),
+            7 => bc_cols::<V, 7>(nv, kc, at, b, n, ci, n),
+            6 => bc_cols::<V, 6>(nv, kc, at, b, n, ci, n),
+            5 => bc_cols::<V, 5>(nv, kc, at, b, n, ci, n),
+            4 => bc_cols::<V, 4>(nv, kc, at, b, n, ci, n),
+            3 => bc_cols::<V, 3>(nv, kc, at, b, n, ci, n),
+            2 => bc_cols::<V, 2>(nv, kc, at, b, n, ci, n),
+            _ => bc_cols::<V, 1>(nv, kc, at, b, n, ci, n),
+        }
+        // The rows whose edge columns sum by FMAs: all but the last m % 8 of C.
+        let fused = (m - m % 8).saturating_sub(i).min(mr);
+        let mut j = nv;
+        while j < n {
+            let (bj, cj, p) = (b.add(j), ci.add(j), (panel, ps));
+            let nc = (n - j).min(4);
+            match nc {
+                1 => tn_edge::<V::L8, 1>(mr, fused, kc, p, bj, n, cj, n),
+                2 => tn_edge::<V::L8, 2>(mr, fused, kc, p, bj, n, cj, n),
+                3 => tn_edge::<V::L8, 3>(mr, fused, kc, p, bj, n, cj, n),
+                _ => tn_edge::<V::L8, 4>(mr, fused, kc, p, bj, n, cj, n),
             }
-            let ci = c.add(i * n);
-            match mr {
-                6 => bc_cols::<V, 6>(nv, kc, at, b, n, ci, n),
-                5 => bc_cols::<V, 5>(nv, kc, at, b, n, ci, n),
-                4 => bc_cols::<V, 4>(nv, kc, at, b, n, ci, n),
-                3 => bc_cols::<V, 3>(nv, kc, at, b, n, ci, n),
-                2 => bc_cols::<V, 2>(nv, kc, at, b, n, ci, n),
-                _ => bc_cols::<V, 1>(nv, kc, at, b, n, ci, n),
-            }
-            let fused = m8.saturating_sub(i).min(mr);
-            let mut j = nv;
-            while j < n {
-                let (bj, cj) = (b.add(j), ci.add(j));
-                let nc = (n - j).min(4);
-                match nc {
-                    1 => tn_edge::<V::L8, 1>(mr, fused, kc, panel, bj, n, cj, n),
-                    2 => tn_edge::<V::L8, 2>(mr, fused, kc, panel, bj, n, cj, n),
-                    3 => tn_edge::<V::L8, 3>(mr, fused, kc, panel, bj, n, cj, n),
-                    _ => tn_edge::<V::L8, 4>(mr, fused, kc, panel, bj, n, cj, n),
-                }
-                j += nc;
-            }
-            i += 6;
+            j += nc;
         }
     }
 }
