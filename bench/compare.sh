@@ -98,7 +98,10 @@ fi
 script=$root/bench/pytorch_workloads.py
 meta() { printf '{"impl":"meta","what":"%s"}\n' "$1" >> "$out"; }
 
-meta "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+cpuid() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'; }
+# Family and model tell the microarchitecture where a VM hides the name (AMD family 25 = Zen 3/4,
+# 26 = Zen 5; Intel family 6, model 143 = Sapphire Rapids, 207 = Emerald Rapids).
+meta "Machine: $(cpuid 'model name') (family $(cpuid 'cpu family'), model $(cpuid 'model\s')) x $(nproc); $("$py" -c 'import torch; print("torch", torch.__version__)'); $(rustc -V); load at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 gcc -O3 -funroll-loops "$root/bench/fma_peak.c" -o "$tmp/fma_peak"
 gcc -O3 -funroll-loops "$root/bench/l2_read.c" -o "$tmp/l2_read"
 limits() {
