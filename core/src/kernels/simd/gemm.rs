@@ -189,10 +189,11 @@ lanes8! {
 // ---------------------------------------------------------------------------------------------
 // Broadcast tiles (gemm_nn, gemm_tn)
 
-/// Rows of k per block when A is read along its rows (`gemm_nn`): a 16-column panel of B is then
-/// 16 KiB, resident in L1 (the 64-column panels of the 16-lane path measured no faster with 64).
-/// The same for both lane widths: the edge columns sum each k block from zero, so their bits
-/// depend on the blocking.
+/// Rows of k per block when A is read along its rows (`gemm_nn`): a tile's 6 rows of A are then 6
+/// KiB, in L1 while the tile walks the block's rows of B. The same for both lane widths: the edge
+/// columns sum each k block from zero, so their bits depend on the blocking. (Row tiles outside,
+/// column blocks inside, as in `gemm_tn`: W1's backward products, 128 x 128 x 512 and 128 x 512 x
+/// 128, 16 lanes, Zen 4, ran at 107-115 GFLOP/s either way round.)
 pub(super) const KB_NN: usize = 256;
 
 /// Rows of k per block of `gemm_tn` (the weight gradients over all T·B rows): the tile's panel
@@ -268,40 +269,6 @@ unsafe fn bc_tile<V: Lanes, const MR: usize, const NV: usize>(
     }
 }
 
-/// All `m` rows of one column block of N·NV columns, in tiles of 6 rows (with 16 lanes and NV = 4:
-/// 24 accumulators, 4 vectors of B and a broadcast in the 32 registers).
-///
-/// # Safety
-/// As for [`bc_tile`], for rows `0..m`.
-#[inline(always)]
-unsafe fn bc_rows<V: Lanes, const NV: usize>(
-    m: usize,
-    kc: usize,
-    a: Strided,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-) {
-    // SAFETY (whole body): rows below m only.
-    unsafe {
-        let mut i = 0;
-        while i + 6 <= m {
-            bc_tile::<V, 6, NV>(kc, a.at(i, 0), b, ldb, c.add(i * ldc), ldc);
-            i += 6;
-        }
-        let (a, c) = (a.at(i, 0), c.add(i * ldc));
-        match m - i {
-            5 => bc_tile::<V, 5, NV>(kc, a, b, ldb, c, ldc),
-            4 => bc_tile::<V, 4, NV>(kc, a, b, ldb, c, ldc),
-            3 => bc_tile::<V, 3, NV>(kc, a, b, ldb, c, ldc),
-            2 => bc_tile::<V, 2, NV>(kc, a, b, ldb, c, ldc),
-            1 => bc_tile::<V, 1, NV>(kc, a, b, ldb, c, ldc),
-            _ => {}
-        }
-    }
-}
-
 /// `C[r0..r1, j0..j1] += Σ_{p < kc} A(r, p) · B[p, j]` (edges only): per element of C, a sum
 /// from zero of the rounded products in order of p (no FMA), then added to C; computed for up
 /// to 8 columns at once, one lane each (the same arithmetic per element).
@@ -341,9 +308,10 @@ unsafe fn scalar_block<E: Vec8>(
 }
 
 /// `C[m,n] += Σ_p A(r, p) · B[p, n]` for p < k, B and C row-major with leading dimensions `n`,
-/// k in blocks of `kb`: column blocks of 16 (8 lanes) or 64, 32, 16 (16 lanes), then 8 lanes,
-/// then [`scalar_block`] for the n % 8 columns left. Every column that is in a vector block for
-/// one `V` is in one for the other, so both give the same bits.
+/// k in blocks of `kb`: per tile of 6 rows (with 16 lanes and 64 columns: 24 accumulators, 4
+/// vectors of B and a broadcast in the 32 registers), the vector columns by [`bc_cols`], then
+/// [`scalar_block`] for the n % 8 columns left. Every column that is in a vector block for one
+/// `V` is in one for the other, so both give the same bits.
 ///
 /// # Safety
 /// A has the m x k elements named by its strides, B k·n and C m·n.
@@ -364,28 +332,18 @@ unsafe fn gemm_bcast<V: Lanes>(
         while p0 < k {
             let kc = (k - p0).min(kb);
             let (a, b) = (a.at(0, p0), b.add(p0 * n));
-            let mut j = 0;
-            if V::N == 16 {
-                while j + 64 <= nv {
-                    bc_rows::<V, 4>(m, kc, a, b.add(j), n, c.add(j), n);
-                    j += 64;
+            let mut i = 0;
+            while i < m {
+                let (ai, ci) = (a.at(i, 0), c.add(i * n));
+                match (m - i).min(6) {
+                    6 => bc_cols::<V, 6>(nv, kc, ai, b, n, ci, n),
+                    5 => bc_cols::<V, 5>(nv, kc, ai, b, n, ci, n),
+                    4 => bc_cols::<V, 4>(nv, kc, ai, b, n, ci, n),
+                    3 => bc_cols::<V, 3>(nv, kc, ai, b, n, ci, n),
+                    2 => bc_cols::<V, 2>(nv, kc, ai, b, n, ci, n),
+                    _ => bc_cols::<V, 1>(nv, kc, ai, b, n, ci, n),
                 }
-                if j + 32 <= nv {
-                    bc_rows::<V, 2>(m, kc, a, b.add(j), n, c.add(j), n);
-                    j += 32;
-                }
-                if j + 16 <= nv {
-                    bc_rows::<V, 1>(m, kc, a, b.add(j), n, c.add(j), n);
-                    j += 16;
-                }
-            } else {
-                while j + 16 <= nv {
-                    bc_rows::<V::L8, 2>(m, kc, a, b.add(j), n, c.add(j), n);
-                    j += 16;
-                }
-            }
-            if j < nv {
-                bc_rows::<V::L8, 1>(m, kc, a, b.add(j), n, c.add(j), n);
+                i += 6;
             }
             // The n % 8 columns left.
             scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
