@@ -117,7 +117,8 @@ fn check_gemm(kind: Gemm, m: usize, n: usize, k: usize, seed: u64) {
 }
 
 const MS: [usize; 8] = [1, 2, 3, 4, 5, 7, 9, 13];
-const NS: [usize; 12] = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 33];
+// 70, 128: `gemm_tn` packs A from 64 columns on.
+const NS: [usize; 14] = [1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 24, 33, 70, 128];
 // 300: more than one k block of `gemm_tn` (256).
 const KS: [usize; 12] = [1, 2, 3, 5, 7, 8, 9, 13, 16, 28, 33, 300];
 

@@ -202,6 +202,12 @@ pub(super) const KB_NN: usize = 256;
 /// GFLOP/s with 128, 256 and 512.
 const KB_TN: usize = 256;
 
+/// Columns of C from which `gemm_tn` packs A ([`tn_block`]); below, the few columns per tile
+/// leave too little work per copied element (Zen 4, 16 lanes, m = 512, k = 3584: n = 16, 24, 28,
+/// 32 ran at 113, 91, 70-85, 113 GFLOP/s in place against 69, 70, 56-61, 80-84 packed; n = 128
+/// at 75-80 in place against 96-98 packed).
+const TN_PACKED_FROM: usize = 64;
+
 /// A strided matrix operand: element (r, p) at `p[r·rs + p·ps]`.
 #[derive(Clone, Copy)]
 pub(super) struct Strided {
@@ -266,6 +272,78 @@ unsafe fn bc_tile<V: Lanes, const MR: usize, const NV: usize>(
                 acc.store(c.add(r * ldc + V::N * v));
             }
         }
+    }
+}
+
+/// Columns left over from the vector blocks when A is contiguous along its rows (`a.rs == 1`,
+/// i.e. `gemm_tn`): vectors run down 8 rows of C, one broadcast element of B per column.
+/// `C[0..8·NV, 0..NC] += Σ_p A(0.., p) · B[p, 0..NC]`.
+///
+/// # Safety
+/// As for [`bc_tile`], with the roles of rows and columns swapped; `a.rs == 1`.
+#[inline(always)]
+unsafe fn col_tile<E: Vec8, const NC: usize, const NV: usize>(
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        let mut acc = [[E::zero(); NV]; NC];
+        let (mut ap, mut bp) = (a.p, b);
+        for _ in 0..kc {
+            let mut av = [E::zero(); NV];
+            for (v, av) in av.iter_mut().enumerate() {
+                *av = E::load(ap.add(8 * v));
+            }
+            for (jj, acc) in acc.iter_mut().enumerate() {
+                let bv = E::splat(*bp.add(jj));
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = av.mul_add(bv, *acc);
+                }
+            }
+            ap = ap.add(a.ps);
+            bp = bp.add(ldb);
+        }
+        for (jj, acc) in acc.iter().enumerate() {
+            for (v, acc) in acc.iter().enumerate() {
+                for (l, &s) in acc.to_array().iter().enumerate() {
+                    *c.add((8 * v + l) * ldc + jj) += s;
+                }
+            }
+        }
+    }
+}
+
+/// Columns `0..NC` of C (`b`, `c` at the block's first column) for all m rows when `a.rs == 1`:
+/// transposed tiles of 8·NV rows, then 8, then scalars.
+///
+/// # Safety
+/// As for [`col_tile`], for rows `0..m`.
+#[inline(always)]
+unsafe fn col_rows<E: Vec8, const NC: usize, const NV: usize>(
+    m: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    n: usize,
+    c: *mut f32,
+) {
+    // SAFETY (whole body): rows below m, columns below NC of the block.
+    unsafe {
+        let mut i = 0;
+        while i + 8 * NV <= m {
+            col_tile::<E, NC, NV>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            i += 8 * NV;
+        }
+        while i + 8 <= m {
+            col_tile::<E, NC, 1>(kc, a.at(i, 0), b, n, c.add(i * n), n);
+            i += 8;
+        }
+        scalar_block::<E>(i..m, 0..NC, kc, a, b, n, c, n);
     }
 }
 
@@ -346,7 +424,22 @@ unsafe fn gemm_bcast<V: Lanes>(
                 i += 6;
             }
             // The n % 8 columns left.
-            scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
+            if a.rs == 1 {
+                let mut jj = nv;
+                while jj < n {
+                    let (bj, cj) = (b.add(jj), c.add(jj));
+                    let nc = (n - jj).min(4);
+                    match nc {
+                        1 => col_rows::<V::L8, 1, 4>(m, kc, a, bj, n, cj),
+                        2 => col_rows::<V::L8, 2, 4>(m, kc, a, bj, n, cj),
+                        3 => col_rows::<V::L8, 3, 3>(m, kc, a, bj, n, cj),
+                        _ => col_rows::<V::L8, 4, 2>(m, kc, a, bj, n, cj),
+                    }
+                    jj += nc;
+                }
+            } else {
+                scalar_block::<V::L8>(0..m, nv..n, kc, a, b, n, c, n);
+            }
             p0 += kc;
         }
     }
@@ -656,11 +749,27 @@ pub(super) fn gemm_nn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mu
     unsafe { gemm_wide(m, n, k, KB_NN, a, b.as_ptr(), c.as_mut_ptr()) }
 }
 
-/// `Kernels::gemm_tn` for `Simd`.
+/// `Kernels::gemm_tn` for `Simd`: narrow products (fewer than [`TN_PACKED_FROM`] columns, e.g.
+/// dW_ih for a small input) broadcast from A in place with k blocked by [`KB_EDGE`]; wide ones
+/// through the packed panels of [`tn_block`]. Both compute every element with the same
+/// arithmetic (the vector columns as chains of FMAs from C, the edge columns as [`tn_edge`]
+/// describes), so the choice changes no bits.
 pub(super) fn gemm_tn(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(fits(a.len(), k, m) && fits(b.len(), k, n) && fits(c.len(), m, n));
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
     // SAFETY: lengths checked above.
-    unsafe { gemm_tn_wide(m, n, k, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) }
+    unsafe {
+        if n < TN_PACKED_FROM {
+            let a = Strided {
+                p: ap,
+                rs: 1,
+                ps: m,
+            };
+            gemm_wide(m, n, k, KB_EDGE, a, bp, cp)
+        } else {
+            gemm_tn_wide(m, n, k, ap, bp, cp)
+        }
+    }
 }
 
 /// `y[n] += Σ_r A[r, n]`, each lane adding the rows in order, exactly as the naive loop does.
