@@ -1,8 +1,15 @@
-//! The one training loop every task uses: zero the gradients, let the task run forward and
-//! backward (it knows its data and loss), refuse a non-finite loss or gradient, clip by global
-//! norm, take an optimizer step. Plus the progress bar and the optimizer flags.
+//! What every task's training shares. One update ([`Trainer`]): zero the gradients, let the task
+//! run forward and backward (it knows its data and loss), refuse a non-finite loss or gradient,
+//! clip by global norm, take an optimizer step, and with `--tensorboard` write the update's loss,
+//! learning rate and gradient norm. Checkpoints of model, optimizer state and the task's progress.
+//! The run's progress on stderr ([`progress`]: a bar on a terminal, lines otherwise), typed metric
+//! rows ([`Row`]) and the optimizer flags. The loop around the updates (batches, evaluation
+//! cadence, checkpoint cadence) is still each task's own.
 
+use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,6 +19,8 @@ use tinyrnn::{Optimizer, clip_grad_norm};
 
 use crate::modelfile::{CHECKSUM_KEY, ModelFile};
 use crate::net::Net;
+use crate::out::OutDir;
+use crate::tensorboard::EventWriter;
 
 /// The optimizers of the core, by name (for `--optimizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +63,9 @@ pub struct RunCheck<'a> {
     pub id: &'a [(&'a str, String)],
     /// The run's total number of updates.
     pub updates: u64,
+    /// Whether a checkpoint of the finished run (taken after its last update) is accepted: the
+    /// resumed run then only writes its outputs.
+    pub finished: bool,
     /// The task's extra tensors (as given to [`Trainer::save_checkpoint`]).
     pub extras: &'a [&'a str],
 }
@@ -72,6 +84,10 @@ pub struct Trainer {
     pub step: u64,
     /// Maximum global gradient norm (`None`: no clipping).
     pub clip: Option<f32>,
+    /// The global gradient norm of the last update, before clipping.
+    pub grad_norm: f32,
+    /// `--tensorboard`: every update writes its loss, learning rate and gradient norm here.
+    board: Option<RefCell<EventWriter>>,
 }
 
 impl Trainer {
@@ -86,6 +102,23 @@ impl Trainer {
             opt_state: vec![0.0; opt.state_len(n)],
             step: 0,
             clip,
+            grad_norm: 0.0,
+            board: None,
+        }
+    }
+
+    /// Writes TensorBoard scalars to `board` from now on: after every update `loss/train` (the
+    /// batch's loss), `train/lr` and `train/grad_norm` (before clipping), and whatever the task
+    /// adds with [`scalars`](Self::scalars).
+    pub fn set_board(&mut self, board: Option<EventWriter>) {
+        self.board = board.map(RefCell::new);
+    }
+
+    /// Writes the scalars `(tag, value)` at the current update to the TensorBoard file, if any.
+    pub fn scalars(&self, values: &[(&str, f64)]) -> Result<()> {
+        match &self.board {
+            Some(b) => b.borrow_mut().scalars(self.step, values),
+            None => Ok(()),
         }
     }
 
@@ -180,7 +213,7 @@ impl Trainer {
     /// 2. the run: every entry of `run.id` with the same value (same task and flags: anything
     ///    else would not continue the same run);
     /// 3. the update count: within the run, `1..run.updates` (checkpoints are taken after an
-    ///    update and before the last one);
+    ///    update and before the last one), or `1..=run.updates` with `run.finished`;
     /// 4. the tensors: the model's, `optimizer.state` and `run.extras` only, every one finite,
     ///    the model of this trainer's sizes and the optimizer state of its length;
     /// 5. the progress: it parses, and `check(progress, update, file)` accepts it (the task's
@@ -215,10 +248,14 @@ impl Trainer {
         let update: u64 = get("update")
             .and_then(|s| s.parse().ok())
             .with_context(|| format!("cannot resume: {p}: no valid update count"))?;
-        if update == 0 || update >= run.updates {
+        if update == 0 || update > run.updates || (update == run.updates && !run.finished) {
+            let last = match run.finished {
+                true => "at the latest after the last one",
+                false => "before the last one",
+            };
             bail!(
                 "cannot resume: {p} is inconsistent: its update count {update} is not within this \
-                 run's {} updates (a checkpoint is taken after an update and before the last one)",
+                 run's {} updates (a checkpoint is taken after an update and {last})",
                 run.updates
             );
         }
@@ -265,20 +302,30 @@ impl Trainer {
             );
         }
         self.step += 1;
+        self.grad_norm = norm;
+        let lr = self.opt.lr();
         self.opt.step(
             self.step,
             self.model.flat_mut(),
             self.grads[0].flat(),
             &mut self.opt_state,
         )?;
+        self.scalars(&[
+            ("loss/train", f64::from(loss)),
+            ("train/lr", f64::from(lr)),
+            ("train/grad_norm", f64::from(norm)),
+        ])?;
         Ok(loss)
     }
 }
 
-/// A progress bar on stderr with loss and ETA (hidden when stderr is not a terminal, or `quiet`).
-pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
+/// A run's progress on stderr: on a terminal, a progress bar with the task's message (loss,
+/// metric), rate and ETA; when stderr is not a terminal (a log file, CI, `nohup`), one line every
+/// 10% of the run or every [`LINE_EVERY`], whichever comes first; with `quiet`, nothing.
+pub fn progress(len: u64, what: &str, quiet: bool) -> Reporter {
     let bar = ProgressBar::new(len);
-    if quiet {
+    let lines = !quiet && !std::io::stderr().is_terminal();
+    if quiet || lines {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     if let Ok(style) =
@@ -287,7 +334,187 @@ pub fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix(what.to_string());
-    bar
+    let now = Instant::now();
+    Reporter {
+        bar,
+        lines: lines.then(|| Lines {
+            what: what.to_string(),
+            unit: "updates",
+            len,
+            offset: 0,
+            total: len,
+            pos: 0,
+            first: 0,
+            started: false,
+            start: now,
+            last: now,
+            next: 0,
+            msg: String::new(),
+        }),
+    }
+}
+
+/// Longest time between two progress lines when stderr is not a terminal.
+pub const LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// The progress of a run: a bar ([`progress`]) or lines.
+pub struct Reporter {
+    bar: ProgressBar,
+    lines: Option<Lines>,
+}
+
+/// What the progress lines need: the run's position, its start, the last line.
+struct Lines {
+    what: String,
+    unit: &'static str,
+    /// This bar's length, the run's units before its position 0, and the run's whole length.
+    len: u64,
+    offset: u64,
+    total: u64,
+    /// The bar's position, and the run's position where this process started counting.
+    pos: u64,
+    first: u64,
+    started: bool,
+    start: Instant,
+    last: Instant,
+    /// The run position at which the next 10% line is due.
+    next: u64,
+    msg: String,
+}
+
+impl Reporter {
+    /// A bar that is one part of a longer run (mnist: an epoch): the lines count `offset` units
+    /// of the run's `total` before this bar's start, so their 10% and ETA are the run's.
+    pub fn within(mut self, offset: u64, total: u64) -> Self {
+        if let Some(l) = &mut self.lines {
+            (l.offset, l.total) = (offset, total.max(1));
+        }
+        self
+    }
+
+    /// What the bar counts, in the lines' rate (default `updates`).
+    pub fn unit(mut self, unit: &'static str) -> Self {
+        if let Some(l) = &mut self.lines {
+            l.unit = unit;
+        }
+        self
+    }
+
+    /// Moves to `pos` (a resumed run's start); the rate counts from the first position set.
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+    }
+
+    /// The task's message: loss and metric.
+    pub fn set_message(&mut self, msg: String) {
+        if let Some(l) = &mut self.lines {
+            l.msg.clone_from(&msg);
+        }
+        self.bar.set_message(msg);
+    }
+
+    /// Advances by `n`; a line when one is due.
+    pub fn inc(&mut self, n: u64) {
+        let pos = self.bar.position();
+        self.bar.inc(n);
+        if let Some(l) = &mut self.lines {
+            if !l.started {
+                l.started = true;
+                l.first = l.offset + pos;
+                l.next = l.mark_after(l.first);
+                l.start = Instant::now();
+                l.last = l.start;
+            }
+            l.pos = pos + n;
+            let at = l.offset + l.pos;
+            if at >= l.next || l.last.elapsed() >= LINE_EVERY {
+                eprintln!("{}", l.line());
+                l.last = Instant::now();
+                l.next = l.mark_after(at);
+            }
+        }
+    }
+
+    /// Clears the bar (the lines need no closing).
+    pub fn finish_and_clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Lines {
+    /// The first multiple of 10% of the run after position `at`.
+    fn mark_after(&self, at: u64) -> u64 {
+        let tenth = |k: u64| (u128::from(self.total) * u128::from(k)).div_ceil(10) as u64;
+        (1..=10).map(tenth).find(|&m| m > at).unwrap_or(u64::MAX)
+    }
+
+    /// `what: pos/len (p% of the run) message, rate unit/s, ETA`.
+    fn line(&self) -> String {
+        let at = self.offset + self.pos;
+        let secs = self.start.elapsed().as_secs_f64();
+        let rate = (at - self.first.min(at)) as f64 / secs.max(1e-9);
+        let eta = match rate > 0.0 {
+            true => clock(self.total.saturating_sub(at) as f64 / rate),
+            false => "?".into(),
+        };
+        let msg = match self.msg.is_empty() {
+            true => String::new(),
+            false => format!(" {}", self.msg),
+        };
+        format!(
+            "{}: {}/{} ({:.0}% of the run){msg}, {} {}/s, ETA {eta}",
+            self.what,
+            self.pos,
+            self.len,
+            100.0 * at as f64 / self.total.max(1) as f64,
+            rate_text(rate),
+            self.unit
+        )
+    }
+}
+
+/// A rate with three significant digits at most (`0.52`, `45.3`, `1234`).
+fn rate_text(r: f64) -> String {
+    match r {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r if r >= 10.0 => format!("{r:.1}"),
+        r => format!("{r:.2}"),
+    }
+}
+
+/// Seconds as `42 s`, `3 min 05 s`, `1 h 02 min`.
+fn clock(s: f64) -> String {
+    let s = s.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s / 60 % 60),
+    }
+}
+
+/// A row of a task's metrics CSV: typed values (what the plots and checkpoints read), formatted
+/// once, when the file is written.
+pub trait Row {
+    /// The CSV header.
+    const HEADER: &'static [&'static str];
+    /// The fields as the CSV has them.
+    fn fields(&self) -> Vec<String>;
+}
+
+/// Writes `rows` as the CSV `name` of `out` (temporary file, then rename).
+pub fn write_rows<R: Row>(out: &OutDir, name: &str, rows: &[R]) -> Result<std::path::PathBuf> {
+    out.csv(name, R::HEADER, rows.iter().map(Row::fields))
+}
+
+/// The index of the largest value (the first of equal ones): a classifier's prediction.
+pub fn argmax(y: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &v) in y.iter().enumerate() {
+        if v > y[best] {
+            best = k;
+        }
+    }
+    best
 }
 
 /// Exponential moving average, for a readable loss on the progress bar.

@@ -121,14 +121,7 @@ const SIZES: &[(&str, &[&str])] = &[
     ),
     (
         "mnist",
-        &[
-            "--epochs",
-            "--limit",
-            "--val",
-            "--batch",
-            "--threads",
-            "--hidden",
-        ],
+        &["--epochs", "--limit", "--batch", "--threads", "--hidden"],
     ),
 ];
 

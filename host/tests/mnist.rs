@@ -404,3 +404,48 @@ fn huge_runs_are_refused() {
     );
     assert!(!dir.exists(), "the refused run created {}", dir.display());
 }
+
+/// `--val`: a fraction (with a point or as a ratio) or a count of the training file's images, or
+/// 0 (no validation: every image trains, empty validation columns, no validation curve); the
+/// summary says how many images went where; a 1-epoch run keeps its checkpoint.
+#[test]
+fn val_takes_fractions_counts_and_zero() {
+    let d = dataset(false);
+    for (val, train, held) in [("0.1", 36, 4), ("1/8", 35, 5), ("6", 34, 6), ("0", 40, 0)] {
+        let out = tempfile::tempdir().expect("tempdir");
+        let summary = mnist(
+            d.path(),
+            out.path(),
+            &[
+                "--epochs", "1", "--val", val, "--batch", "8", "--hidden", "8",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("--val {val}: {e:?}"));
+        let split = format!("({train} training, {held} validation, 16 test images): 1 epoch in");
+        assert!(summary.contains(&split), "--val {val}: {summary}");
+        assert!(
+            out.path().join("checkpoint.safetensors").is_file(),
+            "--val {val}: a 1-epoch run wrote no checkpoint"
+        );
+        let metrics = read_csv(&out.path().join("metrics.csv"));
+        let col = metrics
+            .0
+            .iter()
+            .position(|h| h == "val_acc")
+            .expect("val_acc");
+        assert_eq!(metrics.1[0][col].is_empty(), held == 0, "--val {val}");
+        if held == 0 {
+            assert!(summary.contains("no validation"), "{summary}");
+        }
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    for bad in ["1.0", "1/0", "-0.1", "0.5x", "2/1"] {
+        assert!(
+            matches!(
+                mnist(d.path(), out.path(), &["--val", bad]),
+                Err(Failure::Usage(_))
+            ),
+            "--val {bad} was accepted"
+        );
+    }
+}

@@ -351,12 +351,12 @@ fn progress_must_match_the_update_count() {
         root.path(),
         "sine-row",
         &ckpt,
-        progress(|p| p[1][0] = "52".into()),
+        progress(|p| p[1]["update"] = 52.into()),
     );
     refused(
         SINE,
         &["--resume", &dir],
-        &["metrics row 2 is for update `52`, expected 51"],
+        &["metrics row 2 is for update 52, expected 51"],
     );
 
     let run = root.path().join("memory");

@@ -29,7 +29,25 @@ use super::{Common, int8};
 use crate::net::{Net, Outputs, Workspace};
 use crate::out::{OutDir, num};
 use crate::plot;
-use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::train::{self, Ema, OptimizerKind, Trainer, progress, write_rows};
+
+/// A row of metrics.csv: the MSE over the scored steps before update `update` (0-based).
+struct LogRow {
+    update: u64,
+    mse: f32,
+    seconds: f64,
+}
+
+impl train::Row for LogRow {
+    const HEADER: &'static [&'static str] = &["update", "mse", "seconds"];
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.update.to_string(),
+            num(self.mse),
+            format!("{:.3}", self.seconds),
+        ]
+    }
+}
 
 /// One 1 every `PERIOD` elements.
 pub const PERIOD: usize = 5;
@@ -148,6 +166,7 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, OptimizerKind::Rmsprop.build(args.lr, 0.0), clip);
+    trainer.set_board(args.common.board(None)?);
 
     let n = d.x.len();
     let mut ws = trainer.model.workspace(WINDOW, PERIOD, Outputs::EveryStep);
@@ -155,10 +174,10 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
     let (mut y, mut dy) = (vec![0.0f32; n], vec![0.0f32; n]);
     let (mut ys, mut dys) = (vec![0.0f32; idx.len()], vec![0.0f32; idx.len()]);
 
-    let bar = progress(args.max_updates, "counter", args.common.quiet);
+    let mut bar = progress(args.max_updates, "counter", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
-    let mut log: Vec<[String; 3]> = Vec::new();
+    let mut log: Vec<LogRow> = Vec::new();
     let mut converged = None;
     let mut last = f32::NAN;
     let mut before = Net::new(spec())?;
@@ -184,11 +203,11 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
         last = loss;
         let done = loss < args.target_mse;
         if update.is_multiple_of(10) || done {
-            log.push([
-                update.to_string(),
-                num(loss),
-                format!("{:.3}", start.elapsed().as_secs_f64()),
-            ]);
+            log.push(LogRow {
+                update,
+                mse: loss,
+                seconds: start.elapsed().as_secs_f64(),
+            });
         }
         if done {
             std::mem::swap(&mut trainer.model, &mut before);
@@ -343,13 +362,15 @@ fn train(args: &CounterArgs, out: &OutDir) -> Result<String> {
             ]
         }),
     )?;
-    out.csv("metrics.csv", &["update", "mse", "seconds"], log.iter())?;
+    write_rows(out, "metrics.csv", &log)?;
     out.png("loss.png", |p| {
         plot::draw_loss(
             p,
             "counter: training MSE (scored steps)",
             "MSE",
-            plot::log_column(&log, 1),
+            log.iter()
+                .map(|r| (r.update as f64, f64::from(r.mse)))
+                .collect(),
         )
     })?;
     model.save(

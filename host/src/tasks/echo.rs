@@ -28,7 +28,29 @@ use crate::budget;
 use crate::net::{Net, Outputs};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, Trainer, progress};
+use crate::train::{Ema, OptimizerKind, Row, Trainer, progress, write_rows};
+
+/// A row of metrics.csv: the means over the `--log-every` updates up to `update`.
+struct LogRow {
+    update: u64,
+    epoch: u32,
+    loss: f32,
+    accuracy: f32,
+    seconds: f64,
+}
+
+impl Row for LogRow {
+    const HEADER: &'static [&'static str] = &["update", "epoch", "loss", "accuracy", "seconds"];
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.update.to_string(),
+            self.epoch.to_string(),
+            num(self.loss),
+            num(self.accuracy),
+            format!("{:.3}", self.seconds),
+        ]
+    }
+}
 
 /// `tinyrnn echo` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -194,6 +216,7 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
     model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    trainer.set_board(args.common.board(None)?);
 
     let rows = chunk * batch;
     let mut ws = trainer.model.workspace(chunk, batch, Outputs::EveryStep);
@@ -202,10 +225,10 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
     let mut logits = vec![[0.0f32; 2]; rows];
     let mut dlogits = vec![[0.0f32; 2]; rows];
 
-    let bar = progress(total, "echo", args.common.quiet);
+    let mut bar = progress(total, "echo", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
-    let mut log: Vec<[String; 5]> = Vec::new();
+    let mut log: Vec<LogRow> = Vec::new();
     let mut block = Block::default();
     let mut streams: Vec<Vec<u8>> = Vec::new();
     for epoch in 0..args.epochs {
@@ -250,22 +273,22 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
                 .filter(|(z, k)| (z[1] > z[0]) as usize == **k)
                 .count();
             let avg = ema.add(loss as f64);
-            bar.inc(1);
-            if trainer.step.is_multiple_of(20) {
-                bar.set_message(format!("loss {avg:.3e}"));
-            }
             if trainer.step.is_multiple_of(args.log_every)
                 || (epoch + 1 == args.epochs && k + 1 == chunks)
             {
-                log.push([
-                    trainer.step.to_string(),
-                    (epoch + 1).to_string(),
-                    num((block.loss / block.updates as f64) as f32),
-                    num((block.correct as f64 / block.scored as f64) as f32),
-                    format!("{:.3}", start.elapsed().as_secs_f64()),
-                ]);
+                let accuracy = block.correct as f64 / block.scored as f64;
+                trainer.scalars(&[("accuracy/train", accuracy)])?;
+                bar.set_message(format!("loss {avg:.3e} acc {accuracy:.4}"));
+                log.push(LogRow {
+                    update: trainer.step,
+                    epoch: epoch + 1,
+                    loss: (block.loss / block.updates as f64) as f32,
+                    accuracy: accuracy as f32,
+                    seconds: start.elapsed().as_secs_f64(),
+                });
                 block = Block::default();
             }
+            bar.inc(1);
         }
     }
     bar.finish_and_clear();
@@ -318,6 +341,7 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
         }
     }
     let accuracy = correct as f64 / scored as f64;
+    trainer.scalars(&[("accuracy/test", accuracy)])?;
     let eval_time = eval_start.elapsed().as_secs_f64();
 
     // int8: calibrated on the last epoch's streams (each read whole from the zero state, as in
@@ -348,11 +372,7 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
         );
     }
 
-    out.csv(
-        "metrics.csv",
-        &["update", "epoch", "loss", "accuracy", "seconds"],
-        log.iter(),
-    )?;
+    write_rows(out, "metrics.csv", &log)?;
     let with_int8 = |mut header: Vec<&'static str>, column| {
         if args.int8 {
             header.push(column);
@@ -388,7 +408,11 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
             row
         }),
     )?;
-    let curve = |col: usize| plot::log_column(&log, col);
+    let curve = |f: fn(&LogRow) -> f32| -> Vec<(f64, f64)> {
+        log.iter()
+            .map(|r| (r.update as f64, f64::from(f(r))))
+            .collect()
+    };
     let panels = [
         Panel {
             title: format!(
@@ -400,7 +424,7 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
             log_y: true,
             series: vec![Series {
                 label: String::new(),
-                points: curve(2),
+                points: curve(|r| r.loss),
                 color: PALETTE[0],
             }],
             ..Panel::default()
@@ -411,7 +435,7 @@ fn run_net(args: &EchoArgs, out: &OutDir) -> Result<String> {
             y_label: "accuracy".into(),
             series: vec![Series {
                 label: String::new(),
-                points: curve(3),
+                points: curve(|r| r.accuracy),
                 color: PALETTE[1],
             }],
             ..Panel::default()

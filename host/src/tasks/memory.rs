@@ -40,7 +40,9 @@ use crate::budget;
 use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, progress, split};
+use crate::train::{
+    Ema, OptimizerKind, Row, RunCheck, Trainer, argmax, progress, split, write_rows,
+};
 
 /// Symbols of the alphabet.
 const SYMBOLS: usize = 8;
@@ -523,7 +525,11 @@ impl Shard {
         let (d0, d1) = self.dy.split_at_mut(split);
         let before = softmax_cross_entropy(y0, t0, d0, Reduction::Sum)? as f64;
         let recall = softmax_cross_entropy(y1, t1, d1, Reduction::Sum)? as f64;
-        let correct = y1.iter().zip(t1).filter(|(y, t)| argmax(y) == **t).count();
+        let correct = y1
+            .iter()
+            .zip(t1)
+            .filter(|(y, t)| argmax(&y[..]) == **t)
+            .count();
         if let Some((on, grad)) = train {
             if on == LossOn::Recall {
                 d0.fill([0.0; OUT]);
@@ -539,16 +545,6 @@ impl Shard {
         };
         Ok(())
     }
-}
-
-fn argmax(y: &[f32; OUT]) -> usize {
-    let mut best = 0;
-    for (k, &v) in y.iter().enumerate() {
-        if v > y[best] {
-            best = k;
-        }
-    }
-    best
 }
 
 /// Evaluation over `seqs` in chunks, each split over the shards, one thread each (no gradient).
@@ -629,7 +625,7 @@ struct Progress {
     ema: Ema,
     /// Sums since the last metrics row.
     window: Stats,
-    log: Vec<[String; 8]>,
+    log: Vec<LogRow>,
     seconds: f64,
     stopped: bool,
 }
@@ -655,15 +651,54 @@ impl Progress {
             );
         }
         for (k, row) in (1u64..).zip(&self.log) {
-            if row[0] != (k * log_every).to_string() {
+            if row.update != k * log_every {
                 bail!(
-                    "metrics row {k} is for update `{}`, expected {}",
-                    row[0].escape_debug(),
+                    "metrics row {k} is for update {}, expected {}",
+                    row.update,
                     k * log_every
                 );
             }
         }
         Ok(())
+    }
+}
+
+/// A row of metrics.csv, and of a checkpoint's progress: at update `update`, the curriculum's N,
+/// the training batches' means since the row before, the held-out (monitor) sequences' scores at
+/// the full N, the seconds since the start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LogRow {
+    update: u64,
+    train_blanks: usize,
+    train_loss: f64,
+    train_recall_accuracy: f64,
+    eval_recall_loss: f64,
+    eval_recall_accuracy: f64,
+    seconds: f64,
+}
+
+impl Row for LogRow {
+    const HEADER: &'static [&'static str] = &[
+        "update",
+        "train_blanks",
+        "train_loss",
+        "train_recall_accuracy",
+        "eval_recall_loss",
+        "eval_recall_accuracy",
+        "baseline_recall_loss",
+        "seconds",
+    ];
+    fn fields(&self) -> Vec<String> {
+        vec![
+            self.update.to_string(),
+            self.train_blanks.to_string(),
+            format!("{:.6}", self.train_loss),
+            format!("{:.6}", self.train_recall_accuracy),
+            format!("{:.6}", self.eval_recall_loss),
+            format!("{:.6}", self.eval_recall_accuracy),
+            format!("{BASELINE:.6}"),
+            format!("{:.3}", self.seconds),
+        ]
     }
 }
 
@@ -685,6 +720,8 @@ fn run_net(
     model.init(&mut init_rng, Some(args.forget_bias));
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    let sub = args.compare.then(|| format!("{}-n{blanks}", spec.cell));
+    trainer.set_board(args.common.board(sub.as_deref())?);
     let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new()).collect();
 
     // Held-out sequences: a monitor set (metrics.csv, early stop) and the test set, both from the
@@ -703,6 +740,7 @@ fn run_net(
         same.checkpoint,
         same.int8,
     ) = (None, false, CheckpointArgs::default(), false);
+    same.common.tensorboard = None;
     let mut run_id = run_id("memory", &same);
     run_id.push(("memory.run", format!("{} N={blanks}", spec.cell)));
     let checkpoint = out.path(CHECKPOINT_FILE);
@@ -712,6 +750,7 @@ fn run_net(
         let run = RunCheck {
             id: &run_id,
             updates: args.steps,
+            finished: false,
             extras: &[],
         };
         p = trainer.resume(from, &run, |p: &mut Progress, update, _| {
@@ -722,7 +761,7 @@ fn run_net(
         resumed = format!(" (resumed at update {})", trainer.step);
     }
     let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
-    let bar = progress(
+    let mut bar = progress(
         args.steps,
         &format!("memory {} N={blanks}", spec.cell),
         args.common.quiet,
@@ -784,16 +823,21 @@ fn run_net(
         if updates.is_multiple_of(args.log_every) || updates == args.steps {
             let seconds = start.elapsed().as_secs_f64();
             let eval = evaluate(&trainer.model, &mut shards, &monitor, full)?;
-            log.push([
-                updates.to_string(),
-                curriculum.current.to_string(),
-                format!("{:.6}", window.mean_loss()),
-                format!("{:.6}", window.accuracy()),
-                format!("{:.6}", eval.mean_recall_loss()),
-                format!("{:.6}", eval.accuracy()),
-                format!("{BASELINE:.6}"),
-                format!("{seconds:.3}"),
-            ]);
+            log.push(LogRow {
+                update: updates,
+                train_blanks: curriculum.current,
+                train_loss: window.mean_loss(),
+                train_recall_accuracy: window.accuracy(),
+                eval_recall_loss: eval.mean_recall_loss(),
+                eval_recall_accuracy: eval.accuracy(),
+                seconds,
+            });
+            trainer.scalars(&[
+                ("loss/eval_recall", eval.mean_recall_loss()),
+                ("accuracy/eval_recall", eval.accuracy()),
+                ("accuracy/train_recall", window.accuracy()),
+                ("train/curriculum_n", curriculum.current as f64),
+            ])?;
             window = Stats::default();
             bar.set_message(format!(
                 "N {} loss {avg:.3} held-out acc {:.3}",
@@ -822,6 +866,7 @@ fn run_net(
     let model = &trainer.model;
 
     let result = evaluate(model, &mut shards, &test, full)?;
+    trainer.scalars(&[("accuracy/test_recall", result.accuracy())])?;
     let int8 = match args.int8 && int8::supported(&spec).is_ok() {
         true => {
             let one_hot = |s: &[u8], x: &mut Vec<f32>| {
@@ -855,20 +900,7 @@ fn run_net(
         false => None,
     };
 
-    out.csv(
-        "metrics.csv",
-        &[
-            "update",
-            "train_blanks",
-            "train_loss",
-            "train_recall_accuracy",
-            "eval_recall_loss",
-            "eval_recall_accuracy",
-            "baseline_recall_loss",
-            "seconds",
-        ],
-        log.iter(),
-    )?;
+    write_rows(out, "metrics.csv", &log)?;
     write_predictions(model, &test, full, args.predictions as usize, out)?;
     plot_metrics(&log, &spec, full, out)?;
     model.save(
@@ -964,11 +996,11 @@ fn write_predictions(
     .map(|_| ())
 }
 
-fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) -> Result<()> {
-    let last = log
-        .last()
-        .and_then(|r| r[0].parse::<f64>().ok())
-        .unwrap_or(1.0);
+fn plot_metrics(log: &[LogRow], spec: &Spec, shape: Shape, out: &OutDir) -> Result<()> {
+    let last = log.last().map_or(1.0, |r| r.update as f64);
+    let curve = |f: fn(&LogRow) -> f64| -> Vec<(f64, f64)> {
+        log.iter().map(|r| (r.update as f64, f(r))).collect()
+    };
     let flat = |y: f64| vec![(0.0, y), (last, y)];
     let panels = [
         Panel {
@@ -983,12 +1015,12 @@ fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) ->
             series: vec![
                 Series {
                     label: format!("held-out, N={}", shape.blanks),
-                    points: plot::log_column(log, 5),
+                    points: curve(|r| r.eval_recall_accuracy),
                     color: PALETTE[0],
                 },
                 Series {
                     label: "training batches (curriculum N)".into(),
-                    points: plot::log_column(log, 3),
+                    points: curve(|r| r.train_recall_accuracy),
                     color: PALETTE[1],
                 },
                 Series {
@@ -1007,12 +1039,12 @@ fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) ->
             series: vec![
                 Series {
                     label: format!("held-out recall steps, N={}", shape.blanks),
-                    points: plot::log_column(log, 4),
+                    points: curve(|r| r.eval_recall_loss),
                     color: PALETTE[0],
                 },
                 Series {
                     label: "training, all steps".into(),
-                    points: plot::log_column(log, 2),
+                    points: curve(|r| r.train_loss),
                     color: PALETTE[1],
                 },
                 Series {
@@ -1029,7 +1061,7 @@ fn plot_metrics(log: &[[String; 8]], spec: &Spec, shape: Shape, out: &OutDir) ->
             y_label: "N".into(),
             series: vec![Series {
                 label: String::new(),
-                points: plot::log_column(log, 1),
+                points: curve(|r| r.train_blanks as f64),
                 color: PALETTE[2],
             }],
             ..Panel::default()

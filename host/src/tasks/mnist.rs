@@ -40,8 +40,8 @@ use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::OutDir;
 use crate::plot::{self, PALETTE, Panel, Series};
 use crate::train::{
-    Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, default_threads, progress as progress_bar,
-    split,
+    Ema, OptimizerKind, RunCheck, Trainer, argmax, cosine_lr, default_threads,
+    progress as progress_bar, split,
 };
 
 /// Image side: rows = time steps, columns = inputs per step.
@@ -71,9 +71,12 @@ pub struct MnistArgs {
     /// Use only the first N training images (the validation images are held out after them).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
-    /// Images held out of the end of the training file for validation.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub val: u64,
+    /// Images held out of the end of the training file for validation: a fraction of the file
+    /// (a number with a point or a ratio: 0.1, 1/12, as scikit-learn's test_size=0.1) or a count
+    /// of images (an integer: 5000); 0: no validation (train on every image, empty validation
+    /// columns) [default: 1/12, which is 5,000 of 60,000]
+    #[arg(long, default_value = "1/12", hide_default_value = true, value_parser = val)]
+    pub val: Val,
     /// Recurrent cell.
     #[arg(long, value_enum, default_value_t = CellArg::Lstm)]
     pub cell: CellArg,
@@ -123,6 +126,54 @@ pub struct MnistArgs {
     pub checkpoint: CheckpointArgs,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// `--val`: how many training images are held out for validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    /// This fraction of the training file, in [0, 1) (rounded to the nearest image).
+    Fraction(f64),
+    /// This many images.
+    Count(u64),
+}
+
+impl Val {
+    /// Images held out of a training file of `n`.
+    fn images(self, n: usize) -> usize {
+        match self {
+            Val::Fraction(f) => (n as f64 * f).round() as usize,
+            Val::Count(c) => usize::try_from(c).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// clap parser of `--val`: a fraction in [0, 1) written with a point (`0.1`, `.5`, `1e-1`) or as
+/// a ratio of integers (`1/12`), or a count of images (`5000`, `0`).
+fn val(s: &str) -> Result<Val, String> {
+    let what = "a fraction of the training file in [0, 1) (0.1 or 1/12), a count of images \
+                (5000), or 0 (no validation)";
+    let s = s.trim();
+    let fraction = |f: f64| match f.is_finite() && (0.0..1.0).contains(&f) {
+        true => Ok(Val::Fraction(f)),
+        false => Err(format!("must be {what}")),
+    };
+    if let Some((p, q)) = s.split_once('/') {
+        let (Ok(p), Ok(q)) = (p.trim().parse::<u64>(), q.trim().parse::<u64>()) else {
+            return Err(format!("must be {what}"));
+        };
+        return match q > 0 {
+            true => fraction(p as f64 / q as f64),
+            false => Err(format!("must be {what}")),
+        };
+    }
+    if s.contains(['.', 'e', 'E']) {
+        return s
+            .parse::<f64>()
+            .map_or(Err(format!("must be {what}")), fraction);
+    }
+    s.parse::<u64>()
+        .map(Val::Count)
+        .map_err(|_| format!("must be {what}"))
 }
 
 /// Learning-rate schedules.
@@ -182,7 +233,7 @@ impl Data {
         let train = read("train")?;
         let test = read("t10k")?;
         let n = train.images.count;
-        let val = usize::try_from(args.val).unwrap_or(usize::MAX);
+        let val = args.val.images(n);
         if val >= n {
             bail!("--val {val} leaves no training images: the training file has {n}");
         }
@@ -223,16 +274,6 @@ impl Stats {
     fn accuracy(&self) -> f64 {
         self.correct as f64 / self.images.max(1) as f64
     }
-}
-
-fn argmax(y: &[f32; CLASSES]) -> usize {
-    let mut best = 0;
-    for (k, &v) in y.iter().enumerate() {
-        if v > y[best] {
-            best = k;
-        }
-    }
-    best
 }
 
 /// One thread's part of a batch: the ids of its images, its workspaces (by size) and buffers.
@@ -384,7 +425,8 @@ fn cpu_seconds() -> Option<f64> {
 struct EpochLog {
     epoch: u32,
     train: Stats,
-    val: Stats,
+    /// `None` with `--val 0`.
+    val: Option<Stats>,
     test: Option<Stats>,
     seconds: f64,
     cpu: Option<f64>,
@@ -522,6 +564,7 @@ fn train(
     model.init(&mut rng, None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    trainer.set_board(args.common.board(None)?);
     let threads = args.threads.map_or_else(default_threads, |t| t as usize);
     let mut shards: Vec<Shard> = (0..threads).map(|_| Shard::new()).collect();
 
@@ -541,6 +584,7 @@ fn train(
         same.checkpoint,
         same.int8,
     ) = (None, false, CheckpointArgs::default(), false);
+    same.common.tensorboard = None;
     let data_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     (same.data, same.threads) = (Some(data_dir), Some(threads as u32));
     let mut run_id = run_id("mnist", &same);
@@ -552,6 +596,7 @@ fn train(
         let run = RunCheck {
             id: &run_id,
             updates: total_updates,
+            finished: true,
             extras: &[SMOOTHED_LOSS],
         };
         progress = trainer.resume(from, &run, |p: &mut Progress, update, file| {
@@ -576,11 +621,17 @@ fn train(
     let start = Instant::now();
     let first_epoch = progress.epochs.len() as u32 + 1;
     for epoch in first_epoch..=args.epochs {
-        let bar = progress_bar(
-            data.train_count as u64,
-            &format!("epoch {epoch}/{}", args.epochs),
+        let images = data.train_count as u64;
+        let mut bar = progress_bar(
+            images,
+            &format!("mnist epoch {epoch}/{}", args.epochs),
             args.common.quiet,
-        );
+        )
+        .within(
+            u64::from(epoch - 1) * images,
+            u64::from(args.epochs) * images,
+        )
+        .unit("images");
         // Batches of this epoch already taken before a resume (0 for a fresh epoch).
         let skip = (trainer.step - u64::from(epoch - 1) * batches as u64) as usize;
         if skip == 0 {
@@ -642,7 +693,16 @@ fn train(
         let (seconds, cpu) = elapsed();
         let train = progress.train;
         bar.set_message(format!("loss {:.3}: validating", train.loss()));
-        let val = evaluate(&trainer.model, &mut shards[0], &data.train, &val_ids, None)?;
+        let val = match val_ids.is_empty() {
+            true => None,
+            false => Some(evaluate(
+                &trainer.model,
+                &mut shards[0],
+                &data.train,
+                &val_ids,
+                None,
+            )?),
+        };
         let test = match args.test_every_epoch {
             true => Some(evaluate(
                 &trainer.model,
@@ -656,18 +716,32 @@ fn train(
         bar.finish_and_clear();
         if !args.common.quiet {
             eprintln!(
-                "epoch {epoch}/{}: train loss {:.4} acc {:.4}, val loss {:.4} acc {:.4}{}, {:.1} s ({:.0} images/s){}",
+                "epoch {epoch}/{}: train loss {:.4} acc {:.4}{}{}, {:.1} s ({:.0} images/s){}",
                 args.epochs,
                 train.loss(),
                 train.accuracy(),
-                val.loss(),
-                val.accuracy(),
+                val.map_or(String::new(), |v| format!(
+                    ", val loss {:.4} acc {:.4}",
+                    v.loss(),
+                    v.accuracy()
+                )),
                 test.map_or(String::new(), |t| format!(", test acc {:.4}", t.accuracy())),
                 seconds,
                 train.images as f64 / seconds,
                 cpu.map_or(String::new(), |c| format!(", {c:.1} s CPU"))
             );
         }
+        let mut scalars = vec![
+            ("loss/train_epoch", train.loss()),
+            ("accuracy/train", train.accuracy()),
+        ];
+        if let Some(v) = val {
+            scalars.extend([("loss/val", v.loss()), ("accuracy/val", v.accuracy())]);
+        }
+        if let Some(t) = test {
+            scalars.push(("accuracy/test", t.accuracy()));
+        }
+        trainer.scalars(&scalars)?;
         progress.epochs.push(EpochLog {
             epoch,
             train,
@@ -678,11 +752,13 @@ fn train(
         });
         // After every epoch: an interrupted run keeps its curves.
         write_metrics(out, &progress.epochs)?;
+        // By default after every epoch, the last one too (a finished run keeps a checkpoint,
+        // which resumes to its outputs); every N updates before the last with the flag.
         let due = match args.checkpoint.checkpoint_every {
             None => true,
-            Some(every) => every > 0 && trainer.step.is_multiple_of(every),
+            Some(every) => every > 0 && trainer.step.is_multiple_of(every) && epoch < args.epochs,
         };
-        if due && epoch < args.epochs {
+        if due {
             (progress.train, progress.seconds, progress.cpu) = (Stats::default(), 0.0, Some(0.0));
             progress.save(&trainer, &checkpoint, &run_id, &rng)?;
         }
@@ -708,6 +784,12 @@ fn train(
         &test_ids,
         Some(&mut confusion),
     )?;
+    if !args.test_every_epoch {
+        trainer.scalars(&[
+            ("loss/test", test.loss()),
+            ("accuracy/test", test.accuracy()),
+        ])?;
+    }
 
     let int8 = match args.int8 {
         true => Some(int8_test(
@@ -759,18 +841,25 @@ fn train(
         ],
         false,
     )?;
-    let last = epochs.last().map_or(0.0, |e| e.val.accuracy());
+    let unused = match data.val_start - data.train_count {
+        0 => String::new(),
+        k => format!(", {k} unused (--limit)"),
+    };
+    let validation = match epochs.last().and_then(|e| e.val) {
+        Some(v) => format!("validation accuracy {:.4}", v.accuracy()),
+        None => "no validation".into(),
+    };
     Ok(format!(
-        "mnist: {} on {} ({} training, {} validation, {} test images): {} epochs in {:.1} s{resumed} ({:.1} s/epoch); validation accuracy {:.4}, test accuracy {:.4}{}; wrote {}",
+        "mnist: {} on {} ({} training, {} validation{unused}, {} test images): {} epoch{} in {:.1} s{resumed} ({:.1} s/epoch); {validation}, test accuracy {:.4}{}; wrote {}",
         label(model.spec()),
         data.dir.display(),
         data.train_count,
         val_ids.len(),
         test.images,
         args.epochs,
+        if args.epochs == 1 { "" } else { "s" },
         start.elapsed().as_secs_f64(),
         train_seconds / f64::from(args.epochs),
-        last,
         test.accuracy(),
         int8.map_or(String::new(), |(a, k)| format!(
             " (int8 {a:.4}, calibrated on {k} training images)"
@@ -843,8 +932,9 @@ fn write_metrics(out: &OutDir, epochs: &[EpochLog]) -> Result<()> {
                 e.epoch.to_string(),
                 format!("{:.6}", e.train.loss()),
                 format!("{:.6}", e.train.accuracy()),
-                format!("{:.6}", e.val.loss()),
-                format!("{:.6}", e.val.accuracy()),
+                e.val.map_or(String::new(), |v| format!("{:.6}", v.loss())),
+                e.val
+                    .map_or(String::new(), |v| format!("{:.6}", v.accuracy())),
                 e.test
                     .map_or(String::new(), |t| format!("{:.6}", t.accuracy())),
                 format!("{:.3}", e.seconds),
@@ -865,8 +955,11 @@ fn plot_curves(
 ) -> Result<()> {
     // Held-out scores are taken at the end of an epoch; training scores are means over the
     // epoch, drawn at its middle.
-    let at_end = |f: &dyn Fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
-        epochs.iter().map(|e| (f64::from(e.epoch), f(e))).collect()
+    let at_end = |f: &dyn Fn(&EpochLog) -> Option<f64>| -> Vec<(f64, f64)> {
+        epochs
+            .iter()
+            .filter_map(|e| Some((f64::from(e.epoch), f(e)?)))
+            .collect()
     };
     let mid = |f: &dyn Fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
         epochs
@@ -876,7 +969,7 @@ fn plot_curves(
     };
     // Keep at most ~2000 points of the per-batch curve.
     let stride = batch_loss.len().div_ceil(2000).max(1);
-    let loss = Panel {
+    let mut loss = Panel {
         title: format!("mnist {what}: cross-entropy"),
         x_label: "epoch".into(),
         y_label: "loss".into(),
@@ -894,12 +987,13 @@ fn plot_curves(
             },
             Series {
                 label: "validation".into(),
-                points: at_end(&|e| e.val.loss()),
+                points: at_end(&|e| e.val.map(|v| v.loss())),
                 color: PALETTE[1],
             },
         ],
         ..Panel::default()
     };
+    loss.series.retain(|s| !s.points.is_empty());
     out.png("loss.png", |p| plot::draw(p, &[loss], 1, (700, 420)))?;
     let mut accuracy = Panel {
         title: format!("mnist {what}: accuracy"),
@@ -913,23 +1007,19 @@ fn plot_curves(
             },
             Series {
                 label: "validation".into(),
-                points: at_end(&|e| e.val.accuracy()),
+                points: at_end(&|e| e.val.map(|v| v.accuracy())),
                 color: PALETTE[1],
             },
         ],
         ..Panel::default()
     };
-    let tested: Vec<(f64, f64)> = epochs
-        .iter()
-        .filter_map(|e| Some((f64::from(e.epoch), e.test?.accuracy())))
-        .collect();
-    if !tested.is_empty() {
-        accuracy.series.push(Series {
-            label: "test".into(),
-            points: tested,
-            color: PALETTE[3],
-        });
-    }
+    let tested = at_end(&|e| e.test.map(|t| t.accuracy()));
+    accuracy.series.push(Series {
+        label: "test".into(),
+        points: tested,
+        color: PALETTE[3],
+    });
+    accuracy.series.retain(|s| !s.points.is_empty());
     out.png("accuracy.png", |p| {
         plot::draw(p, &[accuracy], 1, (700, 420))
     })?;

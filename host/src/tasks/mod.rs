@@ -27,9 +27,15 @@ pub struct Common {
     /// Output directory [default: runs/<task>]
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress: no bar on a terminal, no progress lines otherwise (when stderr is not a
+    /// terminal, a line every 10% of the run or every 30 s).
     #[arg(long)]
     pub quiet: bool,
+    /// Also write TensorBoard event files into DIR (created if missing; `tensorboard --logdir
+    /// DIR`): the training loss, learning rate and gradient norm of every update, and the task's
+    /// held-out metrics. Each run adds a new file (memory --compare: one subdirectory per model).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// Every file a task writes in its output directory (besides `run.json`): what a new run moves
@@ -71,7 +77,46 @@ impl Common {
     /// Starts a new run of `task` (whose arguments are `flags`) in the output directory (default
     /// `runs/<task>`): see [`crate::out`] and [`start_run`].
     pub fn out_dir(&self, task: &str, flags: &impl std::fmt::Debug) -> Result<OutDir> {
+        self.check_tensorboard(&[])?;
         start_run(&self.dir(task), task, flags, &[], false)
+    }
+
+    /// Refuses a `--tensorboard` DIR that exists and is not a directory, or is one of `inputs`
+    /// (checked before the run writes anything).
+    fn check_tensorboard(&self, inputs: &[(&str, &Path)]) -> Result<()> {
+        let Some(dir) = &self.tensorboard else {
+            return Ok(());
+        };
+        if dir.exists() && !dir.is_dir() {
+            bail!(
+                "--tensorboard {} is not a directory (it names the directory event files go to)",
+                dir.display()
+            );
+        }
+        if let Some((flag, _)) = inputs.iter().find(|(_, p)| crate::out::same_file(p, dir)) {
+            bail!(
+                "--tensorboard {} is the {flag} input; give it a directory of its own",
+                dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// With `--tensorboard DIR`: creates DIR (and its subdirectory `sub`) if missing and a new
+    /// event file in it; called once every check has passed, as training starts.
+    pub fn board(&self, sub: Option<&str>) -> Result<Option<crate::tensorboard::EventWriter>> {
+        let Some(dir) = &self.tensorboard else {
+            return Ok(None);
+        };
+        let dir = match sub {
+            Some(s) => dir.join(s),
+            None => dir.clone(),
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("--tensorboard: cannot create {}", dir.display()))?;
+        crate::tensorboard::EventWriter::create(&dir)
+            .context("--tensorboard")
+            .map(Some)
     }
 
     /// The output directory: `--out`, else `runs/<task>`.
@@ -205,6 +250,7 @@ impl CheckpointArgs {
         flags: &impl std::fmt::Debug,
         inputs: &[(&str, &Path)],
     ) -> Result<OutDir> {
+        common.check_tensorboard(inputs)?;
         let Some(from) = &self.resume else {
             return start_run(&common.dir(task), task, flags, inputs, false);
         };

@@ -30,7 +30,7 @@ use crate::budget;
 use crate::net::{CellArg, Net, Nonlinearity, Outputs, Workspace, label};
 use crate::out::{OutDir, num};
 use crate::plot::{self, PALETTE, Panel, Series};
-use crate::train::{Ema, OptimizerKind, RunCheck, Trainer, cosine_lr, progress};
+use crate::train::{Ema, OptimizerKind, Row, RunCheck, Trainer, cosine_lr, progress, write_rows};
 
 /// `tinyrnn sine` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -262,7 +262,31 @@ fn closed_loop_backward(
     Ok(())
 }
 
-const LOG_HEADER: [&str; 4] = ["update", "loss", "batch", "seconds"];
+/// A row of metrics.csv, and of a checkpoint's progress: the loss of update `update` (1-based),
+/// whether its batch ran free or teacher-forced, the seconds since the start.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct LogRow {
+    update: u64,
+    loss: f32,
+    free: bool,
+    seconds: f64,
+}
+
+impl Row for LogRow {
+    const HEADER: &'static [&'static str] = &["update", "loss", "batch", "seconds"];
+    fn fields(&self) -> Vec<String> {
+        let batch = match self.free {
+            true => "free",
+            false => "teacher",
+        };
+        vec![
+            self.update.to_string(),
+            num(self.loss),
+            batch.into(),
+            format!("{:.3}", self.seconds),
+        ]
+    }
+}
 
 /// Updates between rows of metrics.csv (plus a row after the last update).
 const LOG_EVERY: u64 = 50;
@@ -270,7 +294,7 @@ const LOG_EVERY: u64 = 50;
 /// A checkpoint's metrics rows against its update count: after `update` updates (before the
 /// last) there is one row for each update `u` in `0..update` with `u % LOG_EVERY == 0`, with
 /// `u + 1` in its `update` column.
-fn check_log(log: &[[String; 4]], update: u64) -> Result<()> {
+fn check_log(log: &[LogRow], update: u64) -> Result<()> {
     let want = update.div_ceil(LOG_EVERY);
     if log.len() as u64 != want {
         bail!(
@@ -279,11 +303,11 @@ fn check_log(log: &[[String; 4]], update: u64) -> Result<()> {
         );
     }
     for (k, row) in (0u64..).zip(log) {
-        if row[0] != (k * LOG_EVERY + 1).to_string() {
+        if row.update != k * LOG_EVERY + 1 {
             bail!(
-                "metrics row {} is for update `{}`, expected {}",
+                "metrics row {} is for update {}, expected {}",
                 k + 1,
-                row[0].escape_debug(),
+                row.update,
                 k * LOG_EVERY + 1
             );
         }
@@ -310,6 +334,7 @@ fn run_net(
     model.init(&mut tinyrnn::rng(args.common.seed), None);
     let clip = (args.clip > 0.0).then_some(args.clip);
     let mut trainer = Trainer::new(model, args.optimizer.build(args.lr, args.momentum), clip);
+    trainer.set_board(args.common.board(None)?);
     // What a checkpoint must agree on to be continued: the task and every flag that changes
     // the result (not where outputs go, the progress bar or how often checkpoints are taken).
     let mut same = args.clone();
@@ -319,17 +344,19 @@ fn run_net(
         same.checkpoint,
         same.int8,
     ) = (None, false, CheckpointArgs::default(), false);
+    same.common.tensorboard = None;
     let run_id = run_id("sine", &same);
     let checkpoint = out.path(CHECKPOINT_FILE);
     // The metrics rows so far are the whole training progress a checkpoint adds.
-    let mut log: Vec<[String; 4]> = match resume {
+    let mut log: Vec<LogRow> = match resume {
         Some(from) => {
             let run = RunCheck {
                 id: &run_id,
                 updates: args.steps,
+                finished: false,
                 extras: &[],
             };
-            trainer.resume(from, &run, |log: &mut Vec<[String; 4]>, update, _| {
+            trainer.resume(from, &run, |log: &mut Vec<LogRow>, update, _| {
                 check_log(log, update)
             })?
         }
@@ -345,7 +372,7 @@ fn run_net(
     let mut targets = vec![0.0f32; steps * batch]; // (T, B)
     let mut x = vec![[0.0f32]; steps * batch]; // (T, B, 1)
 
-    let bar = progress(args.steps, "sine", args.common.quiet);
+    let mut bar = progress(args.steps, "sine", args.common.quiet);
     let start = Instant::now();
     let mut ema = Ema::default();
     bar.set_position(trainer.step);
@@ -411,21 +438,17 @@ fn run_net(
             bar.set_message(format!("loss {avg:.2e}"));
         }
         if update % LOG_EVERY == 0 || update + 1 == args.steps {
-            log.push([
-                (update + 1).to_string(),
-                num(loss),
-                if free {
-                    "free".into()
-                } else {
-                    "teacher".into()
-                },
-                format!("{:.3}", start.elapsed().as_secs_f64()),
-            ]);
+            log.push(LogRow {
+                update: update + 1,
+                loss,
+                free,
+                seconds: start.elapsed().as_secs_f64(),
+            });
         }
         let every = args.checkpoint.checkpoint_every.unwrap_or(CHECKPOINT_EVERY);
         if every > 0 && trainer.step.is_multiple_of(every) && trainer.step < args.steps {
             // An interrupted run keeps its curve so far.
-            out.csv("metrics.csv", &LOG_HEADER, log.iter())?;
+            write_rows(out, "metrics.csv", &log)?;
             trainer.save_checkpoint(&checkpoint, &run_id, &log, &[])?;
         }
     }
@@ -457,6 +480,10 @@ fn run_net(
         (se / count as f64, zero / count as f64)
     };
     let (mse_gen, mse_zero) = score(&pred);
+    trainer.scalars(&[
+        ("mse/test_extrapolation", mse_gen),
+        ("mse/test_ratio_to_zero", mse_gen / mse_zero),
+    ])?;
     let int8 = match args.int8 {
         true => Some(int8_rollouts(args, model, &truth, n)?),
         false => None,
@@ -480,11 +507,7 @@ fn run_net(
         None => String::new(),
     };
 
-    out.csv(
-        "metrics.csv",
-        &["update", "loss", "batch", "seconds"],
-        log.iter(),
-    )?;
+    write_rows(out, "metrics.csv", &log)?;
     let mut header = vec!["curve", "t", "truth", "prediction", "phase"];
     if int8.is_some() {
         header.push("int8_prediction");
@@ -540,14 +563,32 @@ fn run_net(
         })
         .collect();
     out.png("sine.png", |p| plot::draw(p, &panels, 2, (520, 300)))?;
-    out.png("loss.png", |p| {
-        plot::draw_loss(
-            p,
-            "training loss (MSE, one step ahead)",
-            "loss",
-            plot::log_column(&log, 1),
-        )
-    })?;
+    // Teacher-forced batches score one-step-ahead predictions; free-running ones score rollouts
+    // over a horizon that grows from 1 step: the curve jumps where they start (the marker).
+    let switch = args.teacher_steps < args.steps && args.free_run > 0.0;
+    let mut loss_panel = Panel {
+        title: match switch {
+            true => format!(
+                "training loss (MSE): one step ahead, then free-running from update {}",
+                args.teacher_steps
+            ),
+            false => "training loss (MSE, one step ahead)".into(),
+        },
+        x_label: "update".into(),
+        y_label: "loss".into(),
+        log_y: true,
+        series: vec![Series {
+            label: String::new(),
+            points: log
+                .iter()
+                .map(|r| (r.update as f64, f64::from(r.loss)))
+                .collect(),
+            color: PALETTE[0],
+        }],
+        ..Panel::default()
+    };
+    loss_panel.vline = switch.then_some(args.teacher_steps as f64);
+    out.png("loss.png", |p| plot::draw(p, &[loss_panel], 1, (700, 400)))?;
     model.save(
         &out.path("model.safetensors"),
         &[],
