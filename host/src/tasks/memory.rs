@@ -1059,11 +1059,18 @@ fn plot_metrics(log: &[LogRow], spec: &Spec, shape: Shape, out: &OutDir) -> Resu
             title: "curriculum: blanks N of the training batches".into(),
             x_label: "update".into(),
             y_label: "N".into(),
-            series: vec![Series {
-                label: String::new(),
-                points: curve(|r| r.train_blanks as f64),
-                color: PALETTE[2],
-            }],
+            series: vec![
+                Series {
+                    label: "training batches".into(),
+                    points: curve(|r| r.train_blanks as f64),
+                    color: PALETTE[2],
+                },
+                Series {
+                    label: format!("full N={}", shape.blanks),
+                    points: flat(shape.blanks as f64),
+                    color: PALETTE[5],
+                },
+            ],
             ..Panel::default()
         },
     ];

@@ -552,13 +552,21 @@ fn run_net(
                     color: PALETTE[0],
                 },
                 Series {
-                    label: "model (warm-up | generated)".into(),
-                    points: (1..length)
+                    label: "model, warm-up (fed the truth)".into(),
+                    points: (1..warmup)
                         .map(|t| (t as f64, pred[(t - 1) * n + b][0] as f64))
                         .collect(),
                     color: PALETTE[1],
                 },
+                Series {
+                    label: "model, generated (fed itself)".into(),
+                    points: (warmup..length)
+                        .map(|t| (t as f64, pred[(t - 1) * n + b][0] as f64))
+                        .collect(),
+                    color: PALETTE[3],
+                },
             ],
+            vline_label: "generated from here".into(),
             ..Panel::default()
         })
         .collect();
@@ -588,6 +596,7 @@ fn run_net(
         ..Panel::default()
     };
     loss_panel.vline = switch.then_some(args.teacher_steps as f64);
+    loss_panel.vline_label = "free-running batches from here".into();
     out.png("loss.png", |p| plot::draw(p, &[loss_panel], 1, (700, 400)))?;
     model.save(
         &out.path("model.safetensors"),
