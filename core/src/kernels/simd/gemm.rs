@@ -196,10 +196,10 @@ lanes8! {
 /// 128, 16 lanes, Zen 4, ran at 107-115 GFLOP/s either way round.)
 pub(super) const KB_NN: usize = 256;
 
-/// Rows of k per block of `gemm_tn` (the weight gradients over all T·B rows): the tile's panel
-/// of A (8 x 256 scalars, 8 KiB) on the stack and, for the widest column block, 64 KiB of B's
-/// rows in L2. Measured for W1's dW_hh (512 x 128 x 3584, 16 lanes, Zen 4): 85, 88 and 81
-/// GFLOP/s with 128, 256 and 512.
+/// Rows of k per block of `gemm_tn`'s packed path (the weight gradients over all T·B rows): a
+/// group's panel of A (16 x 256 scalars, 16 KiB) on the stack and B's block (128 KiB for 128
+/// columns) in L2. Measured for W1's dW_hh (512 x 128 x 3584, 16 lanes, Zen 4, tiles of 6 rows):
+/// 85, 88 and 81 GFLOP/s with 128, 256 and 512.
 const KB_TN: usize = 256;
 
 /// Columns of C from which `gemm_tn` packs A ([`tn_block`]); below, the few columns per tile
@@ -496,7 +496,9 @@ unsafe fn bc_cols<V: Lanes, const MR: usize>(
     }
 }
 
-/// Rows of k per sum of an edge column of `gemm_tn` ([`tn_edge`]).
+/// Rows of k per block of `gemm_tn`'s narrow (in-place) path, and per sum of an edge column:
+/// the in-place edges ([`col_rows`]) sum each block from zero, and [`tn_edge`] does the same in
+/// the packed path, so the two paths give the same bits.
 const KB_EDGE: usize = 64;
 
 /// `NC` edge columns (past the last multiple of 8) of the `mr <= 8` rows of a `gemm_tn` tile,
