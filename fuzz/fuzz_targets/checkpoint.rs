@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let run = RunCheck {
         id: &run_id,
         updates: 10,
+        finished: false,
         extras: &[],
     };
     let fixed = tinyrnn_fuzz::with_checksum(data);

@@ -412,15 +412,8 @@ unsafe fn gemm_bcast<V: Lanes>(
             let (a, b) = (a.at(0, p0), b.add(p0 * n));
             let mut i = 0;
             while i < m {
-                let (ai, ci) = (a.at(i, 0), c.add(i * n));
-                match (m - i).min(6) {
-                    6 => bc_cols::<V, 6>(nv, kc, ai, b, n, ci, n),
-                    5 => bc_cols::<V, 5>(nv, kc, ai, b, n, ci, n),
-                    4 => bc_cols::<V, 4>(nv, kc, ai, b, n, ci, n),
-                    3 => bc_cols::<V, 3>(nv, kc, ai, b, n, ci, n),
-                    2 => bc_cols::<V, 2>(nv, kc, ai, b, n, ci, n),
-                    _ => bc_cols::<V, 1>(nv, kc, ai, b, n, ci, n),
-                }
+                let mr = (m - i).min(6);
+                bc_cols_rows::<V>(mr, nv, kc, a.at(i, 0), b, n, c.add(i * n), n);
                 i += 6;
             }
             // The n % 8 columns left.
@@ -500,6 +493,37 @@ unsafe fn bc_cols<V: Lanes, const MR: usize>(
 /// the in-place edges ([`col_rows`]) sum each block from zero, and [`tn_edge`] does the same in
 /// the packed path, so the two paths give the same bits.
 const KB_EDGE: usize = 64;
+
+/// [`bc_cols`] for `mr` (1..=8) rows, chosen at run time.
+///
+/// # Safety
+/// As for [`bc_cols`], for `mr` rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn bc_cols_rows<V: Lanes>(
+    mr: usize,
+    nv: usize,
+    kc: usize,
+    a: Strided,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY (whole body): by the caller's contract.
+    unsafe {
+        match mr {
+            8 => bc_cols::<V, 8>(nv, kc, a, b, ldb, c, ldc),
+            7 => bc_cols::<V, 7>(nv, kc, a, b, ldb, c, ldc),
+            6 => bc_cols::<V, 6>(nv, kc, a, b, ldb, c, ldc),
+            5 => bc_cols::<V, 5>(nv, kc, a, b, ldb, c, ldc),
+            4 => bc_cols::<V, 4>(nv, kc, a, b, ldb, c, ldc),
+            3 => bc_cols::<V, 3>(nv, kc, a, b, ldb, c, ldc),
+            2 => bc_cols::<V, 2>(nv, kc, a, b, ldb, c, ldc),
+            _ => bc_cols::<V, 1>(nv, kc, a, b, ldb, c, ldc),
+        }
+    }
+}
 
 /// `NC` edge columns (past the last multiple of 8) of the `mr <= 8` rows of a `gemm_tn` tile,
 /// from its panel (8 scalars of A per p): per column, the tile's rows in one vector times a
@@ -642,16 +666,7 @@ unsafe fn tn_tile<V: Lanes>(
     // SAFETY (whole body): rows i .. i + mr of C, by the caller's contract.
     unsafe {
         let ci = c.add(i * n);
-        match mr {
-            8 => bc_cols::<V, 8>(nv, kc, at, b, n, ci, n),
-            7 => bc_cols::<V, 7>(nv, kc, at, b, n, ci, n),
-            6 => bc_cols::<V, 6>(nv, kc, at, b, n, ci, n),
-            5 => bc_cols::<V, 5>(nv, kc, at, b, n, ci, n),
-            4 => bc_cols::<V, 4>(nv, kc, at, b, n, ci, n),
-            3 => bc_cols::<V, 3>(nv, kc, at, b, n, ci, n),
-            2 => bc_cols::<V, 2>(nv, kc, at, b, n, ci, n),
-            _ => bc_cols::<V, 1>(nv, kc, at, b, n, ci, n),
-        }
+        bc_cols_rows::<V>(mr, nv, kc, at, b, n, ci, n);
         // The rows whose edge columns sum by FMAs: all but the last m % 8 of C.
         let fused = (m - m % 8).saturating_sub(i).min(mr);
         let mut j = nv;
