@@ -118,8 +118,8 @@ unsafe fn panel_run<V: Lanes, const MR: usize>(
 /// `x[.., q0 .. q0 + xk] · xpanel` and, if `last`, `h_prev · W_hhᵀ`. Then, if `last`, (LSTM)
 /// they are kept in `tile` (8 columns per entry) for the cell update, or (RNN) stored to `pre`
 /// (the cell's cache) and `h = tanh(·)`; else stored to `pre` for the next pass. (The LSTM's
-/// pre-activations never leave the registers: storing them cost W1 a quarter of its forward
-/// time in memory traffic, 256 KiB of new lines per step.)
+/// pre-activations never leave the registers: nothing reads them, and storing them wrote 256 KiB
+/// of new cache lines per step of W1.)
 ///
 /// # Safety
 /// `s` describes valid buffers of at least `r + MR` rows; `panel` is the packed panel of units
