@@ -231,8 +231,12 @@ fn init_is_pytorchs_and_reproducible() {
     assert_eq!(a, b);
     assert!(a.lstm.as_flat().iter().all(|v| v.abs() <= k));
     assert!(a.head.as_flat().iter().all(|v| v.abs() <= k)); // head fan-in is H as well
-    let spread = a.lstm.as_flat().iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(spread > 0.9 * k, "values should fill the range: {spread}");
+    // Both signs, across the range (a U(k, k) would pass the bounds above).
+    let (lo, hi) = min_max(a.lstm.as_flat().iter().map(|&v| v as f64));
+    assert!(
+        lo < -0.9 * k as f64 && hi > 0.9 * k as f64,
+        "values should fill the range: {lo}..{hi}"
+    );
     b.init(&mut rng(6), None);
     assert_ne!(a, b);
     a.init(&mut rng(5), Some(1.0));
@@ -243,10 +247,25 @@ fn init_is_pytorchs_and_reproducible() {
     lin.init(&mut rng(7));
     let k = 1.0 / (I as f64).sqrt();
     assert!(lin.as_flat().iter().all(|v| v.abs() <= k));
+    let mut wide = boxed_zeroed::<f64, Linear<64, 32, f64>>();
+    wide.init(&mut rng(9));
+    let (lo, hi) = min_max(wide.as_flat().iter().copied());
+    let k = 1.0 / 8.0;
+    assert!(
+        lo >= -k && hi <= k && lo < -0.9 * k && hi > 0.9 * k,
+        "Linear init: {lo}..{hi}"
+    );
     let mut rnn = boxed_zeroed::<f64, Rnn<I, H, f64>>();
     rnn.init(&mut rng(8));
     let k = 1.0 / (H as f64).sqrt();
     assert!(rnn.as_flat().iter().all(|v| v.abs() <= k && *v != 0.0));
+}
+
+/// The smallest and largest of `v`.
+fn min_max(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
