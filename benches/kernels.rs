@@ -98,6 +98,19 @@ fn gemms(c: &mut Criterion, h: usize) {
             black_box(&mut y);
         }
     );
+    // gemm_tn, narrow: dW_ih += dpreᵀ x for W1's I = 28 (fewer than 64 columns: A read in
+    // place, not packed; the two paths are tuned apart, so both are benched).
+    let x = vals(ROWS * 28, 14);
+    let mut y28 = vals(g4 * 28, 15);
+    pair!(
+        c,
+        format!("gemm_tn/dW_ih_{g4}x28x{ROWS}"),
+        2 * g4 * 28 * ROWS,
+        |K| {
+            K::gemm_tn(g4, 28, ROWS, &a, &x, &mut y28);
+            black_box(&mut y28);
+        }
+    );
     // col_sum: the bias gradient.
     let mut y = vals(g4, 13);
     pair!(c, format!("col_sum/{ROWS}x{g4}"), ROWS * g4, |K| {
